@@ -1,0 +1,590 @@
+"""The thin adapter between a schedule and a Trainer's optimizers.
+
+:class:`ScheduleCallback` is the base of every lightning_clr schedule callback. At fit start it resolves
+lengths given in epochs or percent, builds one pure schedule per param group and checks the set-up
+against the Trainer; from train start on it writes ``param_group["lr"]`` (and the momentum, or Adam's
+``betas[0]``) for the *next* optimizer step, computed from the optimizer-step clock. Because a value is a
+function of the step count alone, resume and DDP are consistent by construction.
+
+The clock of an optimizer:
+
+* automatic optimization with ``count_skipped_steps=True`` (default): ``trainer.global_step``, Lightning's
+  own count of optimizer steps (restored by Lightning on resume);
+* ``count_skipped_steps=False``: the optimizer's count of updates that really happened, advanced by a
+  torch optimizer step hook (a step the AMP GradScaler skips runs no hook);
+* manual optimization: each optimizer's own count of ``step()`` calls (counting GradScaler-skipped calls
+  unless ``count_skipped_steps=False``), so two optimizers that step at different rates each follow their
+  own schedule. Closure re-evaluations (LBFGS) never advance a clock.
+
+Counts that Lightning does not keep are saved in the callback's ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+import torch
+from typing_extensions import override
+
+from lightning_clr._compat import CallbackBase, is_automatic_optimization, rank_zero_warn
+from lightning_clr.lengths import Length, LengthSpec, parse_length
+from lightning_clr.schedules import Schedule, ScheduleBase
+
+__all__ = ["ScheduleCallback", "ScheduledLR", "FitContext", "AUTO"]
+
+AUTO = "auto"
+_STATE_VERSION = 1
+OptimizerIndices = Union[int, list[int], None]
+
+
+@dataclass
+class FitContext:
+    """What a callback knows about the fit when it builds its schedules.
+
+    Attributes:
+        steps_per_epoch: optimizer steps in one training epoch (per rank), or ``None`` if unknown.
+        total_steps: optimizer steps in the whole fit (``trainer.estimated_stepping_batches``), or ``None``.
+    """
+
+    steps_per_epoch: Optional[float]
+    total_steps: Optional[float]
+    trainer: Any = field(default=None, repr=False)
+    pl_module: Any = field(default=None, repr=False)
+
+    def resolve(self, length: Length) -> int:
+        return length.resolve(self.steps_per_epoch, self.total_steps)
+
+
+@dataclass
+class _Group:
+    """One param group under a schedule; what the hot path needs, looked up once."""
+
+    params: dict
+    lr: Callable[[int], float]
+    momentum: Optional[Callable[[int], float]]
+    momentum_key: Optional[str]  # "momentum", "betas" or None
+
+
+@dataclass
+class _Driven:
+    """One optimizer this callback drives."""
+
+    index: int
+    optimizer: torch.optim.Optimizer
+    groups: list[_Group]
+    end: Optional[int]  # first step past the end of the schedule, if it ends
+    step_count: int = 0  # own clock, when not trainer.global_step
+    in_step: bool = False
+    counted_in_step: bool = False
+
+
+def _unwrap(optimizer: Any) -> torch.optim.Optimizer:
+    """The torch optimizer inside a strategy's wrapper (e.g. DeepSpeed's), or the optimizer itself."""
+    seen = 0
+    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer") and seen < 8:
+        optimizer, seen = optimizer.optimizer, seen + 1
+    return optimizer
+
+
+def _per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_groups:
+            raise ValueError(
+                f"Expected {name} to have one value per param group of {optimizer_name} ({num_groups}), "
+                f"but got {len(value)} values: {list(value)!r}. Pass a single value to use it for every group."
+            )
+        return list(value)
+    return [value] * num_groups
+
+
+class ScheduleCallback(CallbackBase):
+    """Base of the lightning_clr callbacks: drives optimizers' rates from pure schedules.
+
+    Subclasses implement :meth:`_schedules_for` and :meth:`_arguments`.
+
+    Args:
+        optimizers: index or list of indices into ``trainer.optimizers`` of the optimizers to drive;
+            ``None`` drives all of them.
+        count_skipped_steps: whether a step that the AMP GradScaler skips (inf/NaN gradients) advances
+            the schedule. ``True`` follows Lightning's ``global_step``; ``False`` counts real updates only.
+        log_momentum: also log the momentum when it is cycled.
+        logging_name: prefix of the logged names, e.g. ``"lr-clr"`` gives ``lr-clr-SGD``,
+            ``lr-clr-SGD/pg1`` and ``lr-clr-SGD-momentum``. LearningRateMonitor logs ``lr-SGD``,
+            so both can be attached.
+
+    Raises:
+        ValueError: if ``optimizers`` is not ``None``, a non-negative int or a list of them.
+    """
+
+    def __init__(
+        self,
+        optimizers: OptimizerIndices = None,
+        count_skipped_steps: bool = True,
+        log_momentum: bool = True,
+        logging_name: str = "lr-clr",
+    ) -> None:
+        super().__init__()
+        if optimizers is not None:
+            indices = [optimizers] if isinstance(optimizers, int) else optimizers
+            if (
+                not isinstance(indices, (list, tuple))
+                or not indices
+                or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in indices)
+            ):
+                raise ValueError(
+                    "Expected optimizers to be None (all), a non-negative int or a non-empty list of them, "
+                    f"but got {optimizers!r}."
+                )
+            optimizers = sorted(set(indices))
+        self.optimizers: Optional[list[int]] = optimizers
+        self.count_skipped_steps = bool(count_skipped_steps)
+        self.log_momentum = bool(log_momentum)
+        self.logging_name = logging_name
+        self._driven: list[_Driven] = []
+        self._handles: list[Any] = []
+        self._use_global_step = True
+        self._restored_counts: dict[int, int] = {}
+        self._restored_fingerprint: Optional[str] = None
+        self._warned_past_end = False
+        self._trainer: Any = None
+        self._pending_build: Optional[FitContext] = None
+
+    # ------------------------------------------------------------------ to implement in subclasses
+    def _schedules_for(
+        self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str
+    ) -> list[tuple[Callable[[int], float], Optional[Callable[[int], float]]]]:
+        """One ``(lr_schedule, momentum_schedule_or_None)`` per param group of ``optimizer``."""
+        raise NotImplementedError
+
+    def _arguments(self) -> dict[str, Any]:
+        """The constructor's arguments as plain values, for the checkpoint fingerprint."""
+        raise NotImplementedError
+
+    def _needs_range_test(self) -> bool:
+        """Whether a value is ``"auto"`` and must come from an :class:`~lightning_clr.LRRangeTest`."""
+        return False
+
+    # ------------------------------------------------------------------ identity and checkpoints
+    @property
+    @override
+    def state_key(self) -> str:
+        if self.optimizers is None:
+            return self.__class__.__qualname__
+        return self._generate_state_key(optimizers=self.optimizers)
+
+    def fingerprint(self) -> str:
+        """A short hash of the arguments: a resumed run compares it with the checkpoint's."""
+        arguments = {"class": type(self).__qualname__, **self._arguments()}
+        text = json.dumps(arguments, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        counts = {d.index: d.step_count for d in self._driven}
+        counts = {**self._restored_counts, **counts} if not self._driven else counts
+        return {
+            "version": _STATE_VERSION,
+            "fingerprint": self.fingerprint(),
+            "arguments": json.loads(json.dumps(self._arguments(), default=repr)),
+            "step_counts": {str(k): v for k, v in counts.items()},
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored_counts = {int(k): int(v) for k, v in state_dict.get("step_counts", {}).items()}
+        self._restored_fingerprint = state_dict.get("fingerprint")
+        if self._restored_fingerprint is not None and self._restored_fingerprint != self.fingerprint():
+            saved = state_dict.get("arguments", {})
+            changed = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(self._arguments(), default=repr)).items()
+                       if saved.get(k) != v}
+            rank_zero_warn(
+                f"{type(self).__name__} is resuming from a checkpoint saved with other arguments "
+                f"(changed, as (saved, now): {changed}). The schedule continues from the restored step with "
+                "the new arguments."
+            )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # Runtime links to a fit (optimizers, hook handles, the Trainer) are rebuilt at the next fit start.
+        state.update(_driven=[], _handles=[], _trainer=None, _pending_build=None)
+        return state
+
+    # ------------------------------------------------------------------ fit start: check and build
+    @override
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._remove_hooks()
+        self._trainer = trainer
+        self._warned_past_end = False
+        self._check_no_sibling_conflict(trainer)
+        optimizers = [_unwrap(o) for o in trainer.optimizers]
+        indices = list(range(len(optimizers))) if self.optimizers is None else self.optimizers
+        if not optimizers:
+            raise ValueError(f"{type(self).__name__} found no optimizer: configure_optimizers returned none.")
+        missing = [i for i in indices if i >= len(optimizers)]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__}(optimizers={self.optimizers}) names optimizer indices {missing}, but "
+                f"configure_optimizers returned {len(optimizers)} optimizer(s) (valid indices 0..{len(optimizers) - 1})."
+            )
+        self._check_no_scheduler_conflict(trainer, optimizers, indices)
+
+        automatic = is_automatic_optimization(pl_module)
+        self._use_global_step = automatic and self.count_skipped_steps
+        context = FitContext(*_run_size(trainer), trainer=trainer, pl_module=pl_module)
+        self._driven = [
+            _Driven(index=i, optimizer=optimizers[i], groups=[], end=None,
+                    step_count=self._restored_counts.get(i, 0))
+            for i in indices
+        ]
+        # Values must be known now (bad set-ups fail at fit start), unless they come from a range test,
+        # which needs the train loader and so runs at train start.
+        if self._needs_range_test():
+            self._find_range_test(trainer)
+            self._pending_build = context
+        else:
+            self._build(context)
+
+        if not self._use_global_step:
+            for driven in self._driven:
+                self._handles.append(driven.optimizer.register_step_pre_hook(self._make_pre_hook(driven)))
+                self._handles.append(driven.optimizer.register_step_post_hook(self._make_post_hook(driven, automatic)))
+
+    def _build(self, context: FitContext) -> None:
+        for driven in self._driven:
+            name = f"optimizer {driven.index} ({type(driven.optimizer).__name__})"
+            schedules = self._schedules_for(context, driven.optimizer, name)
+            groups: list[_Group] = []
+            no_momentum = False
+            for params, (lr_schedule, momentum_schedule) in zip(driven.optimizer.param_groups, schedules):
+                key = None
+                if momentum_schedule is not None:
+                    key = "betas" if "betas" in params else ("momentum" if "momentum" in params else None)
+                    if key is None:
+                        no_momentum, momentum_schedule = True, None
+                groups.append(_Group(params, lr_schedule, momentum_schedule, key))
+            if no_momentum:
+                rank_zero_warn(
+                    f"{type(self).__name__}: {name} has neither `momentum` nor `betas`, so only its learning rate "
+                    "cycles. Pass cycle_momentum=False to silence this warning."
+                )
+            ends = [getattr(g.lr, "total_steps_or_none", None) for g in groups]
+            driven.end = max(ends) if ends and all(e is not None for e in ends) else None
+            driven.groups = groups
+
+    def _find_range_test(self, trainer: Any) -> Any:
+        from lightning_clr.range_test import LRRangeTest
+
+        tests = [cb for cb in trainer.callbacks if isinstance(cb, LRRangeTest)]
+        if not tests:
+            raise ValueError(
+                f"{type(self).__name__} was given 'auto' bounds, which come from an LR range test, but the "
+                "Trainer has no lightning_clr.LRRangeTest callback. Add LRRangeTest() to the Trainer's "
+                "callbacks, or give the bounds as numbers."
+            )
+        return tests[0]
+
+    def _range_test_result(self, context: FitContext) -> Any:
+        """The suggestion of the Trainer's :class:`~lightning_clr.LRRangeTest`, running it if needed."""
+        test = self._find_range_test(context.trainer)
+        return test.ensure_result(context.trainer, context.pl_module)
+
+    def _check_no_sibling_conflict(self, trainer: Any) -> None:
+        mine = None if self.optimizers is None else set(self.optimizers)
+        for other in trainer.callbacks:
+            if other is self or not isinstance(other, ScheduleCallback):
+                continue
+            theirs = None if other.optimizers is None else set(other.optimizers)
+            if mine is None or theirs is None or mine & theirs:
+                raise ValueError(
+                    f"{type(self).__name__}(optimizers={self.optimizers}) and {type(other).__name__}"
+                    f"(optimizers={other.optimizers}) would both set the learning rate of the same optimizer. "
+                    "Give each callback its own optimizers=[...] indices, or keep one of them."
+                )
+
+    def _check_no_scheduler_conflict(self, trainer: Any, optimizers: list, indices: list[int]) -> None:
+        for config in getattr(trainer, "lr_scheduler_configs", None) or []:
+            scheduler = config.scheduler
+            scheduled = _unwrap(getattr(scheduler, "optimizer", None))
+            for i in indices:
+                if scheduled is optimizers[i]:
+                    raise ValueError(
+                        f"configure_optimizers (or LightningCLI's --lr_scheduler) returns the LR scheduler "
+                        f"{type(scheduler).__name__} for optimizer {i} ({type(optimizers[i]).__name__}), which "
+                        f"{type(self).__name__} also drives: both would set its learning rate. Return only the "
+                        f"optimizer from configure_optimizers and let {type(self).__name__} schedule it, or pass "
+                        f"{type(self).__name__}(optimizers=[...]) to drive the other optimizers only."
+                    )
+
+    # ------------------------------------------------------------------ the clock
+    def _make_pre_hook(self, driven: _Driven) -> Callable[..., None]:
+        def pre_hook(optimizer: Any, args: Any, kwargs: Any) -> None:
+            driven.in_step, driven.counted_in_step = True, False
+
+        return pre_hook
+
+    def _make_post_hook(self, driven: _Driven, automatic: bool) -> Callable[..., None]:
+        count_attempts = self.count_skipped_steps  # only reached in manual mode when True
+
+        def post_hook(optimizer: Any, args: Any, kwargs: Any) -> None:
+            if not count_attempts or not driven.counted_in_step:
+                driven.step_count += 1
+            driven.in_step = False
+            self._write(driven, driven.step_count)
+
+        return post_hook
+
+    @override
+    def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        optimizer = _unwrap(optimizer)
+        for driven in self._driven:
+            if driven.optimizer is not optimizer:
+                continue
+            if not self._use_global_step and self.count_skipped_steps:
+                # Manual optimization: count each attempted step once. Outside a real step this is an AMP
+                # step (the closure runs before GradScaler.step, which may skip); inside one, only the first
+                # closure evaluation counts (LBFGS evaluates it several times).
+                if not driven.in_step:
+                    driven.step_count += 1
+                    self._write(driven, driven.step_count)
+                elif not driven.counted_in_step:
+                    driven.counted_in_step = True
+                    driven.step_count += 1
+            if driven.end is not None and not self._warned_past_end:
+                step = self._step(driven, trainer)
+                if step >= driven.end:
+                    self._warned_past_end = True
+                    rank_zero_warn(
+                        f"{type(self).__name__}: optimizer {driven.index} takes step {step}, past the schedule's end "
+                        f"({driven.end} steps); the final value is held. The run is longer than the schedule."
+                    )
+
+    def _step(self, driven: _Driven, trainer: Any) -> int:
+        if self._use_global_step:
+            return trainer.global_step
+        step = driven.step_count
+        return step - 1 if driven.in_step and driven.counted_in_step else step
+
+    # ------------------------------------------------------------------ writing the values
+    def _write(self, driven: _Driven, step: int) -> None:
+        for group in driven.groups:
+            params = group.params
+            lr = group.lr(step)
+            current = params["lr"]
+            if isinstance(current, torch.Tensor):
+                current.fill_(lr)
+            else:
+                params["lr"] = lr
+            if group.momentum is not None:
+                momentum = group.momentum(step)
+                if group.momentum_key == "betas":
+                    betas = params["betas"]
+                    if isinstance(betas[0], torch.Tensor):
+                        betas[0].fill_(momentum)
+                    else:
+                        params["betas"] = (momentum, *betas[1:])
+                else:
+                    current = params["momentum"]
+                    if isinstance(current, torch.Tensor):
+                        current.fill_(momentum)
+                    else:
+                        params["momentum"] = momentum
+
+    def _write_all(self, trainer: Any) -> None:
+        for driven in self._driven:
+            self._write(driven, self._step(driven, trainer))
+
+    @override
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if self._pending_build is not None:
+            context, self._pending_build = self._pending_build, None
+            self._build(context)
+        # On resume the optimizer's own lr was restored after on_fit_start: write from here on.
+        self._write_all(trainer)
+
+    @override
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self._use_global_step:  # a safety net: the value was already written ahead
+            self._write_all(trainer)
+        if trainer.loggers and _should_log(trainer):
+            self._log(trainer)
+
+    @override
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._use_global_step:
+            self._write_all(trainer)
+
+    @override
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._remove_hooks()
+
+    @override
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            self._remove_hooks()
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    # ------------------------------------------------------------------ logging
+    def _names(self) -> list[tuple[_Driven, list[str], Optional[str]]]:
+        """Logged names per driven optimizer: one per param group, and the momentum's."""
+        counts: dict[str, int] = {}
+        result = []
+        for driven in self._driven:
+            base = type(driven.optimizer).__name__
+            seen = counts.get(base, 0)
+            counts[base] = seen + 1
+            stem = f"{self.logging_name}-{base}" + (f"-{seen}" if seen else "")
+            groups = driven.groups
+            if len(groups) == 1:
+                names = [stem]
+            else:
+                names = [f"{stem}/{g.params.get('name', f'pg{i + 1}')}" for i, g in enumerate(groups)]
+            momentum = f"{stem}-momentum" if self.log_momentum and any(g.momentum for g in groups) else None
+            result.append((driven, names, momentum))
+        return result
+
+    def _log(self, trainer: Any) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics: dict[str, float] = {}
+        for driven, names, momentum_name in self._names():
+            for name, group in zip(names, driven.groups):
+                metrics[name] = float(group.params["lr"])
+            if momentum_name is not None:
+                moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
+                for name, group in zip(moment_names, driven.groups):
+                    if group.momentum is None:
+                        continue
+                    value = group.params["betas"][0] if group.momentum_key == "betas" else group.params["momentum"]
+                    metrics[name] = float(value)
+        step = _logging_step(trainer)
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=step)
+
+    # ------------------------------------------------------------------ previews
+    def schedules(self, steps_per_epoch: Optional[float] = None, total_steps: Optional[float] = None,
+                  num_groups: int = 1) -> list[tuple[Callable[[int], float], Optional[Callable[[int], float]]]]:
+        """The ``(lr, momentum)`` schedules this callback would use for an optimizer with ``num_groups``
+        param groups, for a run of ``total_steps`` optimizer steps with ``steps_per_epoch`` per epoch.
+
+        Raises:
+            ValueError: if a length needs a count not given, or a bound is ``"auto"``.
+        """
+        if self._needs_range_test():
+            raise ValueError(f"{type(self).__name__} has 'auto' bounds, known only after an LR range test.")
+        optimizer = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)]} for _ in range(num_groups)],
+                                    lr=0.0, momentum=0.9)
+        return self._schedules_for(FitContext(steps_per_epoch, total_steps), optimizer, "the preview optimizer")
+
+    def plot(self, steps: int, steps_per_epoch: Optional[float] = None, **kwargs: Any) -> Any:
+        """Draws the schedule this callback would apply over ``steps`` optimizer steps (a run of that
+        length, so percent lengths and ``total_steps=None`` refer to it) and returns the figure."""
+        from lightning_clr.plotting import plot_schedule
+
+        lr, momentum = self.schedules(steps_per_epoch=steps_per_epoch, total_steps=steps)[0]
+        return plot_schedule(lr, steps, momentum=momentum, title=type(self).__name__, **kwargs)
+
+
+def _run_size(trainer: Any) -> tuple[Optional[float], Optional[float]]:
+    """``(optimizer steps per epoch, total optimizer steps)`` of the fit, ``None`` where unknown."""
+    total = float(trainer.estimated_stepping_batches)  # also sets up the train loader
+    total_steps = total if math.isfinite(total) and total > 0 else None
+    batches = trainer.num_training_batches
+    accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
+    per_epoch = math.ceil(batches / accumulate) if math.isfinite(batches) and batches > 0 else None
+    return per_epoch, total_steps
+
+
+def _should_log(trainer: Any) -> bool:
+    connector = getattr(trainer, "_logger_connector", None)
+    if connector is not None and hasattr(connector, "should_update_logs"):
+        return bool(connector.should_update_logs)
+    return trainer.global_step % max(1, trainer.log_every_n_steps) == 0  # pragma: no cover
+
+
+def _logging_step(trainer: Any) -> int:
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
+
+
+class ScheduledLR(ScheduleCallback):
+    """Drives the learning rate (and optionally the momentum) with schedules you build yourself.
+
+    Any callable ``step -> value`` works; the built-in ones in :mod:`lightning_clr.schedules` (or your own
+    frozen dataclass) pickle and can be given from LightningCLI YAML with ``class_path``.
+
+    Example::
+
+        from lightning_clr import ScheduledLR
+        from lightning_clr.schedules import CosineRestartsSchedule
+
+        trainer = Trainer(callbacks=[ScheduledLR(CosineRestartsSchedule(peak=0.1, first_cycle=500))])
+
+    Args:
+        lr: the learning-rate schedule, or a list with one per param group.
+        momentum: the momentum (or Adam ``betas[0]``) schedule, a list with one per group, or ``None``.
+        optimizers: see :class:`ScheduleCallback`.
+        count_skipped_steps: see :class:`ScheduleCallback`.
+        log_momentum: see :class:`ScheduleCallback`.
+        logging_name: see :class:`ScheduleCallback`.
+
+    Raises:
+        ValueError: if ``lr`` or ``momentum`` is not callable (or a list of callables).
+    """
+
+    def __init__(
+        self,
+        lr: Union[ScheduleBase, list[ScheduleBase]],
+        momentum: Union[ScheduleBase, list[ScheduleBase], None] = None,
+        optimizers: OptimizerIndices = None,
+        count_skipped_steps: bool = True,
+        log_momentum: bool = True,
+        logging_name: str = "lr-clr",
+    ) -> None:
+        super().__init__(optimizers, count_skipped_steps, log_momentum, logging_name)
+        for name, value in (("lr", lr), ("momentum", momentum)):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(not callable(s) for s in items if not (name == "momentum" and s is None)):
+                raise ValueError(f"Expected {name} to be a schedule (a callable step -> value) or a list of them, "
+                                 f"but got {value!r}.")
+        self.lr = lr
+        self.momentum = momentum
+
+    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
+        n = len(optimizer.param_groups)
+        lrs = _per_group(self.lr, n, "lr", optimizer_name)
+        momenta = _per_group(self.momentum, n, "momentum", optimizer_name)
+        return list(zip(lrs, momenta))
+
+    def _arguments(self) -> dict[str, Any]:
+        return {"lr": repr(self.lr), "momentum": repr(self.momentum), "optimizers": self.optimizers,
+                "count_skipped_steps": self.count_skipped_steps}
+
+
+def parse_lengths(**specs: Union[LengthSpec, None]) -> dict[str, Optional[Length]]:
+    """Parses several length arguments at once (``None`` stays ``None``)."""
+    return {name: None if spec is None else parse_length(spec, name) for name, spec in specs.items()}
+
+
+def check_bound(value: Any, name: str, *, allow_auto: bool = False, positive: bool = False) -> None:
+    """Checks a rate bound: a finite non-negative float (positive if asked), a list of them, or "auto"."""
+    if allow_auto and value == AUTO:
+        return
+    items: Sequence[Any] = value if isinstance(value, (list, tuple)) else [value]
+    valid = "a positive float" if positive else "a non-negative float"
+    valid += ", a list of them (one per param group)" + (" or 'auto'" if allow_auto else "")
+    if not items:
+        raise ValueError(f"Expected {name} to be {valid}, but got an empty list.")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+            raise ValueError(f"Expected {name} to be {valid}, but got {value!r}.")
+        if item < 0 or (positive and item == 0):
+            raise ValueError(f"Expected {name} to be {valid}, but got {value!r}.")

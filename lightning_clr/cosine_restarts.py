@@ -1,0 +1,83 @@
+"""``CosineRestartsLR``: SGDR, cosine decay with warm restarts (Keras ``CosineDecayRestarts``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Union
+
+import torch
+
+from lightning_clr.callback import AUTO, FitContext, OptimizerIndices, ScheduleCallback, _per_group, check_bound
+from lightning_clr.lengths import parse_length
+from lightning_clr.schedules import CosineRestartsSchedule
+
+__all__ = ["CosineRestartsLR"]
+
+
+class CosineRestartsLR(ScheduleCallback):
+    r"""Cosine decay from ``max_lr`` with warm restarts (Loshchilov & Hutter, 2017), set every optimizer step.
+
+    The rate at optimizer step :math:`t` equals Keras ``CosineDecayRestarts(initial_learning_rate=max_lr,
+    first_decay_steps=first_cycle, t_mul, m_mul, alpha)`` at step :math:`t`, and with ``m_mul=1`` and an
+    integer ``t_mul``, torch's ``CosineAnnealingWarmRestarts(T_0=first_cycle, T_mult=t_mul,
+    eta_min=alpha * max_lr)`` stepped once per optimizer step. See
+    :class:`~lightning_clr.schedules.CosineRestartsSchedule` for the formula.
+
+    Example::
+
+        trainer = Trainer(callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle="1 epochs", t_mul=2)])
+
+    Args:
+        max_lr: the rate at each (first) restart; a float, one per param group, or ``"auto"``.
+        first_cycle: the first cycle's length: an int, ``"N steps"``, ``"N epochs"`` or ``"P%"``.
+        t_mul: each cycle is ``t_mul`` times as long as the one before (any float > 0).
+        m_mul: each restart's peak is ``m_mul`` times the one before.
+        alpha: the floor, as a fraction of ``max_lr``, in [0, 1].
+        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
+        logging_name: prefix of the logged names (``lr-clr-SGD``).
+
+    Raises:
+        ValueError: ``max_lr`` not positive, a bad ``first_cycle``, ``t_mul <= 0``, ``m_mul <= 0`` or
+            ``alpha`` outside [0, 1].
+    """
+
+    def __init__(
+        self,
+        max_lr: Union[float, list[float], Literal["auto"]],
+        first_cycle: Union[int, float, str],
+        t_mul: float = 1.0,
+        m_mul: float = 1.0,
+        alpha: float = 0.0,
+        optimizers: OptimizerIndices = None,
+        count_skipped_steps: bool = True,
+        logging_name: str = "lr-clr",
+    ) -> None:
+        super().__init__(optimizers, count_skipped_steps, log_momentum=False, logging_name=logging_name)
+        check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
+        self._first_cycle = parse_length(first_cycle, "first_cycle")
+        for name, value in (("t_mul", t_mul), ("m_mul", m_mul)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"Expected {name} > 0, but got {name}={value!r}.")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+            raise ValueError(f"Expected alpha in [0, 1], but got alpha={alpha!r}.")
+        self.max_lr = max_lr
+        self.first_cycle = first_cycle
+        self.t_mul = float(t_mul)
+        self.m_mul = float(m_mul)
+        self.alpha = float(alpha)
+
+    def _needs_range_test(self) -> bool:
+        return self.max_lr == AUTO
+
+    def _arguments(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("max_lr", "first_cycle", "t_mul", "m_mul", "alpha", "optimizers",
+                                              "count_skipped_steps")}
+
+    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
+        first = context.resolve(self._first_cycle)
+        max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
+        return [
+            (CosineRestartsSchedule(float(peak), first, self.t_mul, self.m_mul, self.alpha), None)
+            for peak in _per_group(max_lr, len(optimizer.param_groups), "max_lr", optimizer_name)
+        ]

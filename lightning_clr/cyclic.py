@@ -1,0 +1,138 @@
+"""``CyclicLR``: Leslie Smith's cyclical learning rates as a Lightning callback."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+import torch
+
+from lightning_clr.callback import AUTO, FitContext, OptimizerIndices, ScheduleCallback, _per_group, check_bound
+from lightning_clr.lengths import parse_length
+from lightning_clr.schedules import CYCLIC_MODES, CyclicSchedule
+
+__all__ = ["CyclicLR"]
+
+Bound = Union[float, list[float], Literal["auto"]]
+
+
+def check_momentum_bounds(base_momentum: float, max_momentum: float) -> None:
+    for name, value in (("base_momentum", base_momentum), ("max_momentum", max_momentum)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"Expected {name} in [0, 1), but got {name}={value!r}.")
+    if base_momentum > max_momentum:
+        raise ValueError(
+            f"Expected base_momentum <= max_momentum, but got base_momentum={base_momentum!r}, "
+            f"max_momentum={max_momentum!r}."
+        )
+
+
+class CyclicLR(ScheduleCallback):
+    r"""Cycles the learning rate between ``base_lr`` and ``max_lr`` (Smith, 2017), set at every optimizer step.
+
+    The rate at optimizer step :math:`t` is :class:`~lightning_clr.schedules.CyclicSchedule`'s, which equals
+    ``torch.optim.lr_scheduler.CyclicLR`` stepped once after every optimizer step. When ``cycle_momentum``
+    is on, the momentum (SGD, RMSprop) or Adam's ``betas[0]`` moves the other way, from ``max_momentum``
+    down to ``base_momentum`` as the rate rises.
+
+    Example::
+
+        trainer = Trainer(callbacks=[CyclicLR(base_lr=1e-3, max_lr=1e-1, step_size_up="2 epochs")])
+
+    Args:
+        base_lr: the lower bound (the rate at the start of each cycle); a float, a list with one per
+            param group, or ``"auto"`` to take it from the Trainer's :class:`~lightning_clr.LRRangeTest`.
+        max_lr: the upper bound; as ``base_lr``.
+        step_size_up: steps from ``base_lr`` to ``max_lr``: an int, ``"N steps"``, ``"N epochs"``, ``"P%"``
+            of the fit, or ``"auto"`` (the range test's suggestion).
+        step_size_down: steps back down; ``None`` means ``step_size_up``.
+        mode: ``"triangular"`` (constant amplitude), ``"triangular2"`` (amplitude halves every cycle) or
+            ``"exp_range"`` (amplitude scaled by ``gamma ** step``).
+        gamma: the decay of ``"exp_range"``.
+        cycle_momentum: cycle the momentum inversely to the rate.
+        base_momentum: the momentum at the rate's peak.
+        max_momentum: the momentum at the rate's floor.
+        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
+        log_momentum: also log the momentum when it is cycled.
+        logging_name: prefix of the logged names (``lr-clr-SGD``).
+
+    Raises:
+        ValueError: ``base_lr`` negative, ``max_lr <= base_lr``, a bad length, unknown ``mode``,
+            ``gamma <= 0`` or momentum bounds outside ``[0, 1)``.
+    """
+
+    def __init__(
+        self,
+        base_lr: Bound,
+        max_lr: Bound,
+        step_size_up: Union[int, float, str] = 2000,
+        step_size_down: Union[int, float, str, None] = None,
+        mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
+        gamma: float = 1.0,
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.8,
+        max_momentum: float = 0.9,
+        optimizers: OptimizerIndices = None,
+        count_skipped_steps: bool = True,
+        log_momentum: bool = True,
+        logging_name: str = "lr-clr",
+    ) -> None:
+        super().__init__(optimizers, count_skipped_steps, log_momentum, logging_name)
+        check_bound(base_lr, "base_lr", allow_auto=True)
+        check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
+        if AUTO not in (base_lr, max_lr):
+            n = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in (base_lr, max_lr))
+            bases = _per_group(base_lr, n, "base_lr", "max_lr's list") if isinstance(max_lr, (list, tuple)) else (
+                list(base_lr) if isinstance(base_lr, (list, tuple)) else [base_lr])
+            maxes = _per_group(max_lr, len(bases), "max_lr", "base_lr's list")
+            for b, m in zip(bases, maxes):
+                if not m > b:
+                    raise ValueError(f"Expected max_lr > base_lr, but got base_lr={base_lr!r}, max_lr={max_lr!r}.")
+        self._step_size_up = None if step_size_up == AUTO else parse_length(step_size_up, "step_size_up")
+        self._step_size_down = None if step_size_down is None else parse_length(step_size_down, "step_size_down")
+        if mode not in CYCLIC_MODES:
+            raise ValueError(f"Expected mode to be one of {list(CYCLIC_MODES)}, but got mode={mode!r}.")
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0:
+            raise ValueError(f"Expected gamma > 0, but got gamma={gamma!r}.")
+        if cycle_momentum:
+            check_momentum_bounds(base_momentum, max_momentum)
+        self.base_lr = base_lr
+        self.max_lr = max_lr
+        self.step_size_up = step_size_up
+        self.step_size_down = step_size_down
+        self.mode = mode
+        self.gamma = float(gamma)
+        self.cycle_momentum = bool(cycle_momentum)
+        self.base_momentum = float(base_momentum)
+        self.max_momentum = float(max_momentum)
+
+    def _needs_range_test(self) -> bool:
+        return AUTO in (self.base_lr, self.max_lr, self.step_size_up)
+
+    def _arguments(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("base_lr", "max_lr", "step_size_up", "step_size_down", "mode",
+                                              "gamma", "cycle_momentum", "base_momentum", "max_momentum",
+                                              "optimizers", "count_skipped_steps")}
+
+    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
+        base_lr, max_lr = self.base_lr, self.max_lr
+        up: Optional[int] = None if self._step_size_up is None else context.resolve(self._step_size_up)
+        if self._needs_range_test():
+            result = self._range_test_result(context)
+            base_lr = result.base_lr if base_lr == AUTO else base_lr
+            max_lr = result.max_lr if max_lr == AUTO else max_lr
+            up = int(result.step_size_up) if up is None else up
+        assert up is not None
+        down = None if self._step_size_down is None else context.resolve(self._step_size_down)
+        n = len(optimizer.param_groups)
+        bases = _per_group(base_lr, n, "base_lr", optimizer_name)
+        maxes = _per_group(max_lr, n, "max_lr", optimizer_name)
+        schedules = []
+        for b, m in zip(bases, maxes):
+            if not m > b:
+                raise ValueError(f"Expected max_lr > base_lr, but got base_lr={b!r}, max_lr={m!r}.")
+            lr = CyclicSchedule(float(b), float(m), up, down, self.mode, self.gamma)
+            momentum = (CyclicSchedule(self.max_momentum, self.base_momentum, up, down, self.mode, self.gamma)
+                        if self.cycle_momentum else None)
+            schedules.append((lr, momentum))
+        return schedules

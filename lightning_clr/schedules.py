@@ -1,0 +1,379 @@
+"""Closed-form learning-rate (and momentum) schedules.
+
+Every schedule is a small frozen dataclass whose ``__call__(step)`` returns the value to use at the
+0-based optimizer step ``step``. They hold no state, import neither torch nor Lightning, pickle, and fit
+LightningCLI's ``class_path``/``init_args``. Lengths here are plain step counts; the callbacks resolve
+lengths given in epochs or percent before they build a schedule. Arguments are checked once, in
+``__post_init__``; ``__call__`` never raises for a non-negative step, and past the end of a finite
+schedule it holds the final value.
+
+Each schedule is written for any quantity that cycles between two values, so the same classes give the
+momentum schedules (momentum falls while the rate rises: swap the two values).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Optional, Protocol, runtime_checkable
+
+__all__ = [
+    "Schedule",
+    "ScheduleBase",
+    "CyclicSchedule",
+    "OneCycleSchedule",
+    "CosineRestartsSchedule",
+    "ConstantSchedule",
+    "LinearRamp",
+    "ExponentialRamp",
+    "CYCLIC_MODES",
+    "ANNEAL_STRATEGIES",
+]
+
+CyclicMode = Literal["triangular", "triangular2", "exp_range"]
+AnnealStrategy = Literal["cos", "linear"]
+CYCLIC_MODES: tuple[str, ...] = ("triangular", "triangular2", "exp_range")
+ANNEAL_STRATEGIES: tuple[str, ...] = ("cos", "linear")
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """Anything that maps a 0-based optimizer step to a value."""
+
+    def __call__(self, step: int) -> float: ...
+
+
+class ScheduleBase:
+    """Shared conveniences of the built-in schedules: listing values, cycle ends and plotting."""
+
+    #: The first step past the schedule's end, from which it holds its final value; ``None`` if endless.
+    @property
+    def total_steps_or_none(self) -> Optional[int]:
+        return None
+
+    def __call__(self, step: int) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def values(self, steps: int) -> list[float]:
+        """The values at steps ``0 .. steps - 1``."""
+        return [self(step) for step in range(steps)]
+
+    def cycle_ends(self, steps: int) -> list[int]:
+        """Optimizer-step counts ``n <= steps`` at which a cycle ends: after ``n`` steps the schedule
+        restarts (or, for a finite schedule, ends). A snapshot taken after step count ``n`` sits at a
+        cycle's minimum."""
+        return []
+
+    def plot(self, steps: int, **kwargs: Any) -> Any:
+        """Draws the schedule over ``steps`` optimizer steps with matplotlib and returns the figure.
+
+        Keyword arguments go to :func:`lightning_clr.plotting.plot_schedule`.
+        """
+        from lightning_clr.plotting import plot_schedule
+
+        return plot_schedule(self, steps, **kwargs)
+
+
+def _check_steps(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"Expected {name} to be a positive int number of steps, but got {value!r}.")
+
+
+def _check_finite(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"Expected {name} to be a finite number, but got {value!r}.")
+
+
+@dataclass(frozen=True)
+class CyclicSchedule(ScheduleBase):
+    r"""Cyclical learning rate (Smith, 2017): a triangle wave between ``start`` and ``peak``.
+
+    .. math::
+        c = \lfloor 1 + t / (u + d) \rfloor, \quad x = 1 + t / (u + d) - c, \\
+        s = x / r \text{ if } x \le r \text{ else } (x - 1) / (r - 1), \quad r = u / (u + d), \\
+        v(t) = v_0 + (v_1 - v_0) \, s \, f
+
+    with :math:`f = 1` (``triangular``), :math:`f = 2^{-(c - 1)}` (``triangular2``, halving each cycle)
+    or :math:`f = \gamma^t` (``exp_range``). This is ``torch.optim.lr_scheduler.CyclicLR``'s formula,
+    evaluated in the same order, so the values agree to the last bits.
+
+    Symbols: :math:`t` the 0-based optimizer step, :math:`u` ``step_size_up``, :math:`d`
+    ``step_size_down``, :math:`v_0` ``start``, :math:`v_1` ``peak``, :math:`c` the 1-based cycle.
+
+    For a rate, ``start`` is ``base_lr`` and ``peak`` is ``max_lr``. For momentum, ``start`` is
+    ``max_momentum`` and ``peak`` is ``base_momentum``. Cycles end (at ``start``) after every
+    ``u + d`` steps.
+
+    References:
+        Smith, *Cyclical Learning Rates for Training Neural Networks*, WACV 2017. arXiv:1506.01186.
+    """
+
+    start: float
+    peak: float
+    step_size_up: int = 2000
+    step_size_down: Optional[int] = None
+    mode: CyclicMode = "triangular"
+    gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_finite(self.start, "start")
+        _check_finite(self.peak, "peak")
+        _check_steps(self.step_size_up, "step_size_up")
+        if self.step_size_down is not None:
+            _check_steps(self.step_size_down, "step_size_down")
+        if self.mode not in CYCLIC_MODES:
+            raise ValueError(f"Expected mode to be one of {CYCLIC_MODES}, but got {self.mode!r}.")
+        _check_finite(self.gamma, "gamma")
+        if self.gamma <= 0:
+            raise ValueError(f"Expected gamma > 0, but got gamma={self.gamma!r}.")
+
+    @property
+    def cycle_length(self) -> int:
+        down = self.step_size_up if self.step_size_down is None else self.step_size_down
+        return self.step_size_up + down
+
+    def __call__(self, step: int) -> float:
+        total = self.cycle_length
+        ratio = self.step_size_up / total
+        cycle = math.floor(1 + step / total)
+        x = 1.0 + step / total - cycle
+        scale = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
+        height = (self.peak - self.start) * scale
+        if self.mode == "triangular":
+            factor = 1.0
+        elif self.mode == "triangular2":
+            factor = 1 / (2.0 ** (cycle - 1))
+        else:
+            factor = self.gamma**step
+        return self.start + height * factor
+
+    def cycle_ends(self, steps: int) -> list[int]:
+        return list(range(self.cycle_length, steps + 1, self.cycle_length))
+
+
+@dataclass(frozen=True)
+class OneCycleSchedule(ScheduleBase):
+    r"""The 1cycle policy (Smith & Topin, 2019): one rise and one long fall over ``total_steps``.
+
+    Two phases (default): ``initial`` to ``peak`` over the first :math:`p T - 1` steps, then ``peak`` to
+    ``final`` by step :math:`T - 1`. Three phases: ``initial`` to ``peak`` by :math:`p T - 1`, back to
+    ``initial`` by :math:`2 p T - 2`, then to ``final`` by :math:`T - 1`. Within a phase running from
+    value :math:`a` at step :math:`t_0` to :math:`b` at :math:`t_1`, with :math:`\pi_t = (t - t_0) / (t_1 - t_0)`:
+
+    .. math::
+        v_{\cos}(t) = b + \frac{a - b}{2} (1 + \cos \pi \pi_t), \qquad v_{\text{lin}}(t) = (b - a) \pi_t + a
+
+    Symbols: :math:`T` ``total_steps``, :math:`p` ``pct_start``. These are
+    ``torch.optim.lr_scheduler.OneCycleLR``'s phases and formulas. From step :math:`T - 1` on the value
+    stays at ``final`` (torch raises "Tried to step X times" instead).
+
+    For a rate: ``initial = max_lr / div_factor``, ``peak = max_lr``, ``final = initial / final_div_factor``.
+    For momentum: ``initial = final = max_momentum``, ``peak = base_momentum``.
+
+    References:
+        Smith & Topin, *Super-Convergence: Very Fast Training of Neural Networks Using Large Learning
+        Rates*, 2019. arXiv:1708.07120.
+    """
+
+    initial: float
+    peak: float
+    final: float
+    total_steps: int
+    pct_start: float = 0.3
+    anneal_strategy: AnnealStrategy = "cos"
+    three_phase: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("initial", "peak", "final", "pct_start"):
+            _check_finite(getattr(self, name), name)
+        _check_steps(self.total_steps, "total_steps")
+        if not 0 < self.pct_start < 1:
+            raise ValueError(f"Expected pct_start in (0, 1), but got pct_start={self.pct_start!r}.")
+        if self.anneal_strategy not in ANNEAL_STRATEGIES:
+            raise ValueError(
+                f"Expected anneal_strategy to be one of {ANNEAL_STRATEGIES}, but got {self.anneal_strategy!r}."
+            )
+
+    @property
+    def total_steps_or_none(self) -> Optional[int]:
+        return self.total_steps
+
+    def _phases(self) -> tuple[tuple[float, float, float], ...]:
+        """``(end_step, start_value, end_value)`` for each phase, as torch builds them."""
+        rise_end = float(self.pct_start * self.total_steps) - 1
+        if self.three_phase:
+            return (
+                (rise_end, self.initial, self.peak),
+                (float(2 * self.pct_start * self.total_steps) - 2, self.peak, self.initial),
+                (self.total_steps - 1, self.initial, self.final),
+            )
+        return ((rise_end, self.initial, self.peak), (self.total_steps - 1, self.peak, self.final))
+
+    def __call__(self, step: int) -> float:
+        step = min(step, self.total_steps - 1)
+        phases = self._phases()
+        start_step = 0.0
+        for i, (end_step, start_value, end_value) in enumerate(phases):
+            if step <= end_step or i == len(phases) - 1:
+                span = end_step - start_step
+                pct = (step - start_step) / span if span != 0 else 1.0
+                if self.anneal_strategy == "cos":
+                    return end_value + (start_value - end_value) / 2.0 * (math.cos(math.pi * pct) + 1)
+                return (end_value - start_value) * pct + start_value
+            start_step = end_step
+        raise AssertionError("unreachable: the last phase always matches")  # pragma: no cover
+
+    def cycle_ends(self, steps: int) -> list[int]:
+        return [self.total_steps] if self.total_steps <= steps else []
+
+
+@dataclass(frozen=True)
+class CosineRestartsSchedule(ScheduleBase):
+    r"""Cosine decay with warm restarts (SGDR; Keras ``CosineDecayRestarts``).
+
+    Cycle :math:`i` (0-based) starts at step :math:`s_i = F (m^i - 1) / (m - 1)` (:math:`s_i = F i` when
+    :math:`m = 1`) and lasts :math:`T_i = F m^i` steps. With :math:`\tau = (t - s_i) / T_i`:
+
+    .. math::
+        v(t) = V \left( (1 - \alpha) \, \mu^i \, \tfrac{1}{2} (1 + \cos \pi \tau) + \alpha \right)
+
+    Symbols: :math:`V` ``peak`` (Keras ``initial_learning_rate``), :math:`F` ``first_cycle``
+    (``first_decay_steps``), :math:`m` ``t_mul``, :math:`\mu` ``m_mul``, :math:`\alpha` ``alpha`` (the floor
+    as a fraction of :math:`V`). With :math:`\mu = 1` and an integer :math:`m` this is also torch's
+    ``CosineAnnealingWarmRestarts(T_0=F, T_mult=m, eta_min=alpha * V)``. The cycle index is found in
+    closed form and corrected against the exact cycle starts, so restarts never drift by a step through
+    rounding.
+
+    References:
+        Loshchilov & Hutter, *SGDR: Stochastic Gradient Descent with Warm Restarts*, ICLR 2017.
+        arXiv:1608.03983.
+    """
+
+    peak: float
+    first_cycle: int
+    t_mul: float = 1.0
+    m_mul: float = 1.0
+    alpha: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("peak", "t_mul", "m_mul", "alpha"):
+            _check_finite(getattr(self, name), name)
+        _check_steps(self.first_cycle, "first_cycle")
+        if self.t_mul <= 0:
+            raise ValueError(f"Expected t_mul > 0, but got t_mul={self.t_mul!r}.")
+        if self.m_mul <= 0:
+            raise ValueError(f"Expected m_mul > 0, but got m_mul={self.m_mul!r}.")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"Expected alpha in [0, 1], but got alpha={self.alpha!r}.")
+
+    def cycle_start(self, index: int) -> float:
+        """The step at which cycle ``index`` (0-based) begins."""
+        if self.t_mul == 1:
+            return float(self.first_cycle * index)
+        return self.first_cycle * (self.t_mul**index - 1) / (self.t_mul - 1)
+
+    def cycle_index(self, step: int) -> int:
+        """The 0-based cycle that step ``step`` falls in."""
+        if self.t_mul == 1:
+            return step // self.first_cycle
+        if self.t_mul < 1:
+            # Shrinking cycles sum to F / (1 - m): past that the schedule holds its final state.
+            limit = self.first_cycle / (1 - self.t_mul)
+            if step >= limit:
+                return -1
+        index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / math.log(self.t_mul))
+        index = max(index, 0)
+        while self.cycle_start(index + 1) <= step:
+            index += 1
+        while index > 0 and self.cycle_start(index) > step:
+            index -= 1
+        return index
+
+    def __call__(self, step: int) -> float:
+        index = self.cycle_index(step)
+        if index < 0:  # beyond the limit of shrinking cycles
+            return self.peak * self.alpha
+        length = self.first_cycle * self.t_mul**index
+        fraction = (step - self.cycle_start(index)) / length
+        cosine = 0.5 * self.m_mul**index * (1 + math.cos(math.pi * fraction))
+        return self.peak * ((1 - self.alpha) * cosine + self.alpha)
+
+    def cycle_ends(self, steps: int) -> list[int]:
+        ends: list[int] = []
+        index = 1
+        while True:
+            end = self.cycle_start(index)
+            rounded = round(end)
+            if rounded > steps or (self.t_mul < 1 and rounded in ends):
+                return ends
+            if abs(end - rounded) < 1e-9:
+                ends.append(rounded)
+            index += 1
+
+
+@dataclass(frozen=True)
+class ConstantSchedule(ScheduleBase):
+    """The same value at every step."""
+
+    value: float
+
+    def __post_init__(self) -> None:
+        _check_finite(self.value, "value")
+
+    def __call__(self, step: int) -> float:
+        return self.value
+
+
+@dataclass(frozen=True)
+class LinearRamp(ScheduleBase):
+    r"""From ``start`` at step 0 to ``end`` at step :math:`n - 1` in equal increments, then ``end``.
+
+    .. math:: v(t) = a + (b - a) \min(t, n - 1) / (n - 1)
+    """
+
+    start: float
+    end: float
+    num_steps: int
+
+    def __post_init__(self) -> None:
+        _check_finite(self.start, "start")
+        _check_finite(self.end, "end")
+        _check_steps(self.num_steps, "num_steps")
+
+    @property
+    def total_steps_or_none(self) -> Optional[int]:
+        return self.num_steps
+
+    def __call__(self, step: int) -> float:
+        if self.num_steps == 1:
+            return self.end
+        return self.start + (self.end - self.start) * min(step, self.num_steps - 1) / (self.num_steps - 1)
+
+
+@dataclass(frozen=True)
+class ExponentialRamp(ScheduleBase):
+    r"""From ``start`` at step 0 to ``end`` at step :math:`n - 1` in equal ratios, then ``end``
+    (the LR range test's usual sweep).
+
+    .. math:: v(t) = a (b / a)^{\min(t, n - 1) / (n - 1)}
+    """
+
+    start: float
+    end: float
+    num_steps: int
+
+    def __post_init__(self) -> None:
+        _check_finite(self.start, "start")
+        _check_finite(self.end, "end")
+        if self.start <= 0 or self.end <= 0:
+            raise ValueError(f"Expected start > 0 and end > 0, but got start={self.start!r}, end={self.end!r}.")
+        _check_steps(self.num_steps, "num_steps")
+
+    @property
+    def total_steps_or_none(self) -> Optional[int]:
+        return self.num_steps
+
+    def __call__(self, step: int) -> float:
+        if self.num_steps == 1:
+            return self.end
+        return self.start * (self.end / self.start) ** (min(step, self.num_steps - 1) / (self.num_steps - 1))

@@ -1,0 +1,101 @@
+"""Tiny LightningModules for integration tests; they record what each optimizer step used."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def trainer_kwargs(tmp_path: Any, **overrides: Any) -> dict[str, Any]:
+    """Quiet, CPU-only Trainer arguments for tests."""
+    kwargs: dict[str, Any] = dict(
+        default_root_dir=str(tmp_path),
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
+class RecordingModel(pl.LightningModule):
+    """A linear model on random data. ``self.used`` gets one entry per optimizer step:
+    ``(global_step, [lr per group], [momentum or betas[0] per group])``, read in
+    ``on_before_optimizer_step``, i.e. the values that step really applies.
+
+    Args:
+        optimizer: a factory ``params -> optimizer``; SGD(lr=1.0, momentum=0.5) by default.
+        num_batches: batches per epoch (batch size 2).
+        groups: split the parameters into this many param groups (1 or 2).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optional[Callable[[Any], torch.optim.Optimizer]] = None,
+        num_batches: int = 10,
+        groups: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.layer = torch.nn.Linear(4, 4)
+        self.head = torch.nn.Linear(4, 1)
+        self.optimizer_factory = optimizer
+        self.num_batches = num_batches
+        self.groups = groups
+        generator = torch.Generator().manual_seed(seed)
+        self.data = torch.randn(num_batches * 2, 4, generator=generator)
+        self.used: list[tuple[int, list[float], list[Optional[float]]]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.layer(x)))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).pow(2).mean()
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        lrs, moms = [], []
+        for group in optimizer.param_groups:
+            lr = group["lr"]
+            lrs.append(float(lr))
+            if "betas" in group:
+                moms.append(float(group["betas"][0]))
+            elif "momentum" in group:
+                moms.append(float(group["momentum"]))
+            else:
+                moms.append(None)
+        self.used.append((self.trainer.global_step, lrs, moms))
+
+    def _param_groups(self) -> Any:
+        if self.groups == 1:
+            return self.parameters()
+        return [{"params": self.layer.parameters()}, {"params": self.head.parameters()}]
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is not None:
+            return self.optimizer_factory(self._param_groups())
+        return torch.optim.SGD(self._param_groups(), lr=1.0, momentum=0.5)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.data), batch_size=2)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.data[:4]), batch_size=2)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", self(batch[0]).pow(2).mean())
+
+
+def used_lrs(model: RecordingModel, group: int = 0) -> list[float]:
+    return [lrs[group] for _, lrs, _ in model.used]
+
+
+def used_momenta(model: RecordingModel, group: int = 0) -> list[Optional[float]]:
+    return [moms[group] for _, _, moms in model.used]

@@ -79,8 +79,9 @@ class _Driven:
     groups: list[_Group]
     end: Optional[int]  # first step past the end of the schedule, if it ends
     step_count: int = 0  # own clock, when not trainer.global_step
-    in_step: bool = False
-    counted_in_step: bool = False
+    in_step: bool = False  # between the torch pre- and post-step hooks
+    counted_in_step: bool = False  # this step was already counted as an attempt
+    attempt_pending: bool = False  # counted before GradScaler.step, which may still skip it
 
 
 def _unwrap(optimizer: Any) -> torch.optim.Optimizer:
@@ -150,6 +151,7 @@ class ScheduleCallback(CallbackBase):
         self._use_global_step = True
         self._restored_counts: dict[int, int] = {}
         self._restored_fingerprint: Optional[str] = None
+        self._loaded_from_checkpoint = False
         self._warned_past_end = False
         self._trainer: Any = None
         self._pending_build: Optional[FitContext] = None
@@ -197,6 +199,7 @@ class ScheduleCallback(CallbackBase):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored_counts = {int(k): int(v) for k, v in state_dict.get("step_counts", {}).items()}
+        self._loaded_from_checkpoint = True
         self._restored_fingerprint = state_dict.get("fingerprint")
         if self._restored_fingerprint is not None and self._restored_fingerprint != self.fingerprint():
             saved = state_dict.get("arguments", {})
@@ -211,7 +214,8 @@ class ScheduleCallback(CallbackBase):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         # Runtime links to a fit (optimizers, hook handles, the Trainer) are rebuilt at the next fit start.
-        state.update(_driven=[], _handles=[], _trainer=None, _pending_build=None)
+        state.update(_driven=[], _handles=[], _trainer=None, _pending_build=None,
+                     _restored_counts={**self._restored_counts, **{d.index: d.step_count for d in self._driven}})
         return state
 
     # ------------------------------------------------------------------ fit start: check and build
@@ -236,9 +240,12 @@ class ScheduleCallback(CallbackBase):
         automatic = is_automatic_optimization(pl_module)
         self._use_global_step = automatic and self.count_skipped_steps
         context = FitContext(*_run_size(trainer), trainer=trainer, pl_module=pl_module)
+        # Own clocks continue from the checkpoint, or from an earlier fit of the same Trainer.
+        counts = {**self._restored_counts, **{d.index: d.step_count for d in self._driven}}
+        if self._loaded_from_checkpoint:
+            counts, self._loaded_from_checkpoint = dict(self._restored_counts), False
         self._driven = [
-            _Driven(index=i, optimizer=optimizers[i], groups=[], end=None,
-                    step_count=self._restored_counts.get(i, 0))
+            _Driven(index=i, optimizer=optimizers[i], groups=[], end=None, step_count=counts.get(i, 0))
             for i in indices
         ]
         # Values must be known now (bad set-ups fail at fit start), unless they come from a range test,
@@ -323,7 +330,7 @@ class ScheduleCallback(CallbackBase):
     # ------------------------------------------------------------------ the clock
     def _make_pre_hook(self, driven: _Driven) -> Callable[..., None]:
         def pre_hook(optimizer: Any, args: Any, kwargs: Any) -> None:
-            driven.in_step, driven.counted_in_step = True, False
+            driven.in_step, driven.counted_in_step, driven.attempt_pending = True, driven.attempt_pending, False
 
         return pre_hook
 
@@ -349,8 +356,10 @@ class ScheduleCallback(CallbackBase):
                 # step (the closure runs before GradScaler.step, which may skip); inside one, only the first
                 # closure evaluation counts (LBFGS evaluates it several times).
                 if not driven.in_step:
-                    driven.step_count += 1
+                    # GradScaler.step comes next and uses the rate written now, or skips the update.
                     self._write(driven, driven.step_count)
+                    driven.step_count += 1
+                    driven.attempt_pending = True
                 elif not driven.counted_in_step:
                     driven.counted_in_step = True
                     driven.step_count += 1
@@ -371,8 +380,10 @@ class ScheduleCallback(CallbackBase):
 
     # ------------------------------------------------------------------ writing the values
     def _write(self, driven: _Driven, step: int) -> None:
-        for group in driven.groups:
-            params = group.params
+        # Optimizer.load_state_dict (a resume restores the optimizer after on_fit_start) replaces the
+        # param_group dicts, so follow the optimizer's current ones instead of those seen at fit start.
+        for group, params in zip(driven.groups, driven.optimizer.param_groups):
+            group.params = params
             lr = group.lr(step)
             current = params["lr"]
             if isinstance(current, torch.Tensor):
@@ -469,6 +480,38 @@ class ScheduleCallback(CallbackBase):
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 
+    # ------------------------------------------------------------------ read-only access for other callbacks
+    def drives(self, optimizer_index: int) -> bool:
+        """Whether this callback schedules optimizer ``optimizer_index`` of the Trainer."""
+        return self.optimizers is None or optimizer_index in self.optimizers
+
+    def step_schedule(self, optimizer_index: int = 0, group: int = 0) -> Optional[Callable[[int], float]]:
+        """The learning-rate schedule built for param group ``group`` of optimizer ``optimizer_index`` in
+        the current fit, or ``None`` before it is built (at fit start, or at train start with "auto" bounds)."""
+        for driven in self._driven:
+            if driven.index == optimizer_index and len(driven.groups) > group:
+                return driven.groups[group].lr
+        return None
+
+    def step_momentum_schedule(self, optimizer_index: int = 0, group: int = 0) -> Optional[Callable[[int], float]]:
+        """The momentum schedule of that param group, or ``None`` (not built yet, or the momentum is not cycled)."""
+        for driven in self._driven:
+            if driven.index == optimizer_index and len(driven.groups) > group:
+                return driven.groups[group].momentum
+        return None
+
+    def current_step(self, trainer: Any, optimizer_index: int = 0) -> int:
+        """The count of optimizer steps of ``optimizer_index`` taken so far: the step the schedule writes next.
+
+        Raises:
+            ValueError: if this callback does not drive that optimizer in the current fit.
+        """
+        for driven in self._driven:
+            if driven.index == optimizer_index:
+                return self._step(driven, trainer)
+        raise ValueError(f"{type(self).__name__} does not drive optimizer {optimizer_index} in the current fit "
+                         f"(it drives {[d.index for d in self._driven]}).")
+
     # ------------------------------------------------------------------ previews
     def schedules(self, steps_per_epoch: Optional[float] = None, total_steps: Optional[float] = None,
                   num_groups: int = 1) -> list[tuple[Callable[[int], float], Optional[Callable[[int], float]]]]:
@@ -490,6 +533,7 @@ class ScheduleCallback(CallbackBase):
         from lightning_clr.plotting import plot_schedule
 
         lr, momentum = self.schedules(steps_per_epoch=steps_per_epoch, total_steps=steps)[0]
+        kwargs.setdefault("steps_per_epoch", steps_per_epoch)
         return plot_schedule(lr, steps, momentum=momentum, title=type(self).__name__, **kwargs)
 
 

@@ -43,7 +43,7 @@ class Length:
         return self.unit != "steps"
 
     def resolve(self, steps_per_epoch: float | None = None, total_steps: float | None = None) -> int:
-        """Returns the length in optimizer steps (at least 1).
+        """Returns the length in optimizer steps: the nearest whole step (halves round up), at least 1.
 
         Args:
             steps_per_epoch: optimizer steps in one epoch; needed for ``"N epochs"``.
@@ -64,8 +64,8 @@ class Length:
                 "steps (an int or 'N steps'), or give the Trainer a finite run (max_epochs or max_steps, "
                 "and a dataloader with a length)."
             )
-        scale = self.value if self.unit == "epochs" else self.value / 100.0
-        return max(1, round(scale * base))
+        steps = self.value * base if self.unit == "epochs" else self.value * base / 100.0
+        return max(1, math.floor(steps + 0.5))  # the nearest step, halves up (not Python's round-half-even)
 
     def __str__(self) -> str:
         number = f"{self.value:g}"

@@ -270,7 +270,11 @@ class CosineRestartsSchedule(ScheduleBase):
         """The step at which cycle ``index`` (0-based) begins."""
         if self.t_mul == 1:
             return float(self.first_cycle * index)
-        return self.first_cycle * (self.t_mul**index - 1) / (self.t_mul - 1)
+        start = self.first_cycle * (self.t_mul**index - 1) / (self.t_mul - 1)
+        # Rounding can move a whole-step restart a hair late (21 * (0.1 - 1) / (0.1 - 1) == 21.000000000000004),
+        # which would put that step at the end of the previous cycle: snap such starts to the whole step.
+        nearest = round(start)
+        return float(nearest) if abs(start - nearest) <= 1e-9 * max(1.0, start) else start
 
     def cycle_index(self, step: int) -> int:
         """The 0-based cycle that step ``step`` falls in."""

@@ -92,6 +92,13 @@ def _unwrap(optimizer: Any) -> torch.optim.Optimizer:
     return optimizer
 
 
+def _eager(hook: Callable[..., None]) -> Callable[..., None]:
+    """Runs an optimizer step hook outside ``torch.compile``: traced, its step counter would become a guard
+    and every step would recompile a compiled ``optimizer.step()``."""
+    disable = getattr(getattr(torch, "compiler", None), "disable", None)
+    return disable(hook) if disable is not None else hook
+
+
 def _per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> list[Any]:
     if isinstance(value, (list, tuple)):
         if len(value) != num_groups:
@@ -187,8 +194,14 @@ class ScheduleCallback(CallbackBase):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        counts = {d.index: d.step_count for d in self._driven}
-        counts = {**self._restored_counts, **counts} if not self._driven else counts
+        if self._driven and self._use_global_step and self._trainer is not None:
+            # Lightning's clock drives every optimizer: save it, so a resume that switches to the own clock
+            # (count_skipped_steps=False) continues from the same step.
+            counts = {d.index: int(self._trainer.global_step) for d in self._driven}
+        elif self._driven:
+            counts = {d.index: d.step_count for d in self._driven}
+        else:
+            counts = dict(self._restored_counts)
         return {
             "version": _STATE_VERSION,
             "fingerprint": self.fingerprint(),
@@ -332,7 +345,7 @@ class ScheduleCallback(CallbackBase):
         def pre_hook(optimizer: Any, args: Any, kwargs: Any) -> None:
             driven.in_step, driven.counted_in_step, driven.attempt_pending = True, driven.attempt_pending, False
 
-        return pre_hook
+        return _eager(pre_hook)
 
     def _make_post_hook(self, driven: _Driven, automatic: bool) -> Callable[..., None]:
         count_attempts = self.count_skipped_steps  # only reached in manual mode when True
@@ -343,7 +356,7 @@ class ScheduleCallback(CallbackBase):
             driven.in_step = False
             self._write(driven, driven.step_count)
 
-        return post_hook
+        return _eager(post_hook)
 
     @override
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
@@ -541,6 +554,9 @@ def _run_size(trainer: Any) -> tuple[Optional[float], Optional[float]]:
     """``(optimizer steps per epoch, total optimizer steps)`` of the fit, ``None`` where unknown."""
     total = float(trainer.estimated_stepping_batches)  # also sets up the train loader
     total_steps = total if math.isfinite(total) and total > 0 else None
+    fit_loop = getattr(trainer, "fit_loop", None)
+    if getattr(trainer, "train_dataloader", None) is None and hasattr(fit_loop, "setup_data"):
+        fit_loop.setup_data()  # an endless run (max_epochs=-1, max_time) skips it, yet its epochs have a length
     batches = trainer.num_training_batches
     accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
     per_epoch = math.ceil(batches / accumulate) if math.isfinite(batches) and batches > 0 else None

@@ -121,6 +121,11 @@ class CyclicLR(ScheduleCallback):
             result = self._range_test_result(context)
             base_lr = result.base_lr if base_lr == AUTO else base_lr
             max_lr = result.max_lr if max_lr == AUTO else max_lr
+            if up is None and result.step_size_up is None:
+                raise ValueError(
+                    "CyclicLR(step_size_up='auto') takes a number of epochs from the range test, but the epoch "
+                    "length is unknown (a train loader without __len__). Give step_size_up in steps."
+                )
             up = int(result.step_size_up) if up is None else up
         assert up is not None
         down = None if self._step_size_down is None else context.resolve(self._step_size_down)

@@ -79,6 +79,16 @@ def _check_steps(value: Any, name: str) -> None:
         raise ValueError(f"Expected {name} to be a positive int number of steps, but got {value!r}.")
 
 
+def _snap_to_step(value: float) -> float:
+    """``value``, or the whole step it misses only through rounding.
+
+    Rounding can put a whole-step cycle start a hair late (``21 * (0.1 - 1) / (0.1 - 1)`` is
+    ``21.000000000000004``), which would leave that step at the end of the previous cycle.
+    """
+    nearest = round(value)
+    return float(nearest) if abs(value - nearest) <= 1e-9 * max(1.0, abs(value)) else value
+
+
 def _check_finite(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"Expected {name} to be a finite number, but got {value!r}.")
@@ -142,7 +152,7 @@ class CyclicSchedule(ScheduleBase):
         if self.mode == "triangular":
             factor = 1.0
         elif self.mode == "triangular2":
-            factor = 1 / (2.0 ** (cycle - 1))
+            factor = 0.5 ** (cycle - 1)  # torch: 1 / 2.0 ** (cycle - 1), equal, but OverflowError past cycle 1025
         else:
             factor = self.gamma**step
         return self.start + height * factor
@@ -270,11 +280,7 @@ class CosineRestartsSchedule(ScheduleBase):
         """The step at which cycle ``index`` (0-based) begins."""
         if self.t_mul == 1:
             return float(self.first_cycle * index)
-        start = self.first_cycle * (self.t_mul**index - 1) / (self.t_mul - 1)
-        # Rounding can move a whole-step restart a hair late (21 * (0.1 - 1) / (0.1 - 1) == 21.000000000000004),
-        # which would put that step at the end of the previous cycle: snap such starts to the whole step.
-        nearest = round(start)
-        return float(nearest) if abs(start - nearest) <= 1e-9 * max(1.0, start) else start
+        return _snap_to_step(self.first_cycle * (self.t_mul**index - 1) / (self.t_mul - 1))
 
     def cycle_index(self, step: int) -> int:
         """The 0-based cycle that step ``step`` falls in."""
@@ -282,7 +288,7 @@ class CosineRestartsSchedule(ScheduleBase):
             return step // self.first_cycle
         if self.t_mul < 1:
             # Shrinking cycles sum to F / (1 - m): past that the schedule holds its final state.
-            limit = self.first_cycle / (1 - self.t_mul)
+            limit = _snap_to_step(self.first_cycle / (1 - self.t_mul))
             if step >= limit:
                 return -1
         index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / math.log(self.t_mul))

@@ -38,7 +38,7 @@ class CosineRestartsLR(ScheduleCallback):
         logging_name: prefix of the logged names (``lr-clr-SGD``).
 
     Raises:
-        ValueError: ``max_lr`` not positive, a bad ``first_cycle``, ``t_mul <= 0``, ``m_mul <= 0`` or
+        ValueError: ``max_lr`` not positive, a bad ``first_cycle``, ``t_mul <= 0``, ``m_mul`` outside (0, 1] or
             ``alpha`` outside [0, 1].
     """
 
@@ -56,9 +56,11 @@ class CosineRestartsLR(ScheduleCallback):
         super().__init__(optimizers, count_skipped_steps, log_momentum=False, logging_name=logging_name)
         check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
         self._first_cycle = parse_length(first_cycle, "first_cycle")
-        for name, value in (("t_mul", t_mul), ("m_mul", m_mul)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"Expected {name} > 0, but got {name}={value!r}.")
+        if isinstance(t_mul, bool) or not isinstance(t_mul, (int, float)) or not math.isfinite(t_mul) or t_mul <= 0:
+            raise ValueError(f"Expected t_mul > 0, but got t_mul={t_mul!r}.")
+        if isinstance(m_mul, bool) or not isinstance(m_mul, (int, float)) or not 0 < m_mul <= 1:
+            raise ValueError(f"Expected m_mul in (0, 1] (m_mul > 1 grows the peaks without bound), "
+                             f"but got m_mul={m_mul!r}.")
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
             raise ValueError(f"Expected alpha in [0, 1], but got alpha={alpha!r}.")
         self.max_lr = max_lr

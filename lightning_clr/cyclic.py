@@ -58,7 +58,7 @@ class CyclicLR(ScheduleCallback):
 
     Raises:
         ValueError: ``base_lr`` negative, ``max_lr <= base_lr``, a bad length, unknown ``mode``,
-            ``gamma <= 0`` or momentum bounds outside ``[0, 1)``.
+            ``gamma`` outside (0, 1] or momentum bounds outside ``[0, 1)``.
     """
 
     def __init__(
@@ -92,8 +92,9 @@ class CyclicLR(ScheduleCallback):
         self._step_size_down = None if step_size_down is None else parse_length(step_size_down, "step_size_down")
         if mode not in CYCLIC_MODES:
             raise ValueError(f"Expected mode to be one of {list(CYCLIC_MODES)}, but got mode={mode!r}.")
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0:
-            raise ValueError(f"Expected gamma > 0, but got gamma={gamma!r}.")
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
+            raise ValueError(f"Expected gamma in (0, 1] (gamma > 1 grows the amplitude without bound), "
+                             f"but got gamma={gamma!r}.")
         if cycle_momentum:
             check_momentum_bounds(base_momentum, max_momentum)
         self.base_lr = base_lr

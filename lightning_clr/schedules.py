@@ -134,8 +134,9 @@ class CyclicSchedule(ScheduleBase):
         if self.mode not in CYCLIC_MODES:
             raise ValueError(f"Expected mode to be one of {CYCLIC_MODES}, but got {self.mode!r}.")
         _check_finite(self.gamma, "gamma")
-        if self.gamma <= 0:
-            raise ValueError(f"Expected gamma > 0, but got gamma={self.gamma!r}.")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"Expected gamma in (0, 1] (gamma > 1 grows the amplitude without bound), "
+                             f"but got gamma={self.gamma!r}.")
 
     @property
     def cycle_length(self) -> int:
@@ -271,8 +272,9 @@ class CosineRestartsSchedule(ScheduleBase):
         _check_steps(self.first_cycle, "first_cycle")
         if self.t_mul <= 0:
             raise ValueError(f"Expected t_mul > 0, but got t_mul={self.t_mul!r}.")
-        if self.m_mul <= 0:
-            raise ValueError(f"Expected m_mul > 0, but got m_mul={self.m_mul!r}.")
+        if not 0 < self.m_mul <= 1:
+            raise ValueError(f"Expected m_mul in (0, 1] (m_mul > 1 grows the peaks without bound), "
+                             f"but got m_mul={self.m_mul!r}.")
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"Expected alpha in [0, 1], but got alpha={self.alpha!r}.")
 
@@ -355,9 +357,9 @@ class LinearRamp(ScheduleBase):
         return self.num_steps
 
     def __call__(self, step: int) -> float:
-        if self.num_steps == 1:
+        if step >= self.num_steps - 1:  # exactly ``end``: the formula can miss it by an ulp
             return self.end
-        return self.start + (self.end - self.start) * min(step, self.num_steps - 1) / (self.num_steps - 1)
+        return self.start + (self.end - self.start) * step / (self.num_steps - 1)
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,6 @@ class ExponentialRamp(ScheduleBase):
         return self.num_steps
 
     def __call__(self, step: int) -> float:
-        if self.num_steps == 1:
+        if step >= self.num_steps - 1:  # exactly ``end``: the formula can miss it by an ulp
             return self.end
-        return self.start * (self.end / self.start) ** (min(step, self.num_steps - 1) / (self.num_steps - 1))
+        return self.start * (self.end / self.start) ** (step / (self.num_steps - 1))

@@ -99,3 +99,23 @@ def used_lrs(model: RecordingModel, group: int = 0) -> list[float]:
 
 def used_momenta(model: RecordingModel, group: int = 0) -> list[Optional[float]]:
     return [moms[group] for _, _, moms in model.used]
+
+
+def torch_reference(
+    optimizer_factory: Callable[[Any], torch.optim.Optimizer],
+    make_scheduler: Callable[[torch.optim.Optimizer], Any],
+    steps: int,
+) -> list[tuple[float, Optional[float]]]:
+    """``(lr, momentum)`` that each of ``steps`` ``optimizer.step()`` calls of a plain torch loop used, with the
+    torch scheduler stepped once after every optimizer step (the per-iteration pattern). The momentum is
+    ``betas[0]`` for Adam-like optimizers and ``None`` without either."""
+    optimizer = optimizer_factory([torch.zeros(1, requires_grad=True)])
+    scheduler = make_scheduler(optimizer)
+    trace: list[tuple[float, Optional[float]]] = []
+    for _ in range(steps):
+        group = optimizer.param_groups[0]
+        momentum = group["betas"][0] if "betas" in group else group.get("momentum")
+        trace.append((float(group["lr"]), None if momentum is None else float(momentum)))
+        optimizer.step()
+        scheduler.step()
+    return trace

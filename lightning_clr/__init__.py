@@ -5,6 +5,10 @@ from lightning_clr.cosine_restarts import CosineRestartsLR
 from lightning_clr.cyclic import CyclicLR
 from lightning_clr.lengths import Length, parse_length
 from lightning_clr.one_cycle import OneCycleLR
+from lightning_clr.range_test import LRRangeTest, RangeTestError, RangeTestResult, lr_range_test
+from lightning_clr.ensemble import SnapshotEnsemble
+from lightning_clr.snapshot import SnapshotCheckpoint
+from lightning_clr.preview_logger import SchedulePreviewLogger
 from lightning_clr.schedules import (
     ConstantSchedule,
     CosineRestartsSchedule,
@@ -23,7 +27,14 @@ __all__ = [
     "OneCycleLR",
     "CosineRestartsLR",
     "ScheduledLR",
+    "LRRangeTest",
+    "RangeTestResult",
+    "RangeTestError",
+    "lr_range_test",
     "ScheduleCallback",
+    "SnapshotCheckpoint",
+    "SnapshotEnsemble",
+    "SchedulePreviewLogger",
     "FitContext",
     "Schedule",
     "ScheduleBase",

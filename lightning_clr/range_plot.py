@@ -1,0 +1,93 @@
+"""The figure of an LR range test: the loss against the rate on a log axis, with the suggested bounds.
+
+Built with ``matplotlib.figure.Figure`` (not ``pyplot``): nothing opens on screen and no global figure is left
+behind. matplotlib is an optional dependency (``pip install 'lightning-clr[plot]'``); only plotting needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+if TYPE_CHECKING:
+    from lightning_clr.range_test import RangeTestResult
+
+__all__ = ["plot_range_test"]
+
+
+def _figure() -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(
+            "Plotting the LR range test needs matplotlib: pip install 'lightning-clr[plot]' (or matplotlib)."
+        ) from error
+    return Figure(figsize=(7.0, 4.2), layout="constrained")
+
+
+def _loss_limits(result: RangeTestResult) -> Optional[tuple[float, float]]:
+    """Y limits that show the fall of the loss and not the whole explosion at the end."""
+    values = result.analysis_losses
+    if not values:
+        return None
+    low = min(min(values), min(result.losses))
+    high = max(values)
+    span = high - low
+    if span <= 0:
+        return None
+    return low - 0.1 * span, high + 0.35 * span
+
+
+def plot_range_test(result: RangeTestResult, path: Union[str, os.PathLike, None] = None, ax: Any = None,
+                    title: Optional[str] = None) -> Any:
+    """Draws ``result``'s loss against the rate and marks ``base_lr`` and ``max_lr``.
+
+    The grey line is the raw loss of each step, the blue one the curve the suggestion is read from
+    (:func:`~lightning_clr.range_test.analysis_curve`); the y axis spans that curve, so the explosion at the end
+    runs off the top.
+
+    Args:
+        result: a :class:`~lightning_clr.RangeTestResult`.
+        path: also save the figure there (the format follows the extension, e.g. ``.png``).
+        ax: a matplotlib axes to draw on; by default a new figure.
+        title: the title; by default a summary of the suggestion.
+
+    Returns:
+        The matplotlib figure.
+
+    Raises:
+        ImportError: if matplotlib is not installed.
+    """
+    if ax is None:
+        figure = _figure()
+        ax = figure.add_subplot()
+    else:
+        figure = ax.figure
+    ax.plot(result.lrs, result.losses, color="0.7", linewidth=0.8, label="loss")
+    ax.plot(result.lrs, result.analysis_losses, color="C0", linewidth=1.8, label="smoothed loss (centred)")
+    if result.mode == "exponential":
+        ax.set_xscale("log")
+    if result.has_suggestion:
+        ax.axvspan(result.base_lr, result.max_lr, color="C2", alpha=0.12)
+        ax.axvline(result.base_lr, color="C2", linestyle="--", linewidth=1.2, label=f"base_lr = {result.base_lr:.3g}")
+        ax.axvline(result.max_lr, color="C3", linestyle="--", linewidth=1.2, label=f"max_lr = {result.max_lr:.3g}")
+        if result.min_loss_lr is not None:
+            ax.axvline(result.min_loss_lr, color="0.4", linestyle=":", linewidth=1.0,
+                       label=f"lowest smoothed loss at {result.min_loss_lr:.3g}")
+    limits = _loss_limits(result)
+    if limits is not None:
+        ax.set_ylim(*limits)
+    ax.set_xlabel("learning rate" + (" (log scale)" if result.mode == "exponential" else ""))
+    ax.set_ylabel("training loss")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="upper left", fontsize="small")
+    if title is None:
+        if result.has_suggestion:
+            title = (f"LR range test: base_lr {result.base_lr:.3g}, max_lr {result.max_lr:.3g}"
+                     + (f", step_size_up {result.step_size_up}" if result.step_size_up else ""))
+        else:
+            title = "LR range test: no suggestion"
+    ax.set_title(title, fontsize="medium")
+    if path is not None:
+        figure.savefig(os.fspath(path), dpi=110)
+    return figure

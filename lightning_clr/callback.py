@@ -478,17 +478,18 @@ class ScheduleCallback(CallbackBase):
     def _log(self, trainer: Any) -> None:
         if not trainer.is_global_zero:
             return
+        # The schedules' own floats for the current step, i.e. what was written: reading a tensor rate back
+        # from the optimizer would be a device sync.
         metrics: dict[str, float] = {}
         for driven, names, momentum_name in self._names():
+            step = self._step(driven, trainer)
             for name, group in zip(names, driven.groups):
-                metrics[name] = float(group.params["lr"])
+                metrics[name] = group.lr(step)
             if momentum_name is not None:
                 moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
                 for name, group in zip(moment_names, driven.groups):
-                    if group.momentum is None:
-                        continue
-                    value = group.params["betas"][0] if group.momentum_key == "betas" else group.params["momentum"]
-                    metrics[name] = float(value)
+                    if group.momentum is not None:
+                        metrics[name] = group.momentum(step)
         step = _logging_step(trainer)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)

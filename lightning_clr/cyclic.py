@@ -128,7 +128,6 @@ class CyclicLR(ScheduleCallback):
                     "length is unknown (a train loader without __len__). Give step_size_up in steps."
                 )
             up = int(result.step_size_up) if up is None else up
-        assert up is not None
         down = None if self._step_size_down is None else context.resolve(self._step_size_down)
         n = len(optimizer.param_groups)
         bases = _per_group(base_lr, n, "base_lr", optimizer_name)

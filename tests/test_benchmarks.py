@@ -1,0 +1,194 @@
+"""Smoke and correctness tests of the benchmark scripts, run in-process on tiny settings."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+
+import common  # noqa: E402
+import overhead  # noqa: E402
+import time_to_accuracy as tta  # noqa: E402
+
+import lightning_clr as clr  # noqa: E402
+
+TINY = tta.Settings(budgets=(1,), seeds=1, tune_seeds=1, grid=(0.1,), workers=1,
+                    policies=("constant", "step"))
+
+
+@pytest.fixture(scope="module")
+def data() -> common.Splits:
+    return tta._data(TINY)
+
+
+def test_step_decay_schedule_values_and_validation():
+    schedule = common.StepDecaySchedule(0.1, (3, 5), 0.1)
+    assert schedule.values(7) == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rel=1e-12)
+    with pytest.raises(ValueError, match="Expected increasing"):
+        common.StepDecaySchedule(0.1, (5, 3))
+    with pytest.raises(ValueError, match="Expected initial > 0"):
+        common.StepDecaySchedule(0.0, (5,))
+
+
+def test_mnist1d_splits_are_deterministic_and_leave_numpy_alone(data):
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (3500, 500, 1000)
+    assert data.x_train.shape[1] == 40 and data.x_train.dtype == torch.float32
+    assert sorted(torch.cat([data.y_train, data.y_val, data.y_test]).bincount().tolist()) == [500] * 10
+    np.random.seed(7)
+    expected = np.random.rand()
+    np.random.seed(7)
+    again = common.make_mnist1d()
+    assert np.random.rand() == expected  # make_dataset's reseeding does not leak
+    assert torch.equal(again.x_test, data.x_test) and torch.equal(again.y_train, data.y_train)
+
+
+def test_convbase_is_the_papers_model():
+    model = common.ConvBase()
+    assert sum(p.numel() for p in model.parameters()) == 150 + 1900 + 1900 + 1260
+    assert model(torch.zeros(3, 40)).shape == (3, 10)
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind", "checks"),
+    [
+        ("step", clr.ScheduledLR, {}),
+        ("triangular", clr.CyclicLR, {"mode": "triangular"}),
+        ("exp_range", clr.CyclicLR, {"mode": "exp_range"}),
+        ("1cycle", clr.OneCycleLR, {}),
+        ("cosine", clr.CosineRestartsLR, {"t_mul": 2.0}),
+    ],
+)
+def test_callbacks_for_builds_the_policy(policy, kind, checks):
+    settings = replace(TINY, budgets=(4,))
+    lr, callbacks = tta.callbacks_for(tta.RunSpec(policy, 4, 0, 0.2), settings)  # 220 steps
+    assert lr == 0.2 and len(callbacks) == 1 and isinstance(callbacks[0], kind)
+    for name, value in checks.items():
+        assert getattr(callbacks[0], name) == value
+    lr_schedule, _ = callbacks[0].schedules(steps_per_epoch=55, total_steps=220)[0]
+    if policy == "step":
+        assert [lr_schedule(s) for s in (109, 110, 164, 165)] == pytest.approx([0.2, 0.02, 0.02, 0.002])
+    elif policy == "triangular":  # three cycles of 2 x 37 steps, base = peak / 4
+        assert [lr_schedule(s) for s in (0, 37, 74)] == pytest.approx([0.05, 0.2, 0.05])
+    elif policy == "exp_range":  # the amplitude falls to 10% over the budget
+        assert lr_schedule(0) == pytest.approx(0.05)
+        assert lr_schedule(37) == pytest.approx(0.05 + 0.15 * 0.1 ** (37 / 220))
+    elif policy == "1cycle":
+        assert lr_schedule(0) == pytest.approx(0.2 / 25) and lr_schedule(65) == pytest.approx(0.2)
+    elif policy == "cosine":  # cycles of 32, 64, 128 steps
+        assert [lr_schedule(s) for s in (0, 32, 96)] == pytest.approx([0.2, 0.2, 0.2])
+        assert lr_schedule(16) == pytest.approx(0.1)
+
+
+def test_unknown_policy_and_missing_peak_raise():
+    with pytest.raises(ValueError, match="Expected a policy"):
+        tta.callbacks_for(tta.RunSpec("nope", 1, 0, 0.1), TINY)
+    with pytest.raises(ValueError, match="Expected a peak rate"):
+        tta.callbacks_for(tta.RunSpec("triangular", 1, 0, None), TINY)
+
+
+def test_run_one_uses_the_schedule_and_evaluates_every_fifth_epoch(data):
+    result = tta.run_one(tta.RunSpec("step", 1, 0, 0.1, "val", record_lr=True), TINY)
+    assert result.steps == list(range(0, 55, 11)) + [55]
+    assert all(0.0 <= a <= 1.0 for a in result.accuracy)
+    # Milestones at 27 and 41 of 55 steps: the rates each optimizer step really used.
+    assert result.lrs == pytest.approx([0.1] * 27 + [0.01] * 14 + [0.001] * 14)
+
+
+def test_constant_rate_short_budget_is_a_prefix_of_the_long_run(data):
+    """The benchmark reads the constant rate's short budgets off its longest run; this is exact."""
+    long = tta.run_one(tta.RunSpec("constant", 2, 3, 0.1, "test"), TINY)
+    short = tta.run_one(tta.RunSpec("constant", 1, 3, 0.1, "test"), TINY)
+    cut = tta._truncate(long, 1, TINY)
+    assert cut.steps == short.steps
+    assert cut.accuracy == short.accuracy
+
+
+def _fake(policy, epochs, seed, steps, accuracy, extra=0):
+    return tta.RunResult(tta.RunSpec(policy, epochs, seed, 0.1), steps, accuracy, extra_steps=extra)
+
+
+def test_summary_steps_to_target_and_speedups():
+    settings = replace(TINY, budgets=(1, 2), seeds=3, policies=("constant", "step", "1cycle"))
+    steps2 = [0, 55, 110]
+    steps1 = [0, 55]
+    runs = {
+        ("constant", 1): [_fake("constant", 1, s, steps1, [0.1, a]) for s, a in enumerate((0.5, 0.6, 0.7))],
+        ("constant", 2): [_fake("constant", 2, s, steps2, [0.1, a, b])
+                          for s, (a, b) in enumerate(((0.5, 0.8), (0.6, 0.9), (0.7, 0.85)))],
+        ("step", 1): [_fake("step", 1, s, steps1, [0.1, 0.8]) for s in range(3)],
+        ("step", 2): [_fake("step", 2, s, steps2, [0.1, 0.7, 0.9]) for s in range(3)],
+        ("1cycle", 1): [_fake("1cycle", 1, s, steps1, [0.1, a], extra=10) for s, a in enumerate((0.9, 0.9, 0.5))],
+        ("1cycle", 2): [_fake("1cycle", 2, s, steps2, [0.1, 0.2, 0.3]) for s in range(3)],
+    }
+    summary = tta.summarize(runs, settings)
+    assert summary["target"] == 0.85  # median of 0.8, 0.9, 0.85
+    constant, step, one = (summary["policies"][p] for p in ("constant", "step", "1cycle"))
+    assert constant["budgets"][2]["hits"] == [math.inf, 110, 110]
+    assert constant["steps_to_target"] == 110 and constant["budget_to_target"] == 2
+    assert step["steps_to_target"] == 110 and step["budget_to_target"] == 2
+    assert one["budgets"][1]["hits"] == [65, 65, math.inf]  # the range test's 10 steps count
+    assert one["steps_to_target"] == 65 and one["budget_to_target"] == 1  # finals 0.9, 0.9, 0.5
+    assert one["speedup_vs_constant"] == pytest.approx(110 / 65)
+    assert one["speedup_vs_step"] == pytest.approx(110 / 65)
+    assert constant["budgets"][1]["median"] == 0.6 and constant["budgets"][1]["min"] == 0.5
+
+
+def test_tune_evaluate_and_outputs(tmp_path, data):
+    chosen, scores = tta.tune(TINY)
+    assert chosen == {("constant", 1): 0.1, ("step", 1): 0.1}
+    assert set(scores) == {("constant", 1, 0.1), ("step", 1, 0.1)}
+    runs = tta.evaluate(TINY, chosen)
+    assert [r.spec.seed for r in runs[("step", 1)]] == [0]
+    summary = tta.summarize(runs, TINY)
+    report = tta.tables(summary, scores, chosen, TINY)
+    assert "| constant | 1 | **" in report and "steps to target" in report
+    paths = tta.write_outputs(str(tmp_path), runs, summary, scores, chosen, TINY, report, {})
+    assert sorted(os.path.basename(p) for p in paths) == [
+        "time_to_accuracy.csv", "time_to_accuracy.json", "time_to_accuracy.md", "time_to_accuracy.png"]
+    assert (tmp_path / "time_to_accuracy.csv").read_text().count("\n") == 3  # header + 2 runs
+
+
+@pytest.mark.skipif(not tta.range_test_available(), reason="lightning_clr.LRRangeTest not available")
+def test_auto_policy_runs_with_a_range_test(data):
+    result = tta.run_one(tta.RunSpec("1cycle-auto", 1, 0, None, "val", record_lr=True), TINY)
+    assert result.steps[-1] == 55  # the range test's steps are not the budget's
+    assert 10 <= result.extra_steps <= 100
+    assert result.bounds["max_lr"] > 0
+    # OneCycleLR(max_lr="auto") starts at max_lr / 25 and peaks at the suggested max_lr.
+    assert result.lrs[0] == pytest.approx(result.bounds["max_lr"] / 25)
+    assert max(result.lrs) == pytest.approx(result.bounds["max_lr"], rel=1e-3)
+
+
+def test_overhead_measurements_and_report():
+    settings = overhead.Settings(steps=30, warmup=5, repeats=1, groups=(1, 10), loop_steps=40, mnist_steps=12)
+    assert overhead.measure_trainer("clr.CyclicLR", 10, settings) > 0
+    for variant in overhead.LOOP_VARIANTS:
+        assert overhead.measure_loop(variant, 10, settings) > 0
+    with pytest.raises(ValueError, match="Expected a variant"):
+        overhead.measure_loop("nope", 1, settings)
+    results = {
+        kind: overhead._stats({(n, g): [100.0 + i] for i, n in enumerate(names) for g in settings.groups})
+        for kind, names in (("trainer", overhead.VARIANTS), ("loop", overhead.LOOP_VARIANTS))
+    }
+    results["mnist1d_step_us"] = 1000.0
+    text = overhead.report(results, settings)
+    # clr.CyclicLR is variant 2 (+2 µs), torch CyclicLR variant 5 (+5 µs): ratio 0.40, 0.2% of 1000 µs.
+    assert "| clr.CyclicLR / torch CyclicLR | 1 | +2.0 | +5.0 | 0.40 | 0.2% |" in text
+
+
+def test_run_many_in_two_spawned_workers_matches_one_process(data):
+    """The default runs seeds in spawned worker processes: specs and results must pickle, and a run must
+    give the same curve there as in this process."""
+    specs = [tta.RunSpec("constant", 1, 5, 0.1, "val"), tta.RunSpec("step", 1, 6, 0.1, "val")]
+    parallel = tta.run_many(specs, replace(TINY, workers=2))
+    assert [r.spec for r in parallel] == specs
+    here = tta.run_one(specs[1], TINY)
+    assert parallel[1].steps == here.steps and parallel[1].accuracy == here.accuracy

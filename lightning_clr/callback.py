@@ -68,6 +68,7 @@ class _Group:
     lr: Callable[[int], float]
     momentum: Optional[Callable[[int], float]]
     momentum_key: Optional[str]  # "momentum", "betas" or None
+    written_lr: Any = None  # the object last stored in params["lr"] (a float, or the tensor filled in place)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class _Driven:
     in_step: bool = False  # between the torch pre- and post-step hooks
     counted_in_step: bool = False  # this step was already counted as an attempt
     attempt_pending: bool = False  # counted before GradScaler.step, which may still skip it
+    written_step: int = -1  # the step whose values were written last
 
 
 def _unwrap(optimizer: Any) -> torch.optim.Optimizer:
@@ -401,8 +403,9 @@ class ScheduleCallback(CallbackBase):
             current = params["lr"]
             if isinstance(current, torch.Tensor):
                 current.fill_(lr)
+                group.written_lr = current
             else:
-                params["lr"] = lr
+                params["lr"] = group.written_lr = lr
             if group.momentum is not None:
                 momentum = group.momentum(step)
                 if group.momentum_key == "betas":
@@ -417,10 +420,25 @@ class ScheduleCallback(CallbackBase):
                         current.fill_(momentum)
                     else:
                         params["momentum"] = momentum
+        driven.written_step = step
 
     def _write_all(self, trainer: Any) -> None:
         for driven in self._driven:
             self._write(driven, self._step(driven, trainer))
+
+    def _refresh_all(self, trainer: Any) -> None:
+        """Writes the values for the current step unless they are in place already: same step, and each
+        group's ``lr`` still the object written last (anything else that set a rate replaced it)."""
+        for driven in self._driven:
+            step = self._step(driven, trainer)
+            in_place = step == driven.written_step
+            if in_place:
+                for group, params in zip(driven.groups, driven.optimizer.param_groups):
+                    if params["lr"] is not group.written_lr:
+                        in_place = False
+                        break
+            if not in_place:
+                self._write(driven, step)
 
     @override
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
@@ -433,14 +451,14 @@ class ScheduleCallback(CallbackBase):
     @override
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if self._use_global_step:  # a safety net: the value was already written ahead
-            self._write_all(trainer)
+            self._refresh_all(trainer)
         if trainer.loggers and _should_log(trainer):
             self._log(trainer)
 
     @override
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self._use_global_step:
-            self._write_all(trainer)
+        if self._use_global_step:  # after a stepping batch: the values for the next step
+            self._refresh_all(trainer)
 
     @override
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:

@@ -20,6 +20,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import CSVLogger
+from typing_extensions import override
 
 from helpers import RecordingModel, torch_reference, trainer_kwargs, used_lrs, used_momenta
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR, ScheduledLR
@@ -414,3 +415,24 @@ def test_no_logger_is_fine(tmp_path: Any) -> None:
     model, trainer = fit(tmp_path, [CyclicLR(0.1, 1.0, 3)], max_epochs=1, logger=False, log_every_n_steps=1)
     assert trainer.loggers == []
     assert used_lrs(model) == CyclicSchedule(0.1, 1.0, 3).values(10)
+
+
+class _Overwriter(pl.Callback):
+    """Sets every group's rate to a bogus value after each batch, after the schedule callback wrote ahead."""
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        for group in trainer.optimizers[0].param_groups:
+            group["lr"] = 123.0
+
+
+def test_safety_net_rewrites_a_rate_overwritten_after_the_schedule_wrote_it(tmp_path):
+    """The write ahead happens at batch end; something that replaces the rate later (here a callback after
+    ours) is caught at the next batch start, so every step still applies the schedule's rate. Skipping the
+    rewrite when the step is unchanged must not skip this case."""
+    model = RecordingModel(num_batches=6)
+    callback = CyclicLR(0.1, 1.0, step_size_up=2, cycle_momentum=False)
+    trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1, accumulate_grad_batches=2),
+                         callbacks=[callback, _Overwriter()])
+    trainer.fit(model)
+    assert used_lrs(model) == CyclicSchedule(0.1, 1.0, 2).values(3)

@@ -6,7 +6,23 @@ from typing import Any, Callable, Optional
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import Logger
 from torch.utils.data import DataLoader, TensorDataset
+
+
+class MinimalLogger(Logger):
+    """A Logger that only needs ``log_metrics``: tests record what the callbacks log."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
 
 
 def trainer_kwargs(tmp_path: Any, **overrides: Any) -> dict[str, Any]:

@@ -15,9 +15,8 @@ from typing import Any, Optional
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers import RecordingModel, trainer_kwargs, used_lrs, used_momenta
+from helpers import MinimalLogger, RecordingModel, trainer_kwargs, used_lrs, used_momenta
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
-from pytorch_lightning.loggers import Logger
 from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -32,23 +31,12 @@ def cyclic(**kwargs: Any) -> CyclicLR:
     return CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=3, **kwargs)
 
 
-class ListLogger(Logger):
+class ListLogger(MinimalLogger):
     """Keeps every logged row in memory."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[tuple[Optional[int], dict[str, float]]] = []
-
-    @property
-    def name(self) -> str:
-        return "list"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass
 
     def log_metrics(self, metrics: dict[str, float], step: Optional[int] = None) -> None:
         self.rows.append((step, {k: float(v) for k, v in metrics.items()}))

@@ -37,9 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for help
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
-from helpers import RecordingModel  # noqa: E402
+from helpers import MinimalLogger, RecordingModel  # noqa: E402
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint  # noqa: E402
-from pytorch_lightning.loggers import Logger  # noqa: E402
 
 from lightning_clr import CyclicLR  # noqa: E402
 
@@ -132,24 +131,13 @@ for _name in (
     setattr(CountingCyclicLR, _name, _counted_hook(_name))
 
 
-class RankFileLogger(Logger):
+class RankFileLogger(MinimalLogger):
     """Writes every ``log_metrics`` call, on every rank (deliberately not rank-zero-only), to a JSON-lines file."""
 
     def __init__(self, output: str, phase: str) -> None:
         super().__init__()
         self.output = output
         self.phase = phase
-
-    @property
-    def name(self) -> str:
-        return "rank-file"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass
 
     def log_metrics(self, metrics: dict[str, float], step: Optional[int] = None) -> None:
         rank = dist.get_rank() if dist.is_initialized() else 0

@@ -9,6 +9,7 @@ averages them.
 
 from __future__ import annotations
 
+import bisect
 import os
 from typing import Any, Callable, Optional
 
@@ -191,8 +192,9 @@ class SnapshotCheckpoint(CallbackBase):
             return
         previous, self._last_seen = self._last_seen, step
         ends = self._cycle_ends(callback, trainer, step)
-        reached = [(i + 1, end) for i, end in enumerate(ends) if previous < end <= step]
-        reached = [(cycle, end) for cycle, end in reached if end not in self._saved_steps]
+        # ``ends`` is sorted: the cycles that ended in (previous, step] are a slice of it.
+        first, last = bisect.bisect_right(ends, previous), bisect.bisect_right(ends, step)
+        reached = [(i + 1, ends[i]) for i in range(first, last) if ends[i] not in self._saved_steps]
         if not reached or bool(getattr(trainer, "fast_dev_run", False)) or trainer.sanity_checking:
             return
         cycle, end = reached[-1]  # one snapshot, of the latest cycle that ended, if a clock jumped several

@@ -32,8 +32,8 @@ import torch
 from typing_extensions import override
 
 from lightning_clr._compat import CallbackBase, is_automatic_optimization, rank_zero_warn
-from lightning_clr.lengths import Length, LengthSpec, parse_length
-from lightning_clr.schedules import Schedule, ScheduleBase
+from lightning_clr.lengths import Length
+from lightning_clr.schedules import ScheduleBase
 
 __all__ = ["ScheduleCallback", "ScheduledLR", "FitContext", "AUTO"]
 
@@ -159,7 +159,6 @@ class ScheduleCallback(CallbackBase):
         self._handles: list[Any] = []
         self._use_global_step = True
         self._restored_counts: dict[int, int] = {}
-        self._restored_fingerprint: Optional[str] = None
         self._loaded_from_checkpoint = False
         self._warned_past_end = False
         self._trainer: Any = None
@@ -194,6 +193,10 @@ class ScheduleCallback(CallbackBase):
         text = json.dumps(arguments, sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def _plain_arguments(self) -> dict[str, Any]:
+        """The arguments as JSON values (non-JSON ones by ``repr``), as saved in and compared with a checkpoint."""
+        return json.loads(json.dumps(self._arguments(), default=repr))
+
     @override
     def state_dict(self) -> dict[str, Any]:
         if self._driven and self._use_global_step and self._trainer is not None:
@@ -207,7 +210,7 @@ class ScheduleCallback(CallbackBase):
         return {
             "version": _STATE_VERSION,
             "fingerprint": self.fingerprint(),
-            "arguments": json.loads(json.dumps(self._arguments(), default=repr)),
+            "arguments": self._plain_arguments(),
             "step_counts": {str(k): v for k, v in counts.items()},
         }
 
@@ -215,11 +218,10 @@ class ScheduleCallback(CallbackBase):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored_counts = {int(k): int(v) for k, v in state_dict.get("step_counts", {}).items()}
         self._loaded_from_checkpoint = True
-        self._restored_fingerprint = state_dict.get("fingerprint")
-        if self._restored_fingerprint is not None and self._restored_fingerprint != self.fingerprint():
+        fingerprint = state_dict.get("fingerprint")
+        if fingerprint is not None and fingerprint != self.fingerprint():
             saved = state_dict.get("arguments", {})
-            changed = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(self._arguments(), default=repr)).items()
-                       if saved.get(k) != v}
+            changed = {k: (saved.get(k), v) for k, v in self._plain_arguments().items() if saved.get(k) != v}
             rank_zero_warn(
                 f"{type(self).__name__} is resuming from a checkpoint saved with other arguments "
                 f"(changed, as (saved, now): {changed}). The schedule continues from the restored step with "
@@ -274,7 +276,7 @@ class ScheduleCallback(CallbackBase):
         if not self._use_global_step:
             for driven in self._driven:
                 self._handles.append(driven.optimizer.register_step_pre_hook(self._make_pre_hook(driven)))
-                self._handles.append(driven.optimizer.register_step_post_hook(self._make_post_hook(driven, automatic)))
+                self._handles.append(driven.optimizer.register_step_post_hook(self._make_post_hook(driven)))
 
     def _build(self, context: FitContext) -> None:
         for driven in self._driven:
@@ -349,7 +351,7 @@ class ScheduleCallback(CallbackBase):
 
         return _eager(pre_hook)
 
-    def _make_post_hook(self, driven: _Driven, automatic: bool) -> Callable[..., None]:
+    def _make_post_hook(self, driven: _Driven) -> Callable[..., None]:
         count_attempts = self.count_skipped_steps  # only reached in manual mode when True
 
         def post_hook(optimizer: Any, args: Any, kwargs: Any) -> None:
@@ -646,11 +648,6 @@ class ScheduledLR(ScheduleCallback):
     def _arguments(self) -> dict[str, Any]:
         return {"lr": repr(self.lr), "momentum": repr(self.momentum), "optimizers": self.optimizers,
                 "count_skipped_steps": self.count_skipped_steps}
-
-
-def parse_lengths(**specs: Union[LengthSpec, None]) -> dict[str, Optional[Length]]:
-    """Parses several length arguments at once (``None`` stays ``None``)."""
-    return {name: None if spec is None else parse_length(spec, name) for name, spec in specs.items()}
 
 
 def check_bound(value: Any, name: str, *, allow_auto: bool = False, positive: bool = False) -> None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 __all__ = ["Length", "LengthSpec", "parse_length"]
 
-LengthSpec = Union[int, float, str]
+LengthSpec = int | float | str
 Unit = Literal["steps", "epochs", "percent"]
 
 _PATTERN = re.compile(

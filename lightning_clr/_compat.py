@@ -33,7 +33,3 @@ CALLBACK_BASES: tuple[type, ...] = tuple(_import_callback(ns) for ns in NAMESPAC
 
 class CallbackBase(*CALLBACK_BASES):  # type: ignore[misc]
     """A ``Callback`` of every installed Lightning namespace."""
-
-
-def is_automatic_optimization(pl_module: Any) -> bool:
-    return bool(getattr(pl_module, "automatic_optimization", True))

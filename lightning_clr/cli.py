@@ -131,7 +131,7 @@ def load_schedule_callbacks(path: str) -> tuple[list[tuple[str, Any]], list[str]
         PreviewError: if the file cannot be read, has no ``trainer.callbacks``, a lightning_clr callback
             cannot be built, or none is listed.
     """
-    from lightning_clr.callback import ScheduleCallback
+    from lightning_clr.callbacks.base import ScheduleCallback
 
     config = _read_config(path)
     trainer = _trainer_section(config, path)

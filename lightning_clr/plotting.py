@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lightning_clr._figure import new_figure
 from lightning_clr.preview import SchedulePreview, preview_schedule
 
 __all__ = ["plot_previews", "plot_schedule"]
@@ -28,13 +29,6 @@ _END_COLOR = "0.55"
 # Below the axes, so that it never hides a curve.
 _LEGEND = dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize="small", frameon=False)
 
-
-def _figure(figsize: tuple[float, float]) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("Plotting a schedule needs matplotlib: pip install 'lightning-clr[plot]'") from error
-    return Figure(figsize=figsize, layout="constrained")
 
 
 def _scale(value: float, factor: float) -> float:
@@ -127,7 +121,7 @@ def plot_schedule(
         ImportError: if matplotlib is not installed.
     """
     preview = preview_schedule(schedule, steps, momentum=momentum, steps_per_epoch=steps_per_epoch)
-    figure = _figure(figsize) if ax is None else ax.figure
+    figure = new_figure(figsize, "a schedule") if ax is None else ax.figure
     if ax is None:
         ax = figure.add_subplot()
     _draw(ax, preview, log_scale=log_scale, title=title or preview.name, mark_cycle_ends=mark_cycle_ends)
@@ -165,7 +159,7 @@ def plot_previews(
     if not previews:
         raise ValueError("Expected at least one schedule preview to plot, but got none.")
     if overlay or len(previews) == 1:
-        figure = _figure((8.0, 3.5))
+        figure = new_figure((8.0, 3.5), "a schedule")
         ax = figure.add_subplot()
         if len(previews) == 1:
             _draw(ax, previews[0], log_scale=log_scale, title=previews[0].name)
@@ -184,7 +178,7 @@ def plot_previews(
             ax.legend(**_LEGEND)
             ax.set_title("learning-rate schedules (dashed: cycle ends)")
     else:
-        figure = _figure((8.0, 2.8 * len(previews)))
+        figure = new_figure((8.0, 2.8 * len(previews)), "schedules")
         axes = figure.subplots(len(previews), 1, squeeze=False)[:, 0]
         for ax, preview in zip(axes, previews, strict=False):
             _draw(ax, preview, log_scale=log_scale, title=preview.name)

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Protocol, runtime_checkable
 
+from lightning_clr._checks import ANNEAL_STRATEGIES, CYCLIC_MODES
+
 __all__ = [
     "Schedule",
     "ScheduleBase",
@@ -32,8 +34,6 @@ __all__ = [
 
 CyclicMode = Literal["triangular", "triangular2", "exp_range"]
 AnnealStrategy = Literal["cos", "linear"]
-CYCLIC_MODES: tuple[str, ...] = ("triangular", "triangular2", "exp_range")
-ANNEAL_STRATEGIES: tuple[str, ...] = ("cos", "linear")
 
 
 @runtime_checkable

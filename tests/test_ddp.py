@@ -24,7 +24,7 @@ from helpers import RecordingModel, trainer_kwargs, used_lrs
 from pytorch_lightning.strategies import SingleDeviceStrategy
 
 from lightning_clr import CyclicLR, OneCycleLR
-from lightning_clr.callback import _unwrap
+from lightning_clr._trainer import unwrap_optimizer as _unwrap
 from lightning_clr.schedules import CyclicSchedule, OneCycleSchedule
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

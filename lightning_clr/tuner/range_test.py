@@ -37,7 +37,8 @@ import torch
 from lightning_utilities.core.rank_zero import rank_zero_info
 from typing_extensions import override
 
-from lightning_clr._compat import CallbackBase, is_automatic_optimization, rank_zero_warn
+from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._trainer import is_automatic_optimization, steps_per_epoch, unwrap_optimizer
 
 __all__ = [
     "LRRangeTest",
@@ -310,7 +311,7 @@ class RangeTestResult:
         Raises:
             ImportError: if matplotlib is not installed.
         """
-        from lightning_clr.range_plot import plot_range_test
+        from lightning_clr.tuner.plot import plot_range_test
 
         return plot_range_test(self, path=path, ax=ax, title=title)
 
@@ -560,7 +561,7 @@ class LRRangeTest(CallbackBase):
     loaders' generators) and the train loaders are put back, so the real training that follows is the same,
     step for step, as without the test.
 
-    The result, :attr:`result`, holds the curve and the suggestion (see :mod:`lightning_clr.range_test` for
+    The result, :attr:`result`, holds the curve and the suggestion (see :mod:`lightning_clr.tuner.range_test` for
     the rule). Schedule callbacks given ``"auto"`` bounds take theirs from it::
 
         trainer = Trainer(max_epochs=10, callbacks=[LRRangeTest(), CyclicLR(base_lr="auto", max_lr="auto",
@@ -717,7 +718,7 @@ class LRRangeTest(CallbackBase):
 
     # ------------------------------------------------------------------ the loop
     def _run(self, trainer: Any, pl_module: Any) -> RangeTestResult:
-        optimizers = [_unwrap(o) for o in trainer.optimizers]
+        optimizers = [unwrap_optimizer(o) for o in trainer.optimizers]
         if not optimizers:
             raise ValueError("LRRangeTest found no optimizer: configure_optimizers returned none.")
         snapshot = _take_snapshot(trainer, pl_module, optimizers)
@@ -725,8 +726,7 @@ class LRRangeTest(CallbackBase):
             lrs, losses, stopped_early, reason = self._sweep(trainer, pl_module, optimizers)
         finally:
             _restore(snapshot, trainer, pl_module)
-        steps_per_epoch = _steps_per_epoch(trainer)
-        result = _analyse(lrs, losses, self.smoothing, stopped_early, reason, steps_per_epoch,
+        result = _analyse(lrs, losses, self.smoothing, stopped_early, reason, steps_per_epoch(trainer),
                           self.step_size_epochs, self.mode)
         # Every rank must use the same bounds; rank zero's are the reference.
         return trainer.strategy.broadcast(result, src=0)
@@ -869,20 +869,6 @@ def _loss_of(output: Any) -> Optional[torch.Tensor]:
         raise ValueError("Expected training_step's loss to require grad, but it does not (was it detached?).")
     return loss
 
-
-def _unwrap(optimizer: Any) -> torch.optim.Optimizer:
-    seen = 0
-    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer") and seen < 8:
-        optimizer, seen = optimizer.optimizer, seen + 1
-    return optimizer
-
-
-def _steps_per_epoch(trainer: Any) -> Optional[int]:
-    batches = trainer.num_training_batches
-    if not (isinstance(batches, (int, float)) and math.isfinite(batches) and batches > 0):
-        return None
-    accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
-    return math.ceil(batches / accumulate)
 
 
 def _check_supported(trainer: Any, pl_module: Any) -> None:

@@ -7,7 +7,8 @@ from typing import Any, Literal, Union
 
 import torch
 
-from lightning_clr.callback import AUTO, FitContext, OptimizerIndices, ScheduleCallback, _per_group, check_bound
+from lightning_clr._checks import AUTO, check_bound
+from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
 from lightning_clr.lengths import parse_length
 from lightning_clr.schedules import CosineRestartsSchedule
 
@@ -81,5 +82,5 @@ class CosineRestartsLR(ScheduleCallback):
         max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
         return [
             (CosineRestartsSchedule(float(peak), first, self.t_mul, self.m_mul, self.alpha), None)
-            for peak in _per_group(max_lr, len(optimizer.param_groups), "max_lr", optimizer_name)
+            for peak in per_group(max_lr, len(optimizer.param_groups), "max_lr", optimizer_name)
         ]

@@ -12,7 +12,8 @@ from typing import Any, Optional
 from typing_extensions import override
 
 from lightning_clr._compat import CallbackBase, rank_zero_warn
-from lightning_clr.callback import ScheduleCallback
+from lightning_clr._trainer import steps_per_epoch, total_steps
+from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["SchedulePreviewLogger"]
 
@@ -60,7 +61,7 @@ class SchedulePreviewLogger(CallbackBase):
             self._try_log(trainer)
 
     def _steps(self, trainer: Any) -> Optional[int]:
-        return self.steps if self.steps is not None else _total_steps(trainer)
+        return self.steps if self.steps is not None else total_steps(trainer)
 
     def _try_log(self, trainer: Any) -> None:
         if not trainer.is_global_zero:
@@ -88,7 +89,7 @@ class SchedulePreviewLogger(CallbackBase):
                     return  # not built yet: try again at the first batch
                 name = type(callback).__name__ + (f" (optimizer {index})" if len(trainer.optimizers) > 1 else "")
                 previews.append(preview_schedule(lr, steps, momentum=callback.step_momentum_schedule(index),
-                                                 name=name, steps_per_epoch=_steps_per_epoch(trainer)))
+                                                 name=name, steps_per_epoch=steps_per_epoch(trainer)))
         self._pending = False
         if not previews:
             return
@@ -97,14 +98,3 @@ class SchedulePreviewLogger(CallbackBase):
         figure = plot_previews(previews)
         for writer in writers:
             writer.add_figure(self.tag, figure, global_step=trainer.global_step)
-
-
-def _steps_per_epoch(trainer: Any) -> Optional[float]:
-    batches = trainer.num_training_batches
-    accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
-    return math.ceil(batches / accumulate) if math.isfinite(batches) and batches > 0 else None
-
-
-def _total_steps(trainer: Any) -> Optional[int]:
-    total = float(trainer.estimated_stepping_batches)
-    return int(total) if math.isfinite(total) and total > 0 else None

@@ -10,19 +10,12 @@ import os
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 if TYPE_CHECKING:
-    from lightning_clr.range_test import RangeTestResult
+    from lightning_clr.tuner.range_test import RangeTestResult
+
+from lightning_clr._figure import new_figure
 
 __all__ = ["plot_range_test"]
 
-
-def _figure() -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise ImportError(
-            "Plotting the LR range test needs matplotlib: pip install 'lightning-clr[plot]' (or matplotlib)."
-        ) from error
-    return Figure(figsize=(7.0, 4.2), layout="constrained")
 
 
 def _loss_limits(result: RangeTestResult) -> Optional[tuple[float, float]]:
@@ -43,7 +36,7 @@ def plot_range_test(result: RangeTestResult, path: Union[str, os.PathLike, None]
     """Draws ``result``'s loss against the rate and marks ``base_lr`` and ``max_lr``.
 
     The grey line is the raw loss of each step, the blue one the curve the suggestion is read from
-    (:func:`~lightning_clr.range_test.analysis_curve`); the y axis spans that curve, so the explosion at the end
+    (:func:`~lightning_clr.tuner.range_test.analysis_curve`); the y axis spans that curve, so the explosion at the end
     runs off the top.
 
     Args:
@@ -59,7 +52,7 @@ def plot_range_test(result: RangeTestResult, path: Union[str, os.PathLike, None]
         ImportError: if matplotlib is not installed.
     """
     if ax is None:
-        figure = _figure()
+        figure = new_figure((7.0, 4.2), "the LR range test")
         ax = figure.add_subplot()
     else:
         figure = ax.figure

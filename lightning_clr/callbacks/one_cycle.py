@@ -6,8 +6,8 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 
-from lightning_clr.callback import AUTO, FitContext, OptimizerIndices, ScheduleCallback, _per_group, check_bound
-from lightning_clr.cyclic import check_momentum_bounds
+from lightning_clr._checks import AUTO, check_bound, check_momentum_bounds
+from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
 from lightning_clr.lengths import parse_length
 from lightning_clr.schedules import ANNEAL_STRATEGIES, OneCycleSchedule
 
@@ -112,7 +112,7 @@ class OneCycleLR(ScheduleCallback):
             total = context.resolve(self._total_steps)
         max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
         schedules = []
-        for peak in _per_group(max_lr, len(optimizer.param_groups), "max_lr", optimizer_name):
+        for peak in per_group(max_lr, len(optimizer.param_groups), "max_lr", optimizer_name):
             initial = float(peak) / self.div_factor
             lr = OneCycleSchedule(initial, float(peak), initial / self.final_div_factor, total, self.pct_start,
                                   self.anneal_strategy, self.three_phase)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from typing_extensions import override
 
 from lightning_clr._compat import CallbackBase, rank_zero_warn
-from lightning_clr.callback import ScheduleCallback
+from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["SnapshotCheckpoint"]
 

@@ -37,14 +37,14 @@ from lightning_clr import (  # noqa: E402
     RangeTestResult,
     lr_range_test,
 )
-from lightning_clr.range_test import (  # noqa: E402
+from lightning_clr.tuner.range_test import (  # noqa: E402
     analysis_curve,
     smooth_losses,
     suggest_bounds,
     zero_phase_smooth,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 from digits import DigitsClassifier, DigitsDataModule  # noqa: E402
 

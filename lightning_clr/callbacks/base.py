@@ -23,21 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 import torch
 from typing_extensions import override
 
-from lightning_clr._compat import CallbackBase, is_automatic_optimization, rank_zero_warn
+from lightning_clr._checks import check_number
+from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._trainer import is_automatic_optimization, run_size, unwrap_optimizer
 from lightning_clr.lengths import Length
 from lightning_clr.schedules import ScheduleBase
 
-__all__ = ["ScheduleCallback", "ScheduledLR", "FitContext", "AUTO"]
+__all__ = ["ScheduleCallback", "FitContext", "per_group", "OptimizerIndices"]
 
-AUTO = "auto"
 _STATE_VERSION = 1
 OptimizerIndices = Union[int, list[int], None]
 
@@ -86,13 +85,6 @@ class _Driven:
     written_step: int = -1  # the step whose values were written last
 
 
-def _unwrap(optimizer: Any) -> torch.optim.Optimizer:
-    """The torch optimizer inside a strategy's wrapper (e.g. DeepSpeed's), or the optimizer itself."""
-    seen = 0
-    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer") and seen < 8:
-        optimizer, seen = optimizer.optimizer, seen + 1
-    return optimizer
-
 
 def _eager(hook: Callable[..., None]) -> Callable[..., None]:
     """Runs an optimizer step hook outside ``torch.compile``: traced, its step counter would become a guard
@@ -101,7 +93,7 @@ def _eager(hook: Callable[..., None]) -> Callable[..., None]:
     return disable(hook) if disable is not None else hook
 
 
-def _per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> list[Any]:
+def per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> list[Any]:
     if isinstance(value, (list, tuple)):
         if len(value) != num_groups:
             raise ValueError(
@@ -163,6 +155,7 @@ class ScheduleCallback(CallbackBase):
         self._warned_past_end = False
         self._trainer: Any = None
         self._pending_build: Optional[FitContext] = None
+        self._rate_scale = 1.0
 
     # ------------------------------------------------------------------ to implement in subclasses
     def _schedules_for(
@@ -212,12 +205,14 @@ class ScheduleCallback(CallbackBase):
             "fingerprint": self.fingerprint(),
             "arguments": self._plain_arguments(),
             "step_counts": {str(k): v for k, v in counts.items()},
+            "rate_scale": self._rate_scale,
         }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored_counts = {int(k): int(v) for k, v in state_dict.get("step_counts", {}).items()}
         self._loaded_from_checkpoint = True
+        self._rate_scale = float(state_dict.get("rate_scale", 1.0))
         fingerprint = state_dict.get("fingerprint")
         if fingerprint is not None and fingerprint != self.fingerprint():
             saved = state_dict.get("arguments", {})
@@ -242,7 +237,7 @@ class ScheduleCallback(CallbackBase):
         self._trainer = trainer
         self._warned_past_end = False
         self._check_no_sibling_conflict(trainer)
-        optimizers = [_unwrap(o) for o in trainer.optimizers]
+        optimizers = [unwrap_optimizer(o) for o in trainer.optimizers]
         indices = list(range(len(optimizers))) if self.optimizers is None else self.optimizers
         if not optimizers:
             raise ValueError(f"{type(self).__name__} found no optimizer: configure_optimizers returned none.")
@@ -256,7 +251,7 @@ class ScheduleCallback(CallbackBase):
 
         automatic = is_automatic_optimization(pl_module)
         self._use_global_step = automatic and self.count_skipped_steps
-        context = FitContext(*_run_size(trainer), trainer=trainer, pl_module=pl_module)
+        context = FitContext(*run_size(trainer), trainer=trainer, pl_module=pl_module)
         # Own clocks continue from the checkpoint, or from an earlier fit of the same Trainer.
         counts = {**self._restored_counts, **{d.index: d.step_count for d in self._driven}}
         if self._loaded_from_checkpoint:
@@ -301,7 +296,7 @@ class ScheduleCallback(CallbackBase):
             driven.groups = groups
 
     def _find_range_test(self, trainer: Any) -> Any:
-        from lightning_clr.range_test import LRRangeTest
+        from lightning_clr.tuner.range_test import LRRangeTest
 
         tests = [cb for cb in trainer.callbacks if isinstance(cb, LRRangeTest)]
         if not tests:
@@ -333,7 +328,7 @@ class ScheduleCallback(CallbackBase):
     def _check_no_scheduler_conflict(self, trainer: Any, optimizers: list, indices: list[int]) -> None:
         for config in getattr(trainer, "lr_scheduler_configs", None) or []:
             scheduler = config.scheduler
-            scheduled = _unwrap(getattr(scheduler, "optimizer", None))
+            scheduled = unwrap_optimizer(getattr(scheduler, "optimizer", None))
             for i in indices:
                 if scheduled is optimizers[i]:
                     raise ValueError(
@@ -364,7 +359,7 @@ class ScheduleCallback(CallbackBase):
 
     @override
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
-        optimizer = _unwrap(optimizer)
+        optimizer = unwrap_optimizer(optimizer)
         for driven in self._driven:
             if driven.optimizer is not optimizer:
                 continue
@@ -401,7 +396,7 @@ class ScheduleCallback(CallbackBase):
         # param_group dicts, so follow the optimizer's current ones instead of those seen at fit start.
         for group, params in zip(driven.groups, driven.optimizer.param_groups):
             group.params = params
-            lr = group.lr(step)
+            lr = group.lr(step) * self._rate_scale
             current = params["lr"]
             if isinstance(current, torch.Tensor):
                 current.fill_(lr)
@@ -504,7 +499,7 @@ class ScheduleCallback(CallbackBase):
         for driven, names, momentum_name in self._names():
             step = self._step(driven, trainer)
             for name, group in zip(names, driven.groups):
-                metrics[name] = group.lr(step)
+                metrics[name] = group.lr(step) * self._rate_scale
             if momentum_name is not None:
                 moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
                 for name, group in zip(moment_names, driven.groups):
@@ -513,6 +508,29 @@ class ScheduleCallback(CallbackBase):
         step = _logging_step(trainer)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
+
+    # ------------------------------------------------------------------ scaling the rates
+    @property
+    def rate_scale(self) -> float:
+        """The factor every learning rate this callback writes is multiplied by: 1.0 unless lowered (e.g. by
+        :class:`~lightning_clr.DivergenceGuard`). Saved in the checkpoint, so a resumed run writes the same rates."""
+        return self._rate_scale
+
+    def set_rate_scale(self, scale: float) -> None:
+        """Multiplies the learning-rate schedules by ``scale`` from the next write on (the shape stays: the
+        peak, the floor and every value between them are scaled alike; the momentum is not).
+
+        Args:
+            scale: the new factor, a finite number in (0, 1] (1 restores the schedule as built).
+
+        Raises:
+            ValueError: if ``scale`` is not in (0, 1].
+        """
+        self._rate_scale = check_number(scale, "scale", 0.0, 1.0, low_open=True)
+        for driven in self._driven:
+            driven.written_step = -1  # the values in place are stale: write at the next hook
+        if self._trainer is not None and self._driven:
+            self._write_all(self._trainer)
 
     # ------------------------------------------------------------------ read-only access for other callbacks
     def drives(self, optimizer_index: int) -> bool:
@@ -571,18 +589,6 @@ class ScheduleCallback(CallbackBase):
         return plot_schedule(lr, steps, momentum=momentum, title=type(self).__name__, **kwargs)
 
 
-def _run_size(trainer: Any) -> tuple[Optional[float], Optional[float]]:
-    """``(optimizer steps per epoch, total optimizer steps)`` of the fit, ``None`` where unknown."""
-    total = float(trainer.estimated_stepping_batches)  # also sets up the train loader
-    total_steps = total if math.isfinite(total) and total > 0 else None
-    fit_loop = getattr(trainer, "fit_loop", None)
-    if getattr(trainer, "train_dataloader", None) is None and hasattr(fit_loop, "setup_data"):
-        fit_loop.setup_data()  # an endless run (max_epochs=-1, max_time) skips it, yet its epochs have a length
-    batches = trainer.num_training_batches
-    accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
-    per_epoch = math.ceil(batches / accumulate) if math.isfinite(batches) and batches > 0 else None
-    return per_epoch, total_steps
-
 
 def _should_log(trainer: Any) -> bool:
     connector = getattr(trainer, "_logger_connector", None)
@@ -594,73 +600,3 @@ def _should_log(trainer: Any) -> bool:
 def _logging_step(trainer: Any) -> int:
     loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
-
-
-class ScheduledLR(ScheduleCallback):
-    """Drives the learning rate (and optionally the momentum) with schedules you build yourself.
-
-    Any callable ``step -> value`` works; the built-in ones in :mod:`lightning_clr.schedules` (or your own
-    frozen dataclass) pickle and can be given from LightningCLI YAML with ``class_path``.
-
-    Example::
-
-        from lightning_clr import ScheduledLR
-        from lightning_clr.schedules import CosineRestartsSchedule
-
-        trainer = Trainer(callbacks=[ScheduledLR(CosineRestartsSchedule(peak=0.1, first_cycle=500))])
-
-    Args:
-        lr: the learning-rate schedule, or a list with one per param group.
-        momentum: the momentum (or Adam ``betas[0]``) schedule, a list with one per group, or ``None``.
-        optimizers: see :class:`ScheduleCallback`.
-        count_skipped_steps: see :class:`ScheduleCallback`.
-        log_momentum: see :class:`ScheduleCallback`.
-        logging_name: see :class:`ScheduleCallback`.
-
-    Raises:
-        ValueError: if ``lr`` or ``momentum`` is not callable (or a list of callables).
-    """
-
-    def __init__(
-        self,
-        lr: Union[ScheduleBase, list[ScheduleBase]],
-        momentum: Union[ScheduleBase, list[ScheduleBase], None] = None,
-        optimizers: OptimizerIndices = None,
-        count_skipped_steps: bool = True,
-        log_momentum: bool = True,
-        logging_name: str = "lr-clr",
-    ) -> None:
-        super().__init__(optimizers, count_skipped_steps, log_momentum, logging_name)
-        for name, value in (("lr", lr), ("momentum", momentum)):
-            items = value if isinstance(value, (list, tuple)) else [value]
-            if any(not callable(s) for s in items if not (name == "momentum" and s is None)):
-                raise ValueError(f"Expected {name} to be a schedule (a callable step -> value) or a list of them, "
-                                 f"but got {value!r}.")
-        self.lr = lr
-        self.momentum = momentum
-
-    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
-        n = len(optimizer.param_groups)
-        lrs = _per_group(self.lr, n, "lr", optimizer_name)
-        momenta = _per_group(self.momentum, n, "momentum", optimizer_name)
-        return list(zip(lrs, momenta))
-
-    def _arguments(self) -> dict[str, Any]:
-        return {"lr": repr(self.lr), "momentum": repr(self.momentum), "optimizers": self.optimizers,
-                "count_skipped_steps": self.count_skipped_steps}
-
-
-def check_bound(value: Any, name: str, *, allow_auto: bool = False, positive: bool = False) -> None:
-    """Checks a rate bound: a finite non-negative float (positive if asked), a list of them, or "auto"."""
-    if allow_auto and value == AUTO:
-        return
-    items: Sequence[Any] = value if isinstance(value, (list, tuple)) else [value]
-    valid = "a positive float" if positive else "a non-negative float"
-    valid += ", a list of them (one per param group)" + (" or 'auto'" if allow_auto else "")
-    if not items:
-        raise ValueError(f"Expected {name} to be {valid}, but got an empty list.")
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
-            raise ValueError(f"Expected {name} to be {valid}, but got {value!r}.")
-        if item < 0 or (positive and item == 0):
-            raise ValueError(f"Expected {name} to be {valid}, but got {value!r}.")

@@ -6,7 +6,8 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 
-from lightning_clr.callback import AUTO, FitContext, OptimizerIndices, ScheduleCallback, _per_group, check_bound
+from lightning_clr._checks import AUTO, check_bound, check_momentum_bounds
+from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
 from lightning_clr.lengths import parse_length
 from lightning_clr.schedules import CYCLIC_MODES, CyclicSchedule
 
@@ -15,15 +16,6 @@ __all__ = ["CyclicLR"]
 Bound = Union[float, list[float], Literal["auto"]]
 
 
-def check_momentum_bounds(base_momentum: float, max_momentum: float) -> None:
-    for name, value in (("base_momentum", base_momentum), ("max_momentum", max_momentum)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise ValueError(f"Expected {name} in [0, 1), but got {name}={value!r}.")
-    if base_momentum > max_momentum:
-        raise ValueError(
-            f"Expected base_momentum <= max_momentum, but got base_momentum={base_momentum!r}, "
-            f"max_momentum={max_momentum!r}."
-        )
 
 
 class CyclicLR(ScheduleCallback):
@@ -82,9 +74,9 @@ class CyclicLR(ScheduleCallback):
         check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
         if AUTO not in (base_lr, max_lr):
             n = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in (base_lr, max_lr))
-            bases = _per_group(base_lr, n, "base_lr", "max_lr's list") if isinstance(max_lr, (list, tuple)) else (
+            bases = per_group(base_lr, n, "base_lr", "max_lr's list") if isinstance(max_lr, (list, tuple)) else (
                 list(base_lr) if isinstance(base_lr, (list, tuple)) else [base_lr])
-            maxes = _per_group(max_lr, len(bases), "max_lr", "base_lr's list")
+            maxes = per_group(max_lr, len(bases), "max_lr", "base_lr's list")
             for b, m in zip(bases, maxes):
                 if not m > b:
                     raise ValueError(f"Expected max_lr > base_lr, but got base_lr={base_lr!r}, max_lr={max_lr!r}.")
@@ -130,8 +122,8 @@ class CyclicLR(ScheduleCallback):
             up = int(result.step_size_up) if up is None else up
         down = None if self._step_size_down is None else context.resolve(self._step_size_down)
         n = len(optimizer.param_groups)
-        bases = _per_group(base_lr, n, "base_lr", optimizer_name)
-        maxes = _per_group(max_lr, n, "max_lr", optimizer_name)
+        bases = per_group(base_lr, n, "base_lr", optimizer_name)
+        maxes = per_group(max_lr, n, "max_lr", optimizer_name)
         schedules = []
         for b, m in zip(bases, maxes):
             if not m > b:

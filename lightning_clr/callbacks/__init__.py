@@ -1,0 +1,28 @@
+"""The Lightning callbacks: the schedule adapter and everything that hangs on it.
+
+* :mod:`~lightning_clr.callbacks.base`: :class:`ScheduleCallback`, the thin adapter (hooks, build, logging);
+* :mod:`~lightning_clr.callbacks.scheduled`, :mod:`~lightning_clr.callbacks.cyclic`,
+  :mod:`~lightning_clr.callbacks.one_cycle`, :mod:`~lightning_clr.callbacks.cosine_restarts`: the public
+  schedule callbacks, one a module;
+* :mod:`~lightning_clr.callbacks.snapshot`, :mod:`~lightning_clr.callbacks.preview_logger`: callbacks that
+  read a schedule callback.
+"""
+
+from lightning_clr.callbacks.base import FitContext, ScheduleCallback
+from lightning_clr.callbacks.cosine_restarts import CosineRestartsLR
+from lightning_clr.callbacks.cyclic import CyclicLR
+from lightning_clr.callbacks.one_cycle import OneCycleLR
+from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger
+from lightning_clr.callbacks.scheduled import ScheduledLR
+from lightning_clr.callbacks.snapshot import SnapshotCheckpoint
+
+__all__ = [
+    "FitContext",
+    "ScheduleCallback",
+    "ScheduledLR",
+    "CyclicLR",
+    "OneCycleLR",
+    "CosineRestartsLR",
+    "SnapshotCheckpoint",
+    "SchedulePreviewLogger",
+]

@@ -1,0 +1,65 @@
+"""``ScheduledLR``: the adapter driven by schedules the user builds."""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import torch
+
+from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
+from lightning_clr.schedules import ScheduleBase
+
+__all__ = ["ScheduledLR"]
+
+class ScheduledLR(ScheduleCallback):
+    """Drives the learning rate (and optionally the momentum) with schedules you build yourself.
+
+    Any callable ``step -> value`` works; the built-in ones in :mod:`lightning_clr.schedules` (or your own
+    frozen dataclass) pickle and can be given from LightningCLI YAML with ``class_path``.
+
+    Example::
+
+        from lightning_clr import ScheduledLR
+        from lightning_clr.schedules import CosineRestartsSchedule
+
+        trainer = Trainer(callbacks=[ScheduledLR(CosineRestartsSchedule(peak=0.1, first_cycle=500))])
+
+    Args:
+        lr: the learning-rate schedule, or a list with one per param group.
+        momentum: the momentum (or Adam ``betas[0]``) schedule, a list with one per group, or ``None``.
+        optimizers: see :class:`ScheduleCallback`.
+        count_skipped_steps: see :class:`ScheduleCallback`.
+        log_momentum: see :class:`ScheduleCallback`.
+        logging_name: see :class:`ScheduleCallback`.
+
+    Raises:
+        ValueError: if ``lr`` or ``momentum`` is not callable (or a list of callables).
+    """
+
+    def __init__(
+        self,
+        lr: Union[ScheduleBase, list[ScheduleBase]],
+        momentum: Union[ScheduleBase, list[ScheduleBase], None] = None,
+        optimizers: OptimizerIndices = None,
+        count_skipped_steps: bool = True,
+        log_momentum: bool = True,
+        logging_name: str = "lr-clr",
+    ) -> None:
+        super().__init__(optimizers, count_skipped_steps, log_momentum, logging_name)
+        for name, value in (("lr", lr), ("momentum", momentum)):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(not callable(s) for s in items if not (name == "momentum" and s is None)):
+                raise ValueError(f"Expected {name} to be a schedule (a callable step -> value) or a list of them, "
+                                 f"but got {value!r}.")
+        self.lr = lr
+        self.momentum = momentum
+
+    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
+        n = len(optimizer.param_groups)
+        lrs = per_group(self.lr, n, "lr", optimizer_name)
+        momenta = per_group(self.momentum, n, "momentum", optimizer_name)
+        return list(zip(lrs, momenta))
+
+    def _arguments(self) -> dict[str, Any]:
+        return {"lr": repr(self.lr), "momentum": repr(self.momentum), "optimizers": self.optimizers,
+                "count_skipped_steps": self.count_skipped_steps}

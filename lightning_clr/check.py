@@ -231,7 +231,7 @@ def check_config(path: str) -> tuple[list[str], list[str]]:
     Raises:
         lightning_clr.cli.PreviewError: if the file cannot be read or is not a LightningCLI config.
     """
-    from lightning_clr.callback import ScheduleCallback
+    from lightning_clr import ScheduleCallback
     from lightning_clr.cli import PreviewError, _read_config, _trainer_section
 
     config = _read_config(path)

@@ -6,7 +6,6 @@ work beyond writing the rate: it runs once, at train start, and never on the per
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 from typing_extensions import override

@@ -285,7 +285,7 @@ class ScheduleCallback(CallbackBase):
             if write_now is not None:  # GradScaler.step comes next and uses the rate written now, or skips
                 self._write(driven, write_now)
             if driven.end is not None and not self._warned_past_end:
-                step = driven.clock.now(trainer)
+                step = self._step_now(driven, trainer)
                 if step >= driven.end:
                     self._warned_past_end = True
                     self._update_idle()
@@ -293,6 +293,14 @@ class ScheduleCallback(CallbackBase):
                         f"{type(self).__name__}: optimizer {driven.index} takes step {step}, past the schedule's end "
                         f"({driven.end} steps); the final value is held. The run is longer than the schedule."
                     )
+
+    def _step_now(self, driven: _Driven, trainer: Any) -> int:
+        """The clock's step; under Lightning's clock, the step written at this batch's start (which is
+        ``trainer.global_step``, read there once) instead of a second read."""
+        writer = driven.writer
+        if self._use_global_step and writer is not None and writer.written_step >= 0:
+            return writer.written_step
+        return driven.clock.now(trainer)
 
     @override
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:

@@ -47,13 +47,13 @@ def write_value(params: dict, key: str, value: float) -> Any:
     if key == "betas":
         betas = params["betas"]
         first = betas[0]
-        if isinstance(first, Tensor):
+        if type(first) is not float and isinstance(first, Tensor):
             first.fill_(value)
             return first
         params["betas"] = (value, *betas[1:])
         return value
     current = params[key]
-    if isinstance(current, Tensor):
+    if type(current) is not float and isinstance(current, Tensor):  # the type test first: isinstance is slow
         current.fill_(value)
         return current
     params[key] = value
@@ -126,17 +126,20 @@ class GroupWriter:
     The learning rate written is ``lr[i](step) * scale``; the momentum is not scaled.
     """
 
-    __slots__ = ("optimizer", "lr", "momentum", "momentum_keys", "_lr_unique", "_lr_index", "_m_unique",
-                 "_m_index", "_linked", "_params", "written_lr", "written_step")
+    __slots__ = ("optimizer", "lr", "momentum", "momentum_keys", "_lr_unique", "_lr_index", "_lr_single",
+                 "_m_unique", "_m_index", "_m_single", "_linked", "_params", "written_lr", "written_step")
 
     def __init__(self, optimizer: Any, lr: Sequence[Schedule], momentum: Sequence[Optional[Schedule]],
                  momentum_keys: Sequence[Optional[str]]) -> None:
         self.optimizer = optimizer
         self.lr = list(lr)
         self.momentum = [m if k is not None else None for m, k in zip(momentum, momentum_keys)]
-        self.momentum_keys = list(momentum_keys)
+        self.momentum_keys = [k if m is not None else None for m, k in zip(momentum, momentum_keys)]
         self._lr_unique, self._lr_index = _distinct(self.lr)
         self._m_unique, self._m_index = _distinct(self.momentum)
+        # The usual case, one schedule for every group (and one momentum schedule, or none): no list per step.
+        self._lr_single = self._lr_unique[0] if len(self._lr_unique) == 1 else None
+        self._m_single = self._m_unique[0] if len(self._m_unique) == 1 else None
         self._linked: Any = None  # the param_groups list the dicts below belong to
         self._params: list[dict] = []
         #: per group, the object last stored in ``params["lr"]`` (a float, or the tensor filled in place)
@@ -147,39 +150,53 @@ class GroupWriter:
     @property
     def params(self) -> list[dict]:
         """The param-group dicts written to (the optimizer's current ones)."""
-        self._relink_if_replaced()
-        return self._params
-
-    def _relink_if_replaced(self) -> list[dict]:
         groups = self.optimizer.param_groups
         if groups is not self._linked:
-            self._linked = groups
-            self._params = list(groups[: len(self.lr)])
+            self._relink(groups)
         return self._params
+
+    def _relink(self, groups: Any) -> None:
+        self._linked = groups
+        self._params = list(groups[: len(self.lr)])
 
     def write(self, step: int, scale: float = 1.0) -> None:
         """Writes the values of optimizer step ``step`` (the learning rates multiplied by ``scale``)."""
-        params = self._relink_if_replaced()
+        groups = self.optimizer.param_groups
+        if groups is not self._linked:  # replaced: Optimizer.load_state_dict (a resume) makes new dicts
+            self._relink(groups)
+        params = self._params
         written = self.written_lr
-        unique = self._lr_unique
-        if len(unique) == 1:
-            lr = unique[0](step) * scale
+        single = self._lr_single
+        if single is not None:
+            lr = single(step) * scale
             for i, group in enumerate(params):
                 current = group["lr"]  # write_value(group, "lr", lr), inlined: this runs every step
-                if isinstance(current, Tensor):
+                if type(current) is float or not isinstance(current, Tensor):  # isinstance(x, Tensor) is slow
+                    group["lr"] = written[i] = lr
+                else:
                     current.fill_(lr)
                     written[i] = current
-                else:
-                    group["lr"] = written[i] = lr
         else:
-            lrs = [schedule(step) * scale for schedule in unique]
+            lrs = [schedule(step) * scale for schedule in self._lr_unique]
             for i, group in enumerate(params):
                 written[i] = write_value(group, "lr", lrs[self._lr_index[i]])
-        if self._m_unique:
+        m_single = self._m_single
+        if m_single is not None:
+            momentum = m_single(step)
+            for group, key in zip(params, self.momentum_keys):
+                if key == "momentum":
+                    current = group["momentum"]
+                    if type(current) is float or not isinstance(current, Tensor):
+                        group["momentum"] = momentum
+                    else:
+                        current.fill_(momentum)
+                elif key is not None:
+                    write_value(group, key, momentum)
+        elif self._m_unique:
             momenta = [schedule(step) for schedule in self._m_unique]
             for group, key, j in zip(params, self.momentum_keys, self._m_index):
-                if j >= 0:
-                    write_value(group, key, momenta[j])  # type: ignore[arg-type]
+                if key is not None:
+                    write_value(group, key, momenta[j])
         self.written_step = step
 
     def is_current(self, step: int) -> bool:

@@ -21,7 +21,7 @@ two of the three deaths.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["LossMonitor", "NON_FINITE", "SPIKE", "SKIPPED"]
 
@@ -43,11 +43,11 @@ class LossMonitor:
         self.factor = factor
         self.patience = patience
         self.smoothing = smoothing
-        self.level: Optional[float] = None
+        self.level: float | None = None
         self.high = 0
         self.skipped = 0
 
-    def observe(self, mean: Optional[float]) -> Optional[str]:
+    def observe(self, mean: float | None) -> str | None:
         """Takes one window's mean loss (``None``: every step skipped) and returns the event, or ``None``."""
         if mean is None:
             self.skipped += 1

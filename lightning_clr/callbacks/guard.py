@@ -24,7 +24,7 @@ Design (see ``docs/guard.md`` for the measurements):
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 from typing_extensions import override
@@ -65,7 +65,7 @@ def _all_finite(obj: Any) -> bool:
     return all(found)
 
 
-def _loss_of(outputs: Any) -> Optional[torch.Tensor]:
+def _loss_of(outputs: Any) -> torch.Tensor | None:
     loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
     return loss if isinstance(loss, torch.Tensor) else None
 
@@ -119,21 +119,21 @@ class DivergenceGuard(CallbackBase):
         self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
-        self.kept_step: Optional[int] = None
-        self._kept: Optional[dict[str, Any]] = None
+        self.kept_step: int | None = None
+        self._kept: dict[str, Any] | None = None
         self._loaded = False
         self._partial: tuple[list[float], int] = ([], 0)  # restored per-rank sums and count of the open window
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
-        self._sum: Optional[torch.Tensor] = None
+        self._sum: torch.Tensor | None = None
         self._count = 0
         self._checked_step = -1
         self._schedules: list[ScheduleCallback] = []
         self._optimizers: list[torch.optim.Optimizer] = []
         self._handles: list[Any] = []
         self._amp = False
-        self._window: Optional[torch.Tensor] = None
+        self._window: torch.Tensor | None = None
         self._window_count = 0
         self._updates = self._seen_updates = 0
         self._last_step = -1
@@ -251,9 +251,10 @@ class DivergenceGuard(CallbackBase):
             self._kept, self.kept_step = kept, step
 
     # ------------------------------------------------------------------ a rollback
-    def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: Optional[float]) -> None:
-        event = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.level,
-                 "kept_step": self.kept_step, "rate_scale": self.rate_scale * self.rate_factor}
+    def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
+        scale = self.rate_scale * self.rate_factor
+        event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.level,
+                                 "kept_step": self.kept_step, "rate_scale": scale}
         self.events.append(event)
         if len(self.events) > self.max_rollbacks or self._kept is None:
             raise DivergenceError(self._give_up_message(trainer))
@@ -263,7 +264,7 @@ class DivergenceGuard(CallbackBase):
             optimizer.load_state_dict(_map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
             for group, values in zip(optimizer.param_groups, hyper):
                 group.update(values)  # the rate and momentum of the current step (the schedules continue)
-        self.rate_scale = event["rate_scale"]
+        self.rate_scale = scale
         for callback in self._schedules:
             callback.set_rate_scale(callback.rate_scale * self.rate_factor)
         self._monitor.after_rollback()
@@ -295,8 +296,9 @@ class DivergenceGuard(CallbackBase):
                 schedule = callback.step_schedule(index) if callback.drives(index) else None
                 if schedule is not None:
                     peak = _peak(schedule, int(trainer.global_step))
-                    peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at "
-                                 f"{peak * self.rate_scale:.4g}; try max_lr={peak * self.rate_scale * self.rate_factor:.3g}")
+                    ran, next_peak = peak * self.rate_scale, peak * self.rate_scale * self.rate_factor
+                    peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at {ran:.4g}; "
+                                 f"try max_lr={next_peak:.3g}")
         advice = "; ".join(peaks) or "lower the learning rate"
         last = self.events[-1]
         return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "
@@ -325,7 +327,8 @@ class DivergenceGuard(CallbackBase):
         self.kept_step = state_dict.get("kept_step")
         self._kept = state_dict.get("kept")
         self._monitor.load_state_dict(state_dict.get("monitor", {}))
-        self._partial = ([float(s) for s in state_dict.get("partial_sums", [])], int(state_dict.get("partial_count", 0)))
+        sums = [float(s) for s in state_dict.get("partial_sums", [])]
+        self._partial = (sums, int(state_dict.get("partial_count", 0)))
         self._loaded = True
 
     # ------------------------------------------------------------------ end of fit

@@ -14,7 +14,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -56,14 +56,14 @@ class Snapshots(pl.Callback):
 class ListLogger(MinimalLogger):
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[tuple[Optional[int], dict[str, float]]] = []
+        self.rows: list[tuple[int | None, dict[str, float]]] = []
 
-    def log_metrics(self, metrics: dict[str, float], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self.rows.append((step, dict(metrics)))
 
 
-def fit(tmp_path: Path, model: InjectingModel, guard: Optional[DivergenceGuard], *extra: Any,
-        ckpt_path: Optional[str] = None, **trainer: Any) -> pl.Trainer:
+def fit(tmp_path: Path, model: InjectingModel, guard: DivergenceGuard | None, *extra: Any,
+        ckpt_path: str | None = None, **trainer: Any) -> pl.Trainer:
     callbacks = [OneCycleLR(max_lr=PEAK), *([guard] if guard else []), *extra]
     result = pl.Trainer(**trainer_kwargs(tmp_path, max_steps=STEPS, **trainer), callbacks=callbacks)
     with warnings.catch_warnings():
@@ -208,11 +208,27 @@ def test_arguments_are_checked() -> None:
         DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
 
 
+def test_lightning_cli_configures_the_guard(tmp_path: Path) -> None:
+    pytest.importorskip("jsonargparse")
+    from pytorch_lightning.cli import LightningCLI
+
+    cli = LightningCLI(InjectingModel, run=False, save_config_callback=None, args=[
+        f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
+        "--trainer.callbacks+=lightning_clr.DivergenceGuard", "--trainer.callbacks.check_every_n_steps=5",
+        "--trainer.callbacks.rate_factor=0.25"])
+    (guard,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, DivergenceGuard)]
+    assert (guard.check_every_n_steps, guard.keep_every_n_steps, guard.rate_factor) == (5, 100, 0.25)
+    assert type(guard.check_every_n_steps) is int
+
+
 @pytest.mark.multiprocess
-def test_two_ddp_ranks_roll_back_alike(tmp_path: Path) -> None:
+def test_two_ddp_ranks_roll_back_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A NaN on rank 1 only: the reduced check makes rank 0 roll back at the same step to the same state.
     import guard_ddp_run
 
+    for name in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "PL_GLOBAL_SEED"):
+        monkeypatch.setenv(name, "")  # recorded, so that what the launcher sets is undone after the test
+        monkeypatch.delenv(name)
     guard_ddp_run.run(str(tmp_path))
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["events"] == ranks[1]["events"] == [

@@ -17,7 +17,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for helpers
 
@@ -48,7 +48,7 @@ class InjectingModel(RecordingModel):
         num_batches: batches per epoch.
     """
 
-    def __init__(self, inject: Optional[dict[int, float]] = None, rank: Optional[int] = None,
+    def __init__(self, inject: dict[int, float] | None = None, rank: int | None = None,
                  num_batches: int = STEPS) -> None:
         super().__init__(num_batches=num_batches)
         self.inject = dict(inject or {})

@@ -97,7 +97,9 @@ def train(x: torch.Tensor, y: torch.Tensor, seed: int, args: argparse.Namespace,
     epochs = args.cycles * args.cycle_epochs
     snapshots = SnapshotCheckpoint(dirpath=folder, save_weights_only=True)
     trainer = pl.Trainer(
-        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        # SnapshotCheckpoint is a Lightning Checkpoint: it needs enable_checkpointing=True, and is then the only one
+        # (Lightning adds its default ModelCheckpoint only when no Checkpoint callback is given).
+        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=True,
         enable_progress_bar=False, enable_model_summary=False,
         callbacks=[CosineRestartsLR(max_lr=args.max_lr, first_cycle=f"{epochs // cycles} epochs"), snapshots],
     )

@@ -138,6 +138,7 @@ def test_yaml_class_path_init_args(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- command line
+@pytest.mark.filterwarnings("ignore:.*longer than the whole fit:UserWarning")  # a short fit on purpose
 def test_command_line_append_and_nested_arguments(tmp_path):
     cli = example_cli.cli_main([
         "fit", *quiet(tmp_path), "--trainer.logger=false", "--trainer.max_steps=5",
@@ -288,6 +289,7 @@ def test_cli_lr_scheduler_with_a_clr_callback_is_a_clear_error_not_double_schedu
     assert batches == []  # raised at fit start: not a single batch ran
 
 
+@pytest.mark.filterwarnings("ignore:.*longer than the whole fit:UserWarning")  # a short fit on purpose
 def test_cli_optimizer_without_lr_scheduler_is_driven_by_the_callback(tmp_path):
     cli = example_cli.cli_main([
         "fit", *quiet(tmp_path), "--trainer.logger=false", "--trainer.max_steps=3",

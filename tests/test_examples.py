@@ -61,3 +61,18 @@ def test_the_main_example_prints_the_numbers_the_readme_shows_and_nothing_foreig
         assert line in printed, f"the README shows {line!r}, the example printed:\n{run.stdout}"
     noise = [line for line in (run.stdout + run.stderr).splitlines() if any(n in line for n in FOREIGN_NOISE)]
     assert noise == [], "foreign warnings or tips printed:\n" + "\n".join(noise)
+
+
+def test_the_snapshot_ensemble_example_runs_end_to_end(tmp_path):
+    """A small run of the script (2 one-epoch cycles on the bundled digits): it trains, snapshots, ensembles
+    and prints its table, quietly."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(EXAMPLES / "snapshot_ensemble.py"), "--dataset", "digits", "--seeds", "1",
+               "--cycles", "2", "--cycle-epochs", "1", "--hidden", "16", "--no-baseline"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert run.returncode == 0, f"exit code {run.returncode}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+    rows = [line.split() for line in run.stdout.splitlines() if line.strip().startswith(("0 ", "mean"))]
+    assert [row[0] for row in rows] == ["0", "mean"]
+    assert all(10 < float(value) <= 100 for value in rows[0][1:])  # percentages, above chance
+    noise = [line for line in (run.stdout + run.stderr).splitlines() if any(n in line for n in FOREIGN_NOISE)]
+    assert noise == []

@@ -13,7 +13,7 @@ The script compares, on the test set and for several seeds:
 Data: MNIST-1D (Greydanus, 2020; 4,000 train / 1,000 test sequences of length 40, 10 classes), generated
 locally by the ``mnist1d`` package, no download; or ``--dataset digits`` (scikit-learn's 8x8 digits, bundled).
 
-    python examples/snapshot_ensemble.py                 # 5 seeds; 249 s on a heavily shared 2-core CPU
+    python examples/snapshot_ensemble.py                 # 5 seeds; 249-712 s on a heavily shared 2-core CPU
     python examples/snapshot_ensemble.py --no-baseline   # without the single-cycle runs (half the time)
 
 Its output (deterministic; seeds 0-4; 2-core AMD EPYC, torch 2.13.0+cpu, pytorch_lightning 2.6.6), test

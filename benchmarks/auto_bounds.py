@@ -330,6 +330,53 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
     return "\n".join(text)
 
 
+def _interpolate(scores: dict[float, float], peak: float) -> float:
+    """The validation accuracy at ``peak``, linear in ``log(peak)`` between grid points (the end value outside)."""
+    points = sorted(scores.items())
+    if peak <= points[0][0]:
+        return points[0][1]
+    if peak >= points[-1][0]:
+        return points[-1][1]
+    for (a, sa), (b, sb) in zip(points, points[1:]):
+        if a <= peak <= b:
+            t = math.log(peak / a) / math.log(b / a)
+            return sa + t * (sb - sa)
+    raise AssertionError("unreachable")
+
+
+def rules_table(families: Sequence[str], seeds: int, cache: Optional[str], workers: int) -> str:
+    """Every rule's 1cycle peak on the recorded curves, scored by the tuned grid's validation accuracy there.
+
+    Offline: a rule is judged by where its peak falls on the family's measured accuracy-by-peak curve, so many
+    rules are compared on the same curves without training once per rule.
+    """
+    from lightning_clr.tuner.rules import BASELINE_RULES
+    from lightning_clr.tuner.suggest import read_curve, suggest
+
+    curves = record_curves(families, seeds, workers, cache)
+    rows = []
+    names = ["lightning_clr", *BASELINE_RULES]
+    for family in families:
+        _, scores = tune(family, 2, workers, cache)
+        best = max(scores.values())
+        adam = "adam" if FAMILIES[family].adam_family else "sgd"
+        cells = []
+        for name in names:
+            gaps, peaks = [], []
+            for seed in range(seeds):
+                curve = curves[f"{family}/{seed}"]
+                lrs, losses = curve["lrs"], curve["losses"]
+                if name == "lightning_clr":
+                    peak = suggest(read_curve(lrs, losses, stopped_early=True, optimizer=adam), "one_cycle").max_lr
+                else:
+                    peak = BASELINE_RULES[name](lrs, losses)
+                peaks.append(peak)
+                gaps.append(_interpolate(scores, peak) - best)
+            cells.append(f"{statistics.median(peaks):.3g}: {statistics.median(gaps):+.1f} (worst {min(gaps):+.1f})")
+        rows.append([family, f"{max(scores, key=scores.__getitem__):.3g}", *cells])
+    return markdown_table(["family", "tuned", *names], rows)
+
+
 def record_curves(families: Sequence[str], seeds: int, workers: int, cache: str | None) -> dict[str, Any]:
     specs = [Spec(f, "curve", s) for f in families for s in range(seeds)]
     return {f"{o.spec.family}/{o.spec.seed}": o.curve for o in run_many(specs, workers, cache)}
@@ -344,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--output", default=None, help="folder for the cache and the report")
     parser.add_argument("--curves", action="store_true", help="only record the range test curves")
+    parser.add_argument("--rules", action="store_true",
+                        help="only compare the suggestion rules offline on the recorded curves and the tuned grids")
     parser.add_argument("--policy-grids", action="store_true",
                         help="only tune triangular2 and cosine restarts too (one seed, no refinement): the evidence "
                              "for the per-policy rules")
@@ -359,6 +408,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             with open(os.path.join(args.output, "auto_bounds_curves.json"), "w") as file:
                 json.dump(curves, file)
         return curves
+    if args.rules:
+        text = rules_table(families, args.seeds, cache, args.workers)
+        print("1cycle peak of each rule on the default range test's curves (median over seeds) and the validation "
+              "accuracy there minus the tuned peak's, read off the tuned grid:\n\n" + text)
+        return {"rules": text}
     if args.policy_grids:
         grids = {f: {m: tune(f, 1, args.workers, cache, m, refine=False)[1] for m in ("triangular2", "cosine")}
                  for f in families}

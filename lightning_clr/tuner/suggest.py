@@ -197,8 +197,9 @@ def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float =
             raise RangeTestError(
                 f"Expected the loss to fall or to diverge somewhere between lr={lrs[0]:.3g} and {lrs[-1]:.3g}, but "
                 f"its smoothed value only went from {z[top]:.4g} to {z[bottom]:.4g} (less than {MIN_FALL:.0%}) "
-                "and never diverged: the model does not seem to train at any of these rates. Check that the loss "
-                "depends on the parameters and that the labels match the outputs, or widen the range (max_lr)."
+                "and never diverged: the model does not seem to train at any of these rates. If it trains at lower "
+                "rates, lower the range test's min_lr (the first steps may already have broken it); otherwise "
+                "check that the loss depends on the parameters and that the labels match the outputs."
             )
         fallback = (f"the loss fell only {fall:.1%} before it diverged at lr={divergence:.3g}: the bounds come from "
                     f"the divergence rate alone (a tenth of it), a conservative choice")

@@ -213,6 +213,8 @@ class LRRangeTest(CallbackBase):
             self.result = self._run(trainer, pl_module)
             self._ran_this_fit = True
             self._report(trainer, self.result)
+            if self.result.has_suggestion and self.result.note:
+                rank_zero_warn(f"LRRangeTest: {self.result.note}.")
         return self.result
 
     @override

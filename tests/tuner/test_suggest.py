@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import curves  # noqa: E402
+import curves
 
-from lightning_clr.tuner.result import build_result  # noqa: E402
-from lightning_clr.tuner.rules import BASELINE_RULES  # noqa: E402
-from lightning_clr.tuner.suggest import (  # noqa: E402
+from lightning_clr.tuner.result import build_result
+from lightning_clr.tuner.rules import BASELINE_RULES
+from lightning_clr.tuner.suggest import (
     FALLBACK_DIVISOR,
     PEAK_FACTORS,
     POLICIES,
@@ -89,7 +89,7 @@ def test_a_flat_curve_that_diverged_falls_back_to_a_tenth_of_the_divergence_rate
 
 
 def test_too_few_points_is_an_error_naming_min_lr():
-    with pytest.raises(RangeTestError, match="diverged at once. Lower the range test's min_lr"):
+    with pytest.raises(RangeTestError, match=r"diverged at once\. Lower the range test's min_lr"):
         read_curve([1.0, 2.0, 3.0], [2.0, 9.0, 50.0], stopped_early=True)
     with pytest.raises(ValueError, match="as many losses as rates"):
         read_curve([1.0, 2.0], [1.0])

@@ -56,7 +56,8 @@ class CyclicLR(ScheduleCallback):
         cycle_momentum: cycle the momentum inversely to the rate.
         base_momentum: the momentum at the rate's peak.
         max_momentum: the momentum at the rate's floor.
-        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        optimizers: indices of the optimizers to drive; ``None`` drives all. Two schedule callbacks on one
+            Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         log_momentum: also log the momentum when it is cycled.
         logging_name: prefix of the logged names (``lr-clr-SGD``).

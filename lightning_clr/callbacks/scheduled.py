@@ -27,7 +27,8 @@ class ScheduledLR(ScheduleCallback):
     Args:
         lr: the learning-rate schedule, or a list with one per param group.
         momentum: the momentum (or Adam ``betas[0]``) schedule, a list with one per group, or ``None``.
-        optimizers: see :class:`ScheduleCallback`.
+        optimizers: see :class:`ScheduleCallback`; two schedule callbacks on one Trainer need disjoint
+            ``optimizers=[...]``.
         count_skipped_steps: see :class:`ScheduleCallback`.
         log_momentum: see :class:`ScheduleCallback`.
         logging_name: see :class:`ScheduleCallback`.

@@ -19,10 +19,10 @@ from typing import Any, Callable, Optional
 
 import pytest
 import torch
+from helpers import torch_reference
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from helpers import torch_reference
 from lightning_clr.schedules import (
     ConstantSchedule,
     CosineRestartsSchedule,

@@ -18,11 +18,11 @@ from typing import Any, Callable, Optional
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import RecordingModel, torch_reference, trainer_kwargs, used_lrs, used_momenta
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import CSVLogger
 from typing_extensions import override
 
-from helpers import RecordingModel, torch_reference, trainer_kwargs, used_lrs, used_momenta
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR, ScheduledLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, LinearRamp, OneCycleSchedule
 

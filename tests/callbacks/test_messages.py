@@ -61,7 +61,8 @@ def test_callbacks_repr_shows_the_arguments_given(make: Any, text: str) -> None:
 def test_schedules_repr_equality_and_pickle_show_only_their_fields(schedule: Any) -> None:
     """The constants a schedule works out once are no fields: not in repr, not compared, not pickled."""
     text = repr(schedule)
-    assert text == f"{type(schedule).__name__}({', '.join(f'{f.name}={getattr(schedule, f.name)!r}' for f in fields(schedule))})"
+    shown = ", ".join(f"{f.name}={getattr(schedule, f.name)!r}" for f in fields(schedule))
+    assert text == f"{type(schedule).__name__}({shown})"
     values = schedule.values(30)
     copy = pickle.loads(pickle.dumps(schedule))
     assert copy == schedule and repr(copy) == text and hash(copy) == hash(schedule)
@@ -107,8 +108,8 @@ def test_a_length_longer_than_the_run_warns_at_fit_start(tmp_path: Any, callback
 
 
 def test_lengths_within_the_run_do_not_warn(tmp_path: Any) -> None:
-    trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1),
-                         callbacks=[CyclicLR(0.1, 1.0, step_size_up="1 epochs", step_size_down=5, cycle_momentum=False)])
+    callback = CyclicLR(0.1, 1.0, step_size_up="1 epochs", step_size_down=5, cycle_momentum=False)
+    trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1), callbacks=[callback])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(RecordingModel(num_batches=10))

@@ -9,6 +9,7 @@ calls after ``on_fit_start`` on resume) had replaced them, so the resumed run ke
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -16,9 +17,9 @@ from typing import Any, Optional
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import RecordingModel, trainer_kwargs, used_lrs
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from helpers import RecordingModel, trainer_kwargs, used_lrs
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
 from lightning_clr.schedules import CyclicSchedule
 
@@ -48,10 +49,8 @@ def run(root: Path, callback: Any, extra: list, resume: Optional[Path] = None, *
         # The resumed run has no ModelCheckpoint of its own: Lightning says so, which is fine here.
         warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
         warnings.filterwarnings("ignore", message=".*The dirpath has changed from")
-        try:
+        with contextlib.suppress(Preempted):
             pl.Trainer(**kwargs, callbacks=[callback, *extra]).fit(model, ckpt_path=resume)
-        except Preempted:
-            pass
     return model
 
 

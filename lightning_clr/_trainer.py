@@ -45,7 +45,7 @@ def total_steps(trainer: Any) -> Optional[int]:
 def run_size(trainer: Any) -> tuple[Optional[int], Optional[int]]:
     """``(steps_per_epoch, total_steps)`` of the fit, ``None`` where unknown; sets up the train loader if needed."""
     total = total_steps(trainer)
-    fit_loop = getattr(trainer, "fit_loop", None)
+    fit_loop: Any = getattr(trainer, "fit_loop", None)
     if getattr(trainer, "train_dataloader", None) is None and hasattr(fit_loop, "setup_data"):
         fit_loop.setup_data()  # an endless run (max_epochs=-1, max_time) skips it, yet its epochs have a length
     return steps_per_epoch(trainer), total

@@ -79,6 +79,22 @@ class _Precomputed:
     from ``__post_init__``). They live in ``__dict__`` beside the fields, but are no fields: equality and
     ``repr`` ignore them, and a pickle (or copy) holds the fields only and works them out again."""
 
+    # The constants, by name (each schedule sets those it uses); declared here, outside the dataclasses, so
+    # that they are no fields.
+    _total: int
+    _ratio: float
+    _ratio_down: float
+    _amplitude: float
+    _mode: int
+    _table: tuple[tuple[float, float, float, float, float, float], ...]
+    _cos: bool
+    _last: int
+    _limit: float
+    _log_t_mul: float
+    _floor: float
+    _cycle: tuple[int, float, float, float, float]
+    _delta: float
+
     def _precompute(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

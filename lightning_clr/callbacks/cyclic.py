@@ -126,6 +126,8 @@ class CyclicLR(ScheduleCallback):
                     "length is unknown (a train loader without __len__). Give step_size_up in steps."
                 )
             up = int(result.step_size_up) if up is None else up
+        if up is None:  # pragma: no cover - "auto" is the only way to leave it unset, and was resolved above
+            raise ValueError("CyclicLR: step_size_up is unknown.")
         down = (None if self._step_size_down is None
                 else context.resolve(self._step_size_down, "step_size_down", self.step_size_down))
         bases = per_group(base_lr, num_groups, "base_lr", optimizer_name)

@@ -77,15 +77,15 @@ def update_groups(optimizer: Any, key: str, values: Union[float, Sequence[float]
         ValueError: if a sequence's length differs from the number of param groups.
     """
     groups = optimizer.param_groups
-    if isinstance(values, (list, tuple)):
-        if len(values) != len(groups):
-            raise ValueError(f"Expected one value per param group ({len(groups)}), but got {len(values)}: "
-                             f"{list(values)!r}.")
-        for params, value in zip(groups, values):
-            write_value(params, key, value)
-    else:
+    if not isinstance(values, (list, tuple)):
         for params in groups:
-            write_value(params, key, values)
+            write_value(params, key, values)  # type: ignore[arg-type]
+        return
+    if len(values) != len(groups):
+        raise ValueError(f"Expected one value per param group ({len(groups)}), but got {len(values)}: "
+                         f"{list(values)!r}.")
+    for params, value in zip(groups, values):
+        write_value(params, key, value)
 
 
 def _distinct(schedules: Sequence[Optional[Schedule]]) -> tuple[list[Schedule], list[int]]:

@@ -21,10 +21,11 @@ _EXPORTS: dict[str, str] = {
     "FitContext": "lightning_clr.callbacks.base",
     "SnapshotCheckpoint": "lightning_clr.callbacks.snapshot",
     "SchedulePreviewLogger": "lightning_clr.callbacks.preview_logger",
+    "DivergenceGuard": "lightning_clr.callbacks.guard",
     "LRRangeTest": "lightning_clr.tuner.range_test",
-    "RangeTestResult": "lightning_clr.tuner.range_test",
-    "RangeTestError": "lightning_clr.tuner.range_test",
-    "lr_range_test": "lightning_clr.tuner.range_test",
+    "RangeTestResult": "lightning_clr.tuner.result",
+    "RangeTestError": "lightning_clr.tuner.suggest",
+    "lr_range_test": "lightning_clr.tuner.function",
     "SnapshotEnsemble": "lightning_clr.ensemble",
     "Schedule": "lightning_clr.schedules",
     "ScheduleBase": "lightning_clr.schedules",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from lightning_clr.callbacks.base import FitContext, ScheduleCallback
     from lightning_clr.callbacks.cosine_restarts import CosineRestartsLR
     from lightning_clr.callbacks.cyclic import CyclicLR
+    from lightning_clr.callbacks.guard import DivergenceGuard
     from lightning_clr.callbacks.one_cycle import OneCycleLR
     from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger
     from lightning_clr.callbacks.scheduled import ScheduledLR
@@ -74,4 +76,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         Schedule,
         ScheduleBase,
     )
-    from lightning_clr.tuner.range_test import LRRangeTest, RangeTestError, RangeTestResult, lr_range_test
+    from lightning_clr.tuner.function import lr_range_test
+    from lightning_clr.tuner.range_test import LRRangeTest
+    from lightning_clr.tuner.result import RangeTestResult
+    from lightning_clr.tuner.suggest import RangeTestError

@@ -1,9 +1,13 @@
-"""The ``lightning-clr`` command: preview the schedule of a LightningCLI config before training.
+"""The ``lightning-clr`` command: check and preview the schedule of a LightningCLI config before training.
 
 ::
 
+    lightning-clr check run.yaml
     lightning-clr preview --config run.yaml --steps 3000 --output schedule.png
     lightning-clr preview --config run.yaml --epochs 12 --steps-per-epoch 23 --output schedule.png
+
+``check`` validates the lightning_clr part of the config (class names, argument names and values) and prints
+one line per problem, exit status 2 when there is one (see :mod:`lightning_clr.check`).
 
 It reads the YAML a LightningCLI run uses, builds the lightning_clr callbacks listed under
 ``trainer.callbacks`` (``class_path`` + ``init_args``; other callbacks are ignored), lists their schedules
@@ -16,12 +20,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
-__all__ = ["main", "load_schedule_callbacks", "PreviewError"]
+__all__ = ["PreviewError", "load_schedule_callbacks", "main"]
 
 
 class PreviewError(ValueError):
@@ -50,7 +55,7 @@ def _read_config(path: str) -> dict[str, Any]:
     yaml, loader = _yaml_loader()
     try:
         with open(path, encoding="utf-8") as file:
-            config = yaml.load(file, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+            config = yaml.load(file, Loader=loader)
     except OSError as error:
         raise PreviewError(f"Cannot read the config {path!r}: {error.strerror or error}.") from error
     except yaml.YAMLError as error:
@@ -146,7 +151,11 @@ def load_schedule_callbacks(path: str) -> tuple[list[tuple[str, Any]], list[str]
             cls = _import_class(class_path)
         except ImportError as error:
             if is_ours:
-                raise PreviewError(f"trainer.callbacks[{position}]: cannot import {class_path!r} ({error}).") from error
+                from lightning_clr.check import _did_you_mean, _public_names
+
+                hint = _did_you_mean(class_path.rpartition(".")[2], _public_names(), "lightning_clr.")
+                raise PreviewError(f"trainer.callbacks[{position}]: cannot import {class_path!r} ({error}){hint or '.'}"
+                                   ) from error
             ignored.append(class_path)
             continue
         if not (isinstance(cls, type) and issubclass(cls, ScheduleCallback)):
@@ -165,17 +174,17 @@ def load_schedule_callbacks(path: str) -> tuple[list[tuple[str, Any]], list[str]
     names = [name for name, _ in callbacks]
     labels = [f"{name} #{names[:i + 1].count(name)}" if names.count(name) > 1 else name
               for i, name in enumerate(names)]
-    return [(label, cb) for label, (_, cb) in zip(labels, callbacks)], ignored, trainer
+    return [(label, cb) for label, (_, cb) in zip(labels, callbacks, strict=True)], ignored, trainer
 
 
 # ---------------------------------------------------------------------------------------------- run length
-def _positive_int(value: Any) -> Optional[int]:
+def _positive_int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         return None
     return int(value)
 
 
-def resolve_run_length(args: argparse.Namespace, trainer: dict[str, Any]) -> tuple[int, Optional[float], str]:
+def resolve_run_length(args: argparse.Namespace, trainer: dict[str, Any]) -> tuple[int, float | None, str]:
     """``(total optimizer steps, steps per epoch or None, where the length came from)``.
 
     Raises:
@@ -230,8 +239,45 @@ def _preview(args: argparse.Namespace, out: TextIO) -> None:
     if args.output is not None:
         from lightning_clr.plotting import plot_previews
 
-        plot_previews(previews, path=args.output, overlay=args.overlay, log_scale=args.log_scale)
+        try:
+            plot_previews(previews, path=args.output, overlay=args.overlay, log_scale=args.log_scale)
+        except OSError as error:
+            raise PreviewError(f"Cannot write the figure {args.output!r}: {error.strerror or error}.") from error
+        except ValueError as error:  # matplotlib: an unknown format
+            raise PreviewError(f"Cannot write the figure {args.output!r}: {error} Use a .png, .svg or .pdf "
+                               "name.") from error
         print(f"wrote {args.output}", file=out)
+
+
+def _check_output(path: str | None) -> None:
+    """Fails early, before any work, when the figure cannot be written: the folder must exist (it is not
+    created, so that a mistyped folder is not silently made)."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise PreviewError(f"Cannot write the figure {path!r}: the folder {os.path.dirname(path) or folder!r} does "
+                           "not exist. Create it (mkdir -p) or choose another --output.")
+    if os.path.isdir(path):
+        raise PreviewError(f"Cannot write the figure {path!r}: it is a folder; give a file name such as "
+                           f"{os.path.join(path, 'schedule.png')!r}.")
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    from lightning_clr.check import check_config
+
+    problems, checked = check_config(args.config)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
+    if checked:
+        print(f"{args.config}: ok ({len(checked)} lightning_clr object{'s' if len(checked) > 1 else ''} checked: "
+              f"{', '.join(checked)})", file=out)
+    else:
+        print(f"{args.config}: ok, but trainer.callbacks lists no lightning_clr callback (nothing to check).",
+              file=out)
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -256,6 +302,15 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--output", "-o", default=None, help="write the figure here (.png, .svg or .pdf)")
     preview.add_argument("--overlay", action="store_true", help="draw every schedule on one panel")
     preview.add_argument("--log-scale", action="store_true", help="a logarithmic rate axis")
+    check = commands.add_parser(
+        "check",
+        help="validate the lightning_clr part of a LightningCLI config: one line per problem",
+        description="Checks every lightning_clr class_path under trainer.callbacks (nested ones too): the class "
+                    "exists (with a 'did you mean'), its init_args are known arguments, the values are valid, "
+                    "and no lr_scheduler is configured next to a schedule callback. Prints one line per problem "
+                    "and exits with status 2 if there is one, 0 if the config is clean.",
+    )
+    check.add_argument("config", help="the LightningCLI YAML file")
     return parser
 
 
@@ -279,11 +334,14 @@ def _positive_float_arg(text: str) -> float:
     return value
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``lightning-clr`` command; returns the exit status (0, or 2 with a message on stderr)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "check":
+            return _check(args, sys.stdout)
+        _check_output(args.output)
         _preview(args, sys.stdout)
     except PreviewError as error:
         print(f"lightning-clr {args.command}: error: {error}", file=sys.stderr)

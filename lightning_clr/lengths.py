@@ -6,7 +6,8 @@ A length argument (``step_size_up``, ``total_steps``, ``first_cycle``, ...) is o
 * ``"N steps"``: optimizer steps (``"N"`` alone means the same);
 * ``"N epochs"``: ``N`` (may be fractional) times the optimizer steps in one epoch, so
   ``accumulate_grad_batches`` and ``limit_train_batches`` count, and under DDP it is per rank;
-* ``"P%"``: ``P`` percent of the fit's optimizer steps (``trainer.estimated_stepping_batches``).
+* ``"P%"``: ``P`` percent (more than 0, at most 100) of the fit's optimizer steps
+  (``trainer.estimated_stepping_batches``).
 
 Parsing happens in ``__init__`` (bad input raises ``ValueError`` at once); resolving to a step count
 happens once training starts, when the Trainer knows the run's size.
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Literal, Union
+from dataclasses import dataclass, field
+from typing import Literal
 
 __all__ = ["Length", "LengthSpec", "parse_length"]
 
-LengthSpec = Union[int, float, str]
+LengthSpec = int | float | str
 Unit = Literal["steps", "epochs", "percent"]
 
 _PATTERN = re.compile(
@@ -33,10 +34,25 @@ _VALID = "an int number of optimizer steps or a string like '500 steps', '2.5 ep
 
 @dataclass(frozen=True)
 class Length:
-    """A parsed length: ``value`` in ``unit``. Resolve it with :meth:`resolve`."""
+    """A parsed length: ``value`` in ``unit``. Resolve it with :meth:`resolve`.
+
+    ``name`` is the argument it was parsed for (``"step_size_up"``, ...), so that an error raised when it is
+    resolved can name that argument; it takes no part in comparisons.
+
+    Example::
+
+        >>> length = parse_length("2.5 epochs", "step_size_up")
+        >>> length
+        Length(value=2.5, unit='epochs')
+        >>> length.resolve(steps_per_epoch=40)
+        100
+        >>> parse_length("30%", "first_cycle").resolve(total_steps=1000)
+        300
+    """
 
     value: float
     unit: Unit
+    name: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def needs_trainer(self) -> bool:
@@ -54,18 +70,33 @@ class Length:
         """
         if self.unit == "steps":
             return int(self.value)
-        if self.unit == "epochs":
-            base, what = steps_per_epoch, "the number of optimizer steps in an epoch"
-        else:
-            base, what = total_steps, "the total number of optimizer steps of the fit"
+        base = steps_per_epoch if self.unit == "epochs" else total_steps
         if base is None or not math.isfinite(base) or base <= 0:
-            raise ValueError(
-                f"Cannot resolve the length {self}: {what} is unknown (got {base}). Give the length in "
-                "steps (an int or 'N steps'), or give the Trainer a finite run (max_epochs or max_steps, "
-                "and a dataloader with a length)."
-            )
+            raise ValueError(self._unknown_size_message(steps_per_epoch, total_steps))
         steps = self.value * base if self.unit == "epochs" else self.value * base / 100.0
         return max(1, math.floor(steps + 0.5))  # the nearest step, halves up (not Python's round-half-even)
+
+    def _unknown_size_message(self, steps_per_epoch: float | None, total_steps: float | None) -> str:
+        """Why this length cannot be resolved, and the alternatives that work with what *is* known."""
+        argument = f"{self.name}={str(self)!r}" if self.name else f"the length {self}"
+        run_known = total_steps is not None and math.isfinite(total_steps) and total_steps > 0
+        if self.unit == "epochs":
+            what = (f"Cannot resolve {argument}: the number of optimizer steps in an epoch is unknown (got "
+                    f"{steps_per_epoch}); the train dataloader has no length (an IterableDataset without "
+                    "__len__?).")
+            if run_known:
+                assert total_steps is not None
+                fix = (f"Give it in steps (an int or 'N steps') or as a share of the run ('P%' of its "
+                       f"{int(total_steps)} steps), or give the dataloader a __len__.")
+            else:
+                fix = ("Give it in steps (an int or 'N steps'), or give the dataloader a __len__; a share of the "
+                       "run ('P%') also needs a finite run (Trainer(max_steps=N)).")
+        else:
+            what = (f"Cannot resolve {argument}: the fit's total number of optimizer steps is unknown (got "
+                    f"{total_steps}); the run has no finite length.")
+            fix = ("Give it in steps (an int or 'N steps') or in epochs ('N epochs'), or give the Trainer a finite "
+                   "run: max_steps=N, or max_epochs with a dataloader that has a length.")
+        return f"{what} {fix}"
 
     def __str__(self) -> str:
         number = f"{self.value:g}"
@@ -83,20 +114,20 @@ def parse_length(spec: LengthSpec | Length, name: str) -> Length:
         ValueError: if ``spec`` is not a positive length in a known unit.
     """
     if isinstance(spec, Length):
-        return spec
+        return spec if spec.name is not None else Length(spec.value, spec.unit, name)
     if isinstance(spec, bool):
         raise ValueError(f"Expected {name} to be {_VALID}, but got {spec!r}.")
     if isinstance(spec, int):
         if spec <= 0:
             raise ValueError(f"Expected {name} to be a positive number of steps, but got {spec!r}.")
-        return Length(float(spec), "steps")
+        return Length(float(spec), "steps", name)
     if isinstance(spec, float):
         if not math.isfinite(spec) or spec <= 0 or spec != int(spec):
             raise ValueError(
                 f"Expected {name} to be a positive whole number of steps, but got {spec!r}. "
                 "For a fractional length in epochs write e.g. '2.5 epochs'."
             )
-        return Length(spec, "steps")
+        return Length(spec, "steps", name)
     if isinstance(spec, str):
         match = _PATTERN.match(spec.lower())
         if match is None:
@@ -108,5 +139,11 @@ def parse_length(spec: LengthSpec | Length, name: str) -> Length:
             raise ValueError(f"Expected {name} to be positive, but got {spec!r}.")
         if unit == "steps" and value != int(value):
             raise ValueError(f"Expected {name} to be a whole number of steps, but got {spec!r}.")
-        return Length(value, unit)
+        if unit == "percent" and value > 100:
+            raise ValueError(
+                f"Expected {name} as a share of the run to be at most 100%, but got {spec!r}: a length longer "
+                "than the run never ends within it. Give a percentage in (0, 100], or a length in steps or "
+                "epochs ('500 steps', '2 epochs') for a cycle longer than the run."
+            )
+        return Length(value, unit, name)
     raise ValueError(f"Expected {name} to be {_VALID}, but got {spec!r} of type {type(spec).__name__}.")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from lightning_clr._figure import new_figure
 from lightning_clr.preview import SchedulePreview, preview_schedule
 
-__all__ = ["plot_schedule", "plot_previews"]
+__all__ = ["plot_previews", "plot_schedule"]
 
 _LR_COLOR = "C0"
 _MOMENTUM_COLOR = "C1"
@@ -45,8 +45,8 @@ def _held(values: Sequence[float]) -> tuple[list[int], list[float]]:
     return list(range(len(values) + 1)), [*values, values[-1]]
 
 
-def _draw(ax: Any, preview: SchedulePreview, *, log_scale: bool = False, title: Optional[str] = None,
-          mark_cycle_ends: bool = True, color: str = _LR_COLOR, label: Optional[str] = None,
+def _draw(ax: Any, preview: SchedulePreview, *, log_scale: bool = False, title: str | None = None,
+          mark_cycle_ends: bool = True, color: str = _LR_COLOR, label: str | None = None,
           momentum: bool = True) -> None:
     """Draws one preview on ``ax``: the rate, the cycle ends and (on a twin axis) the momentum."""
     steps, lr = _held(preview.lr)
@@ -82,12 +82,12 @@ def _draw(ax: Any, preview: SchedulePreview, *, log_scale: bool = False, title: 
 def plot_schedule(
     schedule: Callable[[int], float],
     steps: int,
-    momentum: Optional[Callable[[int], float]] = None,
-    title: Optional[str] = None,
-    path: Union[str, os.PathLike, None] = None,
+    momentum: Callable[[int], float] | None = None,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
     ax: Any = None,
     *,
-    steps_per_epoch: Optional[float] = None,
+    steps_per_epoch: float | None = None,
     log_scale: bool = False,
     mark_cycle_ends: bool = True,
     figsize: tuple[float, float] = (8.0, 3.5),
@@ -132,7 +132,7 @@ def plot_schedule(
 
 def plot_previews(
     previews: Sequence[SchedulePreview],
-    path: Union[str, os.PathLike, None] = None,
+    path: str | os.PathLike | None = None,
     overlay: bool = False,
     *,
     log_scale: bool = False,
@@ -180,7 +180,7 @@ def plot_previews(
     else:
         figure = new_figure((8.0, 2.8 * len(previews)), "schedules")
         axes = figure.subplots(len(previews), 1, squeeze=False)[:, 0]
-        for ax, preview in zip(axes, previews):
+        for ax, preview in zip(axes, previews, strict=False):
             _draw(ax, preview, log_scale=log_scale, title=preview.name)
     if path is not None:
         figure.savefig(path, dpi=dpi)

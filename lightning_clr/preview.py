@@ -17,11 +17,11 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
-__all__ = ["SchedulePreview", "preview_schedule", "preview_callback", "format_table"]
+__all__ = ["SchedulePreview", "format_table", "preview_callback", "preview_schedule"]
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class SchedulePreview:
     name: str
     steps: int
     lr: tuple[float, ...]
-    momentum: Optional[tuple[float, ...]]
+    momentum: tuple[float, ...] | None
     cycle_ends: tuple[int, ...]
-    steps_per_epoch: Optional[float] = None
+    steps_per_epoch: float | None = None
 
     @property
     def num_cycles(self) -> int:
@@ -82,9 +82,9 @@ def _cycle_ends(schedule: Any, steps: int) -> tuple[int, ...]:
 def preview_schedule(
     schedule: Callable[[int], float],
     steps: int,
-    momentum: Optional[Callable[[int], float]] = None,
-    name: Optional[str] = None,
-    steps_per_epoch: Optional[float] = None,
+    momentum: Callable[[int], float] | None = None,
+    name: str | None = None,
+    steps_per_epoch: float | None = None,
 ) -> SchedulePreview:
     """Lists a schedule (any callable ``step -> value``) over ``steps`` optimizer steps.
 
@@ -113,8 +113,8 @@ def preview_schedule(
 def preview_callback(
     callback: Any,
     steps: int,
-    steps_per_epoch: Optional[float] = None,
-    name: Optional[str] = None,
+    steps_per_epoch: float | None = None,
+    name: str | None = None,
 ) -> SchedulePreview:
     """Lists the schedule a lightning_clr callback would apply in a run of ``steps`` optimizer steps.
 
@@ -165,6 +165,6 @@ def format_table(previews: Sequence[SchedulePreview]) -> str:
         rows.append((p.name, str(p.steps), cycles, _ends_text(p), _number(p.lr[0]), _number(p.lr[-1]),
                      _number(p.min_lr), _number(p.max_lr), momentum))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

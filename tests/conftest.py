@@ -19,6 +19,25 @@ def _quiet_lightning_warnings():
         warnings.filterwarnings("ignore", message=".*litlogger.*")
         yield
 
+# pyproject turns this package's own warnings into errors. These tests trigger one on purpose, as a side effect
+# of what they check, so each gets that one warning ignored by its message (owners: move these marks onto the
+# tests themselves as `@pytest.mark.filterwarnings(...)`, then drop this table).
+_EXPECTED_OWN_WARNINGS = {
+    "test_restores_adam_state_exactly": "ignore:LRRangeTest gave no suggestion:UserWarning",
+    "test_training_after_the_test_equals_training_without_it": "ignore:LRRangeTest gave no suggestion:UserWarning",
+    "test_auto_with_a_curve_without_suggestion_is_an_error": "ignore:LRRangeTest gave no suggestion:UserWarning",
+    "test_huge_max_lr_stops_on_nan_and_nan_never_reaches_the_model": "ignore:LRRangeTest gave no suggestion:UserWarning",
+    "test_one_cycle_snapshot_at_the_end_of_its_run": "ignore:OneCycleLR.*past the schedule's end:UserWarning",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = getattr(item, "originalname", None) or item.name
+        if name in _EXPECTED_OWN_WARNINGS:
+            item.add_marker(pytest.mark.filterwarnings(_EXPECTED_OWN_WARNINGS[name]))
+
+
 try:
     from hypothesis import settings
 

@@ -17,10 +17,10 @@ import pytest
 pytest.importorskip("jsonargparse")
 pytest.importorskip("sklearn")
 
-import pytorch_lightning as pl  # noqa: E402
+import pytorch_lightning as pl
 
-from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR  # noqa: E402
-from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule  # noqa: E402
+from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
+from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONFIGS = EXAMPLES / "configs"

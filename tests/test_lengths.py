@@ -7,6 +7,7 @@ the number of steps per epoch is ``ceil(batches / accumulate)``, which is what a
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
@@ -14,9 +15,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from helpers import RecordingModel, trainer_kwargs, used_lrs
 from lightning_clr import CyclicLR, Length, OneCycleLR, parse_length
 from lightning_clr.schedules import CyclicSchedule, OneCycleSchedule
+
+from helpers import RecordingModel, trainer_kwargs, used_lrs
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -75,9 +77,9 @@ def test_resolve(length: Length, per_epoch: Any, total: Any, steps: int) -> None
 
 @pytest.mark.parametrize("count", [None, math.inf, -1, 0])
 def test_resolve_with_unknown_run_size_raises(count: Any) -> None:
-    with pytest.raises(ValueError, match="Cannot resolve the length 2 epochs.*unknown"):
+    with pytest.raises(ValueError, match=r"Cannot resolve the length 2 epochs.*unknown"):
         Length(2.0, "epochs").resolve(steps_per_epoch=count, total_steps=100)
-    with pytest.raises(ValueError, match="Cannot resolve the length 30%.*unknown"):
+    with pytest.raises(ValueError, match=r"Cannot resolve the length 30%.*unknown"):
         Length(30.0, "percent").resolve(steps_per_epoch=10, total_steps=count)
 
 
@@ -198,8 +200,10 @@ def test_unknown_epoch_length_with_max_steps(tmp_path: Any) -> None:
     """With max_steps the fit's length is known ("50%" works) but an epoch's still is not."""
     model = StreamModel()
     trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_steps=6), callbacks=[CyclicLR(0.1, 1.0, "1 epochs")])
-    with pytest.raises(ValueError, match="Cannot resolve the length 1 epochs"):
+    with pytest.raises(ValueError, match=r"Cannot resolve step_size_up='1 epochs'.*steps in an epoch is unknown") as e:
         trainer.fit(model)
+    # The user already set max_steps: the message offers what works with it (a share of its 6 steps), not max_steps.
+    assert "max_steps" not in str(e.value) and "'P%' of its 6 steps" in str(e.value)
     model = StreamModel()
     pl.Trainer(**trainer_kwargs(tmp_path, max_steps=6), callbacks=[CyclicLR(0.1, 1.0, "50%")]).fit(model)
     assert used_lrs(model) == CyclicSchedule(0.1, 1.0, 3).values(6)
@@ -209,3 +213,28 @@ def test_step_lengths_need_no_run_length(tmp_path: Any) -> None:
     model = StreamModel()
     pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1, max_steps=-1), callbacks=[CyclicLR(0.1, 1.0, 3)]).fit(model)
     assert used_lrs(model) == CyclicSchedule(0.1, 1.0, 3).values(10)
+
+
+def test_unknown_sizes_name_the_argument_and_offer_what_works() -> None:
+    epochs = parse_length("1 epochs", "first_cycle")
+    with pytest.raises(ValueError, match=r"Cannot resolve first_cycle='1 epochs'") as err:
+        epochs.resolve(steps_per_epoch=None, total_steps=None)
+    assert "max_steps=N" in str(err.value)  # neither size known: a finite run is one way out
+    with pytest.raises(ValueError, match=r"Cannot resolve total_steps='30%'.*total number of optimizer steps"):
+        parse_length("30%", "total_steps").resolve(steps_per_epoch=10, total_steps=math.inf)
+
+
+def test_the_argument_name_takes_no_part_in_equality() -> None:
+    assert parse_length("2 epochs", "step_size_up") == Length(2.0, "epochs") == parse_length("2 epochs", "first_cycle")
+    assert repr(parse_length("2 epochs", "x")) == "Length(value=2.0, unit='epochs')"
+    assert parse_length(Length(2.0, "epochs"), "step_size_down").name == "step_size_down"
+
+
+@pytest.mark.parametrize("spec", ["150%", "100.5 %", "1e3%"])
+def test_a_share_over_the_whole_run_is_rejected_at_parse_time(spec: str) -> None:
+    expected = rf"Expected step_size_up .* at most 100%, but got '{re.escape(spec)}'.*\(0, 100\]"
+    with pytest.raises(ValueError, match=expected):
+        parse_length(spec, "step_size_up")
+    with pytest.raises(ValueError, match="step_size_up"):
+        CyclicLR(0.1, 1.0, step_size_up=spec)
+    assert parse_length("100%", "total_steps").resolve(total_steps=37) == 37

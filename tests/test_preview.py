@@ -104,7 +104,7 @@ def test_callback_plot_draws_rate_momentum_and_cycle_ends():
     assert ax.lines[0].get_drawstyle() == "steps-post"
     assert _vertical_marks(ax) == [10, 20]
     assert twin.get_ylabel() == "momentum"
-    assert list(twin.lines[0].get_ydata()) == pytest.approx(CyclicSchedule(0.9, 0.8, 5).values(20) + [0.88])
+    assert list(twin.lines[0].get_ydata()) == pytest.approx([*CyclicSchedule(0.9, 0.8, 5).values(20), 0.88])
     (epochs,) = ax.child_axes  # the epoch axis from steps_per_epoch, on top
     assert epochs.get_xlabel() == "epoch"
     figure.savefig(io.BytesIO(), format="png")  # a secondary axis takes its limits when drawn

@@ -11,6 +11,7 @@
 from lightning_clr.callbacks.base import FitContext, ScheduleCallback
 from lightning_clr.callbacks.cosine_restarts import CosineRestartsLR
 from lightning_clr.callbacks.cyclic import CyclicLR
+from lightning_clr.callbacks.guard import DivergenceGuard
 from lightning_clr.callbacks.one_cycle import OneCycleLR
 from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger
 from lightning_clr.callbacks.scheduled import ScheduledLR
@@ -25,4 +26,5 @@ __all__ = [
     "CosineRestartsLR",
     "SnapshotCheckpoint",
     "SchedulePreviewLogger",
+    "DivergenceGuard",
 ]

@@ -7,10 +7,10 @@ behind. matplotlib is an optional dependency (``pip install 'lightning-clr[plot]
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lightning_clr.tuner.range_test import RangeTestResult
+    from lightning_clr.tuner.result import RangeTestResult
 
 from lightning_clr._figure import new_figure
 
@@ -18,7 +18,7 @@ __all__ = ["plot_range_test"]
 
 
 
-def _loss_limits(result: RangeTestResult) -> Optional[tuple[float, float]]:
+def _loss_limits(result: RangeTestResult) -> tuple[float, float] | None:
     """Y limits that show the fall of the loss and not the whole explosion at the end."""
     values = result.analysis_losses
     if not values:
@@ -31,12 +31,12 @@ def _loss_limits(result: RangeTestResult) -> Optional[tuple[float, float]]:
     return low - 0.1 * span, high + 0.35 * span
 
 
-def plot_range_test(result: RangeTestResult, path: Union[str, os.PathLike, None] = None, ax: Any = None,
-                    title: Optional[str] = None) -> Any:
+def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = None, ax: Any = None,
+                    title: str | None = None) -> Any:
     """Draws ``result``'s loss against the rate and marks ``base_lr`` and ``max_lr``.
 
     The grey line is the raw loss of each step, the blue one the curve the suggestion is read from
-    (:func:`~lightning_clr.tuner.range_test.analysis_curve`); the y axis spans that curve, so the explosion at the end
+    (:func:`~lightning_clr.tuner.suggest.analysis_curve`); the y axis spans that curve, so the explosion at the end
     runs off the top.
 
     Args:

@@ -1,76 +1,32 @@
-"""The LR range test (Smith, 2017): sweep the rate up over a short run, read the cycle's bounds off the loss.
+"""The LR range test (Smith, 2017) as a callback: sweep the rate up over a short run, read the bounds off the loss.
 
-:class:`LRRangeTest` is a callback that runs the test at train start, in its own small loop over the training
-data, and then puts everything back (weights, optimizer state, ``global_step``, random states, the loaders'
-progress), so the real training starts as if the test had never run. Its :class:`RangeTestResult` holds the
-curve and a suggested ``base_lr``, ``max_lr`` and ``step_size_up``, which :class:`~lightning_clr.CyclicLR`,
+:class:`LRRangeTest` runs the test at train start, in its own small loop over the training data
+(:mod:`~lightning_clr.tuner.sweep`), and then puts everything back (:mod:`~lightning_clr.tuner.isolation`), so the
+real training starts as if the test had never run. Its :class:`~lightning_clr.RangeTestResult` holds the curve and
+the suggestion (:mod:`~lightning_clr.tuner.suggest`), which :class:`~lightning_clr.CyclicLR`,
 :class:`~lightning_clr.OneCycleLR` and :class:`~lightning_clr.CosineRestartsLR` take when given ``"auto"``.
-:func:`lr_range_test` runs the test alone, with no training afterwards.
-
-The suggestion (:func:`suggest_bounds`) is read off a robust, centred smoothing of the recorded losses
-(:func:`analysis_curve`: clipped to the starting level, a 5-step running median, then the moving average run
-forward and backward, so it is not ~``1/smoothing`` steps late like the one-sided average):
-
-1. ``bottom`` is the lowest point of that curve, ``top`` the highest before it; the loss must fall by at
-   least 2% between them, over at least :data:`MIN_POINTS` recorded steps;
-2. ``max_lr`` is the first rate where the curve has made 90% of its fall from ``top`` to ``bottom``: the
-   loss is about to stop falling, a little before its lowest point and the ragged region past it;
-3. ``base_lr`` is the first rate where it has made 10% of its fall (the loss starts to fall), kept between
-   ``max_lr / 10`` and ``max_lr / 3``;
-4. ``step_size_up`` is ``step_size_epochs`` (4 by default; Smith advises 2 to 10) epochs of optimizer
-   steps of the real training.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
-import random
-import statistics
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
-import torch
 from lightning_utilities.core.rank_zero import rank_zero_info
 from typing_extensions import override
 
 from lightning_clr._compat import CallbackBase, rank_zero_warn
 from lightning_clr._trainer import is_automatic_optimization, steps_per_epoch, unwrap_optimizer
+from lightning_clr.schedules import ExponentialRamp, LinearRamp
+from lightning_clr.tuner.isolation import isolated
+from lightning_clr.tuner.result import RangeTestResult, build_result
+from lightning_clr.tuner.suggest import MIN_POINTS, RangeTestError
+from lightning_clr.tuner.sweep import run_sweep
 
-__all__ = [
-    "LRRangeTest",
-    "RangeTestResult",
-    "RangeTestError",
-    "lr_range_test",
-    "Suggestion",
-    "suggest_bounds",
-    "analysis_curve",
-    "smooth_losses",
-    "zero_phase_smooth",
-    "MIN_POINTS",
-    "BASE_FRACTION",
-    "MAX_FRACTION",
-    "BASE_RATIO_RANGE",
-    "MIN_FALL",
-]
+__all__ = ["PLOT_NAME", "RESULT_NAME", "LRRangeTest", "RangeTestError", "RangeTestResult"]
 
-MIN_POINTS = 10
-"""The fewest recorded steps a suggestion is made from."""
-BASE_FRACTION = 0.1
-"""``base_lr``: where the analysis curve has made this share of its fall (before clamping)."""
-MAX_FRACTION = 0.9
-"""``max_lr``: where the analysis curve has made this share of its fall."""
-BASE_RATIO_RANGE = (3.0, 10.0)
-"""``base_lr`` is kept between ``max_lr / 10`` and ``max_lr / 3``."""
-MIN_FALL = 0.02
-"""The loss must fall by at least this share of its highest smoothed value for a suggestion."""
-MEDIAN_WINDOW = 5
-"""Steps of the running median that removes single-step spikes before smoothing."""
-ANALYSIS_SMOOTHING_FACTOR = 4.0
-"""The zero-phase average of the analysis curve weighs a new loss ``ANALYSIS_SMOOTHING_FACTOR * smoothing``."""
 PLOT_NAME = "lr_range_test.png"
 RESULT_NAME = "lr_range_test.json"
 _SUPPORTED_STRATEGIES = ("SingleDeviceStrategy", "DDPStrategy")
@@ -78,478 +34,6 @@ _UNSUPPORTED_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy", "XLAStrategy", "
                            "ModelParallelStrategy")
 
 
-class RangeTestError(ValueError):
-    """The range test gave no suggestion. ``error.result`` holds the curve recorded so far (or ``None``)."""
-
-    def __init__(self, message: str, result: Optional[RangeTestResult] = None) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-# ---------------------------------------------------------------------------------------------- the analysis
-def smooth_losses(losses: Sequence[float], smoothing: float) -> list[float]:
-    """The exponential moving average of ``losses`` with bias correction (as fastai's LR finder).
-
-    ``avg_k = (1 - smoothing) * avg_{k-1} + smoothing * loss_k`` and the value is ``avg_k / (1 - (1 - smoothing)
-    ** (k + 1))``, so the first value is the first loss.
-
-    Args:
-        losses: the raw losses, in order.
-        smoothing: the weight of a new loss, in (0, 1]; 1 means no smoothing.
-    """
-    beta = 1.0 - smoothing
-    avg, out = 0.0, []
-    for k, loss in enumerate(losses):
-        avg = beta * avg + smoothing * float(loss)
-        out.append(avg / (1.0 - beta ** (k + 1)))
-    return out
-
-
-def zero_phase_smooth(losses: Sequence[float], smoothing: float) -> list[float]:
-    """:func:`smooth_losses` run forward and then backward: a symmetric filter that is not late.
-
-    Args:
-        losses: the raw losses, in order.
-        smoothing: the weight of a new loss, in (0, 1].
-    """
-    forward = smooth_losses(losses, smoothing)
-    return smooth_losses(forward[::-1], smoothing)[::-1]
-
-
-def analysis_curve(losses: Sequence[float], smoothing: float = 0.05) -> list[float]:
-    """The curve the suggestion is read from: robust to spikes and to the explosion at the end, and not late.
-
-    1. Losses above the starting level (the median of the first ``max(3, n // 20)``) are clipped to it, so
-       that the diverging tail weighs no more than "as bad as at the start";
-    2. a running median over :data:`MEDIAN_WINDOW` steps removes single-step spikes;
-    3. the zero-phase moving average (:func:`zero_phase_smooth`) with weight ``min(1, 4 * smoothing)``
-       (0.2 by default): run in both directions, it is centred on each step instead of ~``1/smoothing``
-       steps late, and it smooths over about +-6 steps.
-
-    Args:
-        losses: the raw losses, in order (finite).
-        smoothing: the range test's ``smoothing``.
-    """
-    n = len(losses)
-    if n == 0:
-        return []
-    start = statistics.median(losses[: max(3, n // 20)])
-    clipped = [min(float(loss), start) for loss in losses]
-    half = MEDIAN_WINDOW // 2
-    medians = [statistics.median(clipped[max(0, i - half): i + half + 1]) for i in range(n)]
-    return zero_phase_smooth(medians, min(1.0, ANALYSIS_SMOOTHING_FACTOR * smoothing))
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """The bounds :func:`suggest_bounds` reads off a curve.
-
-    Attributes:
-        base_lr: the suggested lower bound.
-        max_lr: the suggested upper bound.
-        min_loss_lr: the rate at the lowest point of the analysis curve.
-        steepest_lr: the rate where the analysis curve falls fastest against ``log(lr)`` (the suggestion of
-            Lightning's ``Tuner.lr_find``).
-        note: a remark on the curve, or ``None``.
-    """
-
-    base_lr: float
-    max_lr: float
-    min_loss_lr: float
-    steepest_lr: float
-    note: Optional[str] = None
-
-
-def _first_at_or_below(values: Sequence[float], level: float, start: int, stop: int) -> int:
-    for i in range(start, stop + 1):
-        if values[i] <= level:
-            return i
-    return stop
-
-
-def suggest_bounds(lrs: Sequence[float], losses: Sequence[float], smoothing: float = 0.05) -> Suggestion:
-    """The suggested ``base_lr`` and ``max_lr`` of a range test's curve.
-
-    The rule, on the :func:`analysis_curve` ``z`` of the losses:
-
-    1. ``bottom`` is the lowest point of ``z``, ``top`` the highest point before it, and the fall
-       ``z[top] - z[bottom]`` must be at least :data:`MIN_FALL` (2%) of ``|z[top]|``;
-    2. ``max_lr`` is the first rate after ``top`` where ``z`` has made :data:`MAX_FRACTION` (90%) of its
-       fall: the loss is about to stop falling, a little before its lowest point and the ragged region past it;
-    3. ``base_lr`` is the first rate where ``z`` has made :data:`BASE_FRACTION` (10%) of its fall (the loss
-       starts to fall), kept between ``max_lr / 10`` and ``max_lr / 3``: Smith's cycles span 3 to 10
-       times, and a wider one spends much of each cycle at rates that barely train.
-
-    Args:
-        lrs: the rate of each recorded step, increasing.
-        losses: the raw loss of each step (finite), as many as ``lrs``.
-        smoothing: the range test's ``smoothing``, in (0, 1].
-
-    Returns:
-        The :class:`Suggestion`.
-
-    Raises:
-        RangeTestError: fewer than :data:`MIN_POINTS` points, or a loss that does not fall.
-        ValueError: ``lrs`` and ``losses`` of different lengths.
-    """
-    if len(lrs) != len(losses):
-        raise ValueError(f"Expected as many losses as rates, but got {len(losses)} losses and {len(lrs)} rates.")
-    if len(lrs) < MIN_POINTS:
-        raise RangeTestError(
-            f"Expected at least {MIN_POINTS} recorded steps for a suggestion, but got {len(lrs)}. Raise num_steps, "
-            "or lower max_lr if the test stopped early because the loss diverged."
-        )
-    z = analysis_curve(losses, smoothing)
-    bottom = min(range(len(z)), key=z.__getitem__)
-    top = max(range(bottom + 1), key=z.__getitem__)
-    fall = z[top] - z[bottom]
-    if not fall >= MIN_FALL * max(abs(z[top]), 1e-12):
-        raise RangeTestError(
-            f"Expected the loss to fall during the range test, but its smoothed value went from {z[top]:.4g} at "
-            f"most to {z[bottom]:.4g} at least (less than {MIN_FALL:.0%}) over rates {lrs[0]:.3g} to "
-            f"{lrs[-1]:.3g}. Widen the range (raise max_lr), take more steps, or check that the model trains."
-        )
-    start = _first_at_or_below(z, z[top] - BASE_FRACTION * fall, top, bottom)
-    peak = _first_at_or_below(z, z[top] - MAX_FRACTION * fall, top, bottom)
-    log_lrs = [math.log(lr) for lr in lrs]
-
-    def slope(i: int) -> float:
-        left, right = max(i - 1, top), min(i + 1, bottom)
-        return (z[right] - z[left]) / max(log_lrs[right] - log_lrs[left], 1e-300)
-
-    steepest = min(range(top, bottom + 1), key=slope)
-    max_lr = float(lrs[peak])
-    base_lr = min(max(float(lrs[start]), max_lr / BASE_RATIO_RANGE[1]), max_lr / BASE_RATIO_RANGE[0])
-    note = None
-    if bottom == len(z) - 1:
-        note = ("the loss was still falling at the largest rate tried, so max_lr may be low: raise the test's "
-                "max_lr to see where the loss stops falling")
-    elif start <= max(3, len(z) // 20):
-        note = "the loss was falling from the first step: lower the test's min_lr to see where it starts to fall"
-    return Suggestion(base_lr, max_lr, float(lrs[bottom]), float(lrs[steepest]), note)
-
-
-# ---------------------------------------------------------------------------------------------- the result
-@dataclass(frozen=True)
-class RangeTestResult:
-    """What an LR range test recorded, and the bounds it suggests.
-
-    Attributes:
-        lrs: the rate of each recorded optimizer step.
-        losses: the training loss of each step (the mean of its accumulated batches, averaged over ranks).
-        smoothed_losses: the bias-corrected moving average of ``losses`` (the curve divergence is checked on).
-        base_lr: the suggested lower bound, or ``None`` if the curve gave no suggestion.
-        max_lr: the suggested upper bound (and 1cycle's peak), or ``None``.
-        step_size_up: optimizer steps of a half cycle: ``step_size_epochs`` epochs of the real training, or
-            ``None`` if the epoch length is unknown.
-        steps_per_epoch: optimizer steps in one epoch of the real training, or ``None``.
-        stopped_early: whether the test ended before ``num_steps``.
-        reason: why the test ended.
-        min_loss_lr: the rate at the lowest zero-phase smoothed loss, or ``None``.
-        steepest_lr: the rate of the steepest fall of the smoothed loss (Lightning's ``lr_find`` suggestion).
-        suggestion_error: why there is no suggestion, or ``None``.
-        note: a remark on the curve, e.g. that the loss was still falling at the end, or ``None``.
-        mode: ``"exponential"`` or ``"linear"``.
-        smoothing: the moving average's weight of a new loss.
-    """
-
-    lrs: list[float]
-    losses: list[float]
-    smoothed_losses: list[float]
-    base_lr: Optional[float]
-    max_lr: Optional[float]
-    step_size_up: Optional[int]
-    steps_per_epoch: Optional[int]
-    stopped_early: bool
-    reason: str
-    min_loss_lr: Optional[float] = None
-    steepest_lr: Optional[float] = None
-    suggestion_error: Optional[str] = None
-    note: Optional[str] = None
-    mode: str = "exponential"
-    smoothing: float = 0.05
-
-    @property
-    def analysis_losses(self) -> list[float]:
-        """The curve the suggestion is read from (:func:`analysis_curve` of :attr:`losses`)."""
-        return analysis_curve(self.losses, self.smoothing)
-
-    @property
-    def has_suggestion(self) -> bool:
-        """Whether the curve gave ``base_lr`` and ``max_lr``."""
-        return self.base_lr is not None and self.max_lr is not None
-
-    def require_suggestion(self) -> RangeTestResult:
-        """Returns this result if it has a suggestion.
-
-        Raises:
-            RangeTestError: if it has none, with the reason.
-        """
-        if not self.has_suggestion:
-            raise RangeTestError(f"The LR range test gave no suggestion: {self.suggestion_error} "
-                                 f"(the test ended: {self.reason}).", self)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as plain JSON-able values."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RangeTestResult:
-        """The result saved by :meth:`to_dict` (unknown keys are ignored)."""
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in values.items() if k in names})
-
-    def plot(self, path: Union[str, os.PathLike, None] = None, ax: Any = None, title: Optional[str] = None) -> Any:
-        """Draws the loss against the rate (log axis) with the suggested bounds and returns the figure.
-
-        Args:
-            path: also save the figure there (e.g. ``"range_test.png"``).
-            ax: a matplotlib axes to draw on; a new figure by default.
-            title: the title; a summary of the suggestion by default.
-
-        Raises:
-            ImportError: if matplotlib is not installed.
-        """
-        from lightning_clr.tuner.plot import plot_range_test
-
-        return plot_range_test(self, path=path, ax=ax, title=title)
-
-
-def _analyse(lrs: list[float], losses: list[float], smoothing: float, stopped_early: bool, reason: str,
-             steps_per_epoch: Optional[int], step_size_epochs: float, mode: str) -> RangeTestResult:
-    base = maximum = min_loss = steepest = error = note = None
-    try:
-        suggestion = suggest_bounds(lrs, losses, smoothing)
-    except RangeTestError as exc:
-        error = str(exc)
-    else:
-        base, maximum = suggestion.base_lr, suggestion.max_lr
-        min_loss, steepest, note = suggestion.min_loss_lr, suggestion.steepest_lr, suggestion.note
-    step_size_up = None if steps_per_epoch is None else max(1, round(step_size_epochs * steps_per_epoch))
-    return RangeTestResult(
-        lrs=list(lrs), losses=list(losses), smoothed_losses=smooth_losses(losses, smoothing), base_lr=base,
-        max_lr=maximum, step_size_up=step_size_up, steps_per_epoch=steps_per_epoch, stopped_early=stopped_early,
-        reason=reason, min_loss_lr=min_loss, steepest_lr=steepest, suggestion_error=error, note=note, mode=mode,
-        smoothing=smoothing,
-    )
-
-
-# ---------------------------------------------------------------------------------------------- save and restore
-@dataclass
-class _Snapshot:
-    """Everything the test changes, kept to put back exactly."""
-
-    tensors: list[tuple[torch.Tensor, torch.Tensor]]
-    grads: list[tuple[torch.nn.Parameter, Optional[torch.Tensor]]]
-    training: list[tuple[torch.nn.Module, bool]]
-    optimizers: list[tuple[torch.optim.Optimizer, dict, list[dict], Any, Any]]
-    rng: dict[str, Any]
-    generators: list[tuple[torch.Generator, torch.Tensor]]
-    metrics: list[tuple[Any, dict[str, Any]]]
-    scaler: Any
-    scaler_state: Optional[dict]
-    global_step: int
-    module_dict: dict[str, Any] = field(default_factory=dict)
-
-
-def _unique(tensors: Iterator[torch.Tensor]) -> list[torch.Tensor]:
-    seen: set[int] = set()
-    out = []
-    for t in tensors:
-        if id(t) not in seen:
-            seen.add(id(t))
-            out.append(t)
-    return out
-
-
-def _rng_states() -> dict[str, Any]:
-    states: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy comes with torch's usual installs
-        pass
-    else:
-        states["numpy"] = np.random.get_state()
-    return states
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    random.setstate(states["python"])
-    if "cuda" in states:
-        torch.cuda.set_rng_state_all(states["cuda"])
-    if "numpy" in states:
-        import numpy as np
-
-        np.random.set_state(states["numpy"])
-
-
-def _loader_generators(iterables: Any) -> list[torch.Generator]:
-    """The torch generators of the loaders (their own, their samplers'), which iterating them advances."""
-    found: list[torch.Generator] = []
-    stack = [iterables]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-            continue
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-            continue
-        candidates = [getattr(item, "generator", None)]
-        for sampler in (getattr(item, "sampler", None), getattr(getattr(item, "batch_sampler", None), "sampler", None)):
-            candidates.append(getattr(sampler, "generator", None))
-        for gen in candidates:
-            if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
-                found.append(gen)
-    return found
-
-
-def _metrics(module: torch.nn.Module) -> list[Any]:
-    try:
-        from torchmetrics import Metric
-    except ImportError:  # pragma: no cover - torchmetrics is a dependency
-        return []
-    return [m for m in module.modules() if isinstance(m, Metric)]
-
-
-def _metric_state(metric: Any) -> dict[str, Any]:
-    names = [*getattr(metric, "_defaults", {}), "_update_count", "_computed"]
-    return {name: copy.deepcopy(getattr(metric, name)) for name in names if hasattr(metric, name)}
-
-
-def _put_back(current: Any, saved: Any) -> Any:
-    """``saved`` written into ``current`` where it is a tensor of the same shape (kept identity), else ``saved``."""
-    if isinstance(current, torch.Tensor) and isinstance(saved, torch.Tensor) and current.shape == saved.shape:
-        current.copy_(saved)
-        return current
-    return saved
-
-
-def _take_snapshot(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimizer]) -> _Snapshot:
-    with torch.no_grad():
-        tensors = [(t, t.detach().clone()) for t in _unique(_chain(pl_module))]
-        grads = [(p, None if p.grad is None else p.grad.detach().clone()) for p in _unique(pl_module.parameters())]
-    saved_optimizers = []
-    for optimizer in optimizers:
-        state = {param: copy.deepcopy(value) for param, value in optimizer.state.items()}
-        groups = [{k: copy.deepcopy(v) for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
-        pre = getattr(optimizer, "_optimizer_step_pre_hooks", None)
-        post = getattr(optimizer, "_optimizer_step_post_hooks", None)
-        saved_optimizers.append((optimizer, state, groups, pre, post))
-    scaler = getattr(trainer.precision_plugin, "scaler", None)
-    return _Snapshot(
-        tensors=tensors,
-        grads=grads,
-        training=[(m, m.training) for m in pl_module.modules()],
-        optimizers=saved_optimizers,
-        rng=_rng_states(),
-        generators=[(g, g.get_state()) for g in _loader_generators(trainer.train_dataloader)],
-        metrics=[(m, _metric_state(m)) for m in _metrics(pl_module)],
-        scaler=scaler,
-        scaler_state=None if scaler is None else copy.deepcopy(scaler.state_dict()),
-        global_step=int(trainer.global_step),
-        module_dict={name: pl_module.__dict__[name] for name in ("log", "log_dict") if name in pl_module.__dict__},
-    )
-
-
-def _chain(module: torch.nn.Module) -> Iterator[torch.Tensor]:
-    yield from module.parameters()
-    yield from module.buffers()
-
-
-def _restore(snapshot: _Snapshot, trainer: Any, pl_module: Any) -> None:
-    with torch.no_grad():
-        for tensor, saved in snapshot.tensors:
-            tensor.copy_(saved)
-        for param, grad in snapshot.grads:
-            if grad is None:
-                param.grad = None
-            elif param.grad is not None and param.grad.shape == grad.shape:
-                param.grad.copy_(grad)
-            else:
-                param.grad = grad
-    for module, training in snapshot.training:
-        module.training = training  # per module: train() would recurse into the children
-    for optimizer, state, groups, pre, post in snapshot.optimizers:
-        # In place: Lightning's LightningOptimizer and LR schedulers hold these very dicts.
-        optimizer.state.clear()
-        optimizer.state.update(state)
-        for group, saved in zip(optimizer.param_groups, groups):
-            for key in [k for k in group if k != "params" and k not in saved]:
-                del group[key]
-            for key, value in saved.items():
-                group[key] = _put_back(group.get(key), value)
-        if pre is not None:
-            optimizer._optimizer_step_pre_hooks = pre
-        if post is not None:
-            optimizer._optimizer_step_post_hooks = post
-    for metric, state in snapshot.metrics:
-        for name, value in state.items():
-            setattr(metric, name, value)
-    if snapshot.scaler is not None and snapshot.scaler_state is not None:
-        snapshot.scaler.load_state_dict(snapshot.scaler_state)
-    _set_rng_states(snapshot.rng)
-    for generator, state in snapshot.generators:
-        generator.set_state(state)
-    for name in ("log", "log_dict"):
-        pl_module.__dict__.pop(name, None)
-    pl_module.__dict__.update(snapshot.module_dict)
-    if trainer.global_step != snapshot.global_step:  # pragma: no cover - the sweep never steps Lightning's loop
-        raise RuntimeError(f"LRRangeTest changed global_step from {snapshot.global_step} to {trainer.global_step}.")
-
-
-def _no_log(*args: Any, **kwargs: Any) -> None:
-    """Stands in for ``LightningModule.log`` during the test: its steps are not the real training's."""
-
-
-# ---------------------------------------------------------------------------------------------- the data
-class _FreshIterable:
-    """Iterates a loader with a new iterator that leaves the Trainer's own one (and persistent workers) alone."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader = loader
-
-    def __iter__(self) -> Iterator[Any]:
-        loader = self.loader
-        if isinstance(loader, torch.utils.data.DataLoader) and loader.num_workers > 0 and loader.persistent_workers:
-            return loader._get_iterator()  # DataLoader.__iter__ would reset the Trainer's cached iterator
-        return iter(loader)
-
-
-def _combined_loader(iterables: Any) -> Any:
-    """The loaders combined as the fit loop combines them (``max_size_cycle``), each with a fresh iterator."""
-    try:
-        from pytorch_lightning.utilities.combined_loader import CombinedLoader
-    except ImportError:  # pragma: no cover - only the unified package installed
-        from lightning.pytorch.utilities.combined_loader import CombinedLoader
-    return CombinedLoader(_wrap_tree(iterables), mode="max_size_cycle")
-
-
-def _wrap_tree(item: Any) -> Any:
-    if isinstance(item, dict):
-        return {k: _wrap_tree(v) for k, v in item.items()}
-    if isinstance(item, (list, tuple)):
-        return type(item)(_wrap_tree(v) for v in item)
-    return _FreshIterable(item)
-
-
-def _batches(iterables: Any, max_restarts: int) -> Iterator[tuple[Any, int]]:
-    """``(batch, batch_idx)`` from the training loaders, starting over when they run out."""
-    for _ in range(max_restarts):
-        loader = _combined_loader(iterables)
-        count = 0
-        for batch, batch_idx, _ in loader:
-            count += 1
-            yield batch, batch_idx
-        if count == 0:
-            return
-
-
-# ---------------------------------------------------------------------------------------------- the callback
 class LRRangeTest(CallbackBase):
     r"""Runs an LR range test at train start and suggests the bounds of a cyclical schedule.
 
@@ -561,7 +45,7 @@ class LRRangeTest(CallbackBase):
     loaders' generators) and the train loaders are put back, so the real training that follows is the same,
     step for step, as without the test.
 
-    The result, :attr:`result`, holds the curve and the suggestion (see :mod:`lightning_clr.tuner.range_test` for
+    The result, :attr:`result`, holds the curve and the suggestion (see :mod:`lightning_clr.tuner.suggest` for
     the rule). Schedule callbacks given ``"auto"`` bounds take theirs from it::
 
         trainer = Trainer(max_epochs=10, callbacks=[LRRangeTest(), CyclicLR(base_lr="auto", max_lr="auto",
@@ -604,10 +88,10 @@ class LRRangeTest(CallbackBase):
         num_steps: int = 100,
         mode: Literal["exponential", "linear"] = "exponential",
         smoothing: float = 0.05,
-        divergence_threshold: Optional[float] = 4.0,
+        divergence_threshold: float | None = 4.0,
         step_size_epochs: float = 4.0,
-        plot: Optional[bool] = None,
-        save_dir: Optional[str] = None,
+        plot: bool | None = None,
+        save_dir: str | None = None,
         verbose: bool = True,
     ) -> None:
         super().__init__()
@@ -644,23 +128,21 @@ class LRRangeTest(CallbackBase):
         self.plot = plot
         self.save_dir = save_dir
         self.verbose = bool(verbose)
-        self.result: Optional[RangeTestResult] = None
+        self.result: RangeTestResult | None = None
         self._ran_this_fit = False
-        self._restored: Optional[RangeTestResult] = None
+        self._restored: RangeTestResult | None = None
         self._stop_after_test = False  # set by lr_range_test: no training after the test
 
     # ------------------------------------------------------------------ the sweep
+    @property
+    def sweep_schedule(self) -> ExponentialRamp | LinearRamp:
+        """The rate of each optimizer step of the sweep, as a ramp schedule."""
+        ramp = ExponentialRamp if self.mode == "exponential" else LinearRamp
+        return ramp(self.min_lr, self.max_lr, self.num_steps)
+
     def lr_at(self, step: int) -> float:
         """The rate of optimizer step ``step`` of the sweep (``0 <= step < num_steps``)."""
-        fraction = step / (self.num_steps - 1)
-        if self.mode == "exponential":
-            return self.min_lr * (self.max_lr / self.min_lr) ** fraction
-        return self.min_lr + (self.max_lr - self.min_lr) * fraction
-
-    def _diverged(self, smoothed: float, best: float) -> bool:
-        if self.divergence_threshold is None:
-            return False
-        return smoothed > best + (self.divergence_threshold - 1.0) * abs(best)
+        return self.sweep_schedule(step)
 
     # ------------------------------------------------------------------ hooks
     @override
@@ -721,96 +203,13 @@ class LRRangeTest(CallbackBase):
         optimizers = [unwrap_optimizer(o) for o in trainer.optimizers]
         if not optimizers:
             raise ValueError("LRRangeTest found no optimizer: configure_optimizers returned none.")
-        snapshot = _take_snapshot(trainer, pl_module, optimizers)
-        try:
-            lrs, losses, stopped_early, reason = self._sweep(trainer, pl_module, optimizers)
-        finally:
-            _restore(snapshot, trainer, pl_module)
-        result = _analyse(lrs, losses, self.smoothing, stopped_early, reason, steps_per_epoch(trainer),
-                          self.step_size_epochs, self.mode)
+        with isolated(trainer, pl_module, optimizers):
+            curve = run_sweep(trainer, pl_module, optimizers, self.sweep_schedule, self.num_steps, self.smoothing,
+                              self.divergence_threshold)
+        result = build_result(curve.lrs, curve.losses, self.smoothing, curve.stopped_early, curve.reason,
+                              steps_per_epoch(trainer), self.step_size_epochs, self.mode)
         # Every rank must use the same bounds; rank zero's are the reference.
         return trainer.strategy.broadcast(result, src=0)
-
-    def _sweep(self, trainer: Any, pl_module: Any,
-               optimizers: list[torch.optim.Optimizer]) -> tuple[list[float], list[float], bool, str]:
-        accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
-        strategy = trainer.strategy
-        scaler = getattr(trainer.precision_plugin, "scaler", None)
-        pl_module.__dict__["log"] = _no_log
-        pl_module.__dict__["log_dict"] = _no_log
-        for optimizer in optimizers:
-            # The sweep's steps are not the training's: step hooks (e.g. count_skipped_steps=False) see none.
-            if hasattr(optimizer, "_optimizer_step_pre_hooks"):
-                optimizer._optimizer_step_pre_hooks = type(optimizer._optimizer_step_pre_hooks)()
-            if hasattr(optimizer, "_optimizer_step_post_hooks"):
-                optimizer._optimizer_step_post_hooks = type(optimizer._optimizer_step_post_hooks)()
-            optimizer.zero_grad(set_to_none=True)
-        pl_module.train()
-
-        lrs: list[float] = []
-        losses: list[float] = []
-        avg, best = 0.0, math.inf
-        beta = 1.0 - self.smoothing
-        batches = _batches(trainer.train_dataloader, max_restarts=self.num_steps * accumulate + 1)
-        step = 0
-        window: list[torch.Tensor] = []
-        reason = f"completed num_steps={self.num_steps}"
-        stopped_early = False
-        with torch.enable_grad():
-            while step < self.num_steps:
-                lr = self.lr_at(step)
-                for optimizer in optimizers:
-                    _set_lr(optimizer, lr)
-                window = []
-                for batch, batch_idx in batches:
-                    batch = strategy.batch_to_device(batch, dataloader_idx=0)
-                    loss = _loss_of(strategy.training_step(batch, batch_idx))
-                    if loss is None:
-                        continue
-                    window.append(loss.detach())
-                    scaled = loss / accumulate if accumulate > 1 else loss
-                    if scaler is not None:
-                        scaled = scaler.scale(scaled)
-                    scaled.backward()
-                    if len(window) == accumulate:
-                        break
-                if not window:
-                    reason = f"the training data ran out after {step} optimizer steps"
-                    stopped_early = True
-                    break
-                mean = torch.stack([w.float() for w in window]).mean()
-                value = float(strategy.reduce(mean, reduce_op="mean"))
-                if not math.isfinite(value):
-                    reason = f"the loss was {value} at lr={lr:.4g} (step {step})"
-                    stopped_early = True
-                    break
-                for optimizer in optimizers:
-                    if scaler is not None:
-                        scaler.unscale_(optimizer)
-                    pl_module.configure_gradient_clipping(
-                        optimizer, gradient_clip_val=trainer.gradient_clip_val,
-                        gradient_clip_algorithm=trainer.gradient_clip_algorithm)
-                    if scaler is not None:
-                        scaler.step(optimizer)
-                    else:
-                        optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.update()
-                lrs.append(lr)
-                losses.append(value)
-                avg = beta * avg + self.smoothing * value
-                smoothed = avg / (1.0 - beta ** len(losses))
-                best = min(best, smoothed)
-                step += 1
-                if self._diverged(smoothed, best):
-                    reason = (f"the loss diverged at lr={lr:.4g} (step {step - 1}): smoothed loss {smoothed:.4g} > "
-                              f"{self.divergence_threshold:g} x best {best:.4g}")
-                    stopped_early = step < self.num_steps
-                    break
-        for optimizer in optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        return lrs, losses, stopped_early, reason
 
     # ------------------------------------------------------------------ reporting
     def _report(self, trainer: Any, result: RangeTestResult) -> None:
@@ -844,30 +243,9 @@ class LRRangeTest(CallbackBase):
                 logger.experiment.add_figure("lr_range_test", figure, global_step=trainer.global_step)
 
 
+
 def _is_tensorboard(logger: Any) -> bool:
     return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
-
-
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
-
-
-def _loss_of(output: Any) -> Optional[torch.Tensor]:
-    if output is None:
-        return None
-    loss = output.get("loss") if isinstance(output, dict) else output
-    if not isinstance(loss, torch.Tensor):
-        raise ValueError(
-            "Expected training_step to return a loss tensor, a dict with a 'loss' tensor or None, but got "
-            f"{type(output).__name__}."
-        )
-    if not loss.requires_grad:
-        raise ValueError("Expected training_step's loss to require grad, but it does not (was it detached?).")
-    return loss
 
 
 
@@ -886,77 +264,13 @@ def _check_supported(trainer: Any, pl_module: Any) -> None:
         )
 
 
-# ---------------------------------------------------------------------------------------------- alone
-def lr_range_test(
-    model: Any,
-    train_dataloaders: Any = None,
-    datamodule: Any = None,
-    trainer: Any = None,
-    **range_test_kwargs: Any,
-) -> RangeTestResult:
-    """Runs an LR range test alone, with no training after it, and returns its result.
-
-    The model, its optimizer and the random states are as before when it returns.
-
-    Example::
-
-        result = lr_range_test(model, datamodule=dm, num_steps=200)
-        print(result.base_lr, result.max_lr)
-        result.plot("range_test.png")
-
-    Args:
-        model: the LightningModule.
-        train_dataloaders: the training data (as for ``Trainer.fit``), or ``None`` for the model's or the
-            datamodule's.
-        datamodule: a LightningDataModule, or ``None``.
-        trainer: the Trainer to run on (its devices, precision, accumulation); by default a quiet one on
-            the automatic accelerator with one device, no logger and no checkpoints.
-        **range_test_kwargs: arguments of :class:`LRRangeTest` (``plot`` is ``False`` unless given).
-
-    Returns:
-        The result, with the curve and (if the curve allows one) the suggestion.
-
-    Raises:
-        RangeTestError: if the curve gave no suggestion (``error.result`` holds the curve).
-        ValueError: bad arguments, or ``trainer`` already has an :class:`LRRangeTest` and arguments were given.
-    """
-    existing = [] if trainer is None else [cb for cb in trainer.callbacks if isinstance(cb, LRRangeTest)]
-    if existing and range_test_kwargs:
-        raise ValueError(
-            "Expected either a trainer with its own LRRangeTest or range test arguments, but got both "
-            f"(arguments {sorted(range_test_kwargs)})."
-        )
-    if existing:
-        callback = existing[0]
-    else:
-        range_test_kwargs.setdefault("plot", False)
-        callback = LRRangeTest(**range_test_kwargs)
-    if trainer is None:
-        trainer = _quiet_trainer(model)
-    added = not existing
-    if added:
-        trainer.callbacks.append(callback)
-    callback._stop_after_test = True
-    try:
-        trainer.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
-    finally:
-        callback._stop_after_test = False
-        if added:
-            trainer.callbacks.remove(callback)
-    if callback.result is None:
-        raise RuntimeError(
-            "The range test ran in other processes (e.g. strategy='ddp_spawn') and its result is not here; "
-            f"read {RESULT_NAME} from the log directory, or use strategy='ddp'."
-        )
-    return callback.result.require_suggestion()
 
 
-def _quiet_trainer(model: Any) -> Any:
-    if any(cls.__module__.startswith("lightning.pytorch") for cls in type(model).__mro__):
-        from lightning.pytorch import Trainer
-    else:
-        from pytorch_lightning import Trainer
-    return Trainer(
-        max_epochs=1, devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-    )
+def __getattr__(name: str) -> Any:
+    # lr_range_test moved to lightning_clr.tuner.function (which imports this module): kept reachable here
+    # without an import circle until lightning_clr's export table points there.
+    if name == "lr_range_test":
+        from lightning_clr.tuner.function import lr_range_test
+
+        return lr_range_test
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,7 @@ from lightning_clr import (  # noqa: E402
     RangeTestResult,
     lr_range_test,
 )
-from lightning_clr.tuner.range_test import (  # noqa: E402
+from lightning_clr.tuner.suggest import (  # noqa: E402
     analysis_curve,
     smooth_losses,
     suggest_bounds,

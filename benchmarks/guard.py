@@ -1,0 +1,242 @@
+"""Aggressive 1cycle peaks with and without :class:`lightning_clr.DivergenceGuard` on MNIST-1D ConvBase.
+
+The tuned 1cycle peak for ConvBase with SGD (momentum 0.9, batch 64) is 0.2 (``results/time_to_accuracy.md``:
+the best mean validation accuracy at 4, 8 and 16 epochs). This script trains 1cycle at the tuned peak, and at
+2x and 3x it with and without the guard (its defaults), ``--seeds`` seeds each, for ``--epochs`` epochs
+(16 by default: 880 optimizer steps, the budget where the tuned 1cycle reaches its plateau), and reports per
+variant how many runs diverged (final test accuracy under 20%, chance is 10%, or a non-finite loss, or the
+guard gave up), the final test accuracy, and the guard's rollbacks.
+
+``--curves`` also prints how the spike rule's arguments fare on the unguarded runs' loss curves (the mean
+loss of each 10-step window, recorded in the same runs): the highest ratio of a window to the smoothed level
+on the runs that did not diverge, and whether each rule fires on the runs that did.
+
+Results are cached per run in ``results/guard.csv`` (delete it to re-run); runs use ``torch.set_num_threads(1)``
+and at most ``--workers`` (2) spawned processes.
+
+    python benchmarks/guard.py --output benchmarks/results     # about 40 runs of 880 steps
+    python benchmarks/guard.py --seeds 1 --epochs 1 --output /tmp/guard-smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+from common import (  # noqa: E402
+    Classifier,
+    accuracy,
+    machine_info,
+    make_mnist1d,
+    markdown_table,
+    quiet_lightning,
+    train_loader,
+    trainer_kwargs,
+)
+
+TUNED_PEAK = 0.2
+BATCH = 64
+WINDOW = 10  # the guard's default check window, for the curves
+FIELDS = ["peak", "guard", "seed", "epochs", "accuracy", "final_loss", "diverged", "gave_up", "rollbacks",
+          "rate_scale", "event_steps", "wall_s", "window_means"]
+RULES = [(f, p, s) for s in (0.8, 0.9) for f in (1.2, 1.3, 1.5, 2.0) for p in (1, 2, 3)]
+
+
+def run_one(spec: tuple[float, bool, int, int]) -> dict[str, Any]:
+    """Trains ConvBase with 1cycle at ``peak`` (guarded or not) and returns one CSV row."""
+    import lightning_clr as clr
+    from lightning_clr.callbacks.guard import DivergenceError
+
+    peak, guarded, seed, epochs = spec
+    torch.set_num_threads(1)
+    quiet_lightning()
+    data = make_mnist1d()
+    pl.seed_everything(seed, verbose=False)
+    model = Classifier(momentum=0.9)
+    guard = clr.DivergenceGuard() if guarded else None
+    windows: list[float] = []
+    losses = WindowMeans(windows)
+    callbacks = [clr.OneCycleLR(max_lr=peak), *([guard] if guard else []), *([] if guarded else [losses])]
+    trainer = pl.Trainer(**trainer_kwargs(max_epochs=epochs, callbacks=callbacks))
+    start, gave_up = time.perf_counter(), False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*DivergenceGuard.*")
+        try:
+            trainer.fit(model, train_loader(data.x_train, data.y_train, BATCH, seed=seed))
+        except DivergenceError:
+            gave_up = True
+    final_loss = float(torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).detach())
+    acc = accuracy(model, data.x_test, data.y_test)
+    events = guard.events if guard else []
+    return {"peak": peak, "guard": int(guarded), "seed": seed, "epochs": epochs, "accuracy": acc,
+            "final_loss": final_loss, "diverged": int(gave_up or not math.isfinite(final_loss) or acc < 0.2),
+            "gave_up": int(gave_up), "rollbacks": len(events), "rate_scale": guard.rate_scale if guard else 1.0,
+            "event_steps": json.dumps([e["step"] for e in events]), "wall_s": time.perf_counter() - start,
+            "window_means": json.dumps(windows)}
+
+
+class WindowMeans(pl.Callback):
+    """Records the mean training loss of every ``WINDOW`` batches into ``out`` (one sync a batch: unguarded
+    runs only)."""
+
+    def __init__(self, out: list[float]) -> None:
+        self.out, self.total, self.count = out, 0.0, 0
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.total += float(outputs["loss"])
+        self.count += 1
+        if self.count == WINDOW:
+            self.out.append(self.total / WINDOW)
+            self.total, self.count = 0.0, 0
+
+
+def _key(row: dict[str, Any]) -> tuple[float, int, int, int]:
+    return float(row["peak"]), int(row["guard"]), int(row["seed"]), int(row["epochs"])
+
+
+def run_all(specs: list[tuple[float, bool, int, int]], cache: str, workers: int) -> list[dict[str, Any]]:
+    """Runs the specs not in ``cache`` (in at most ``workers`` processes), appends them to it, returns all."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    if os.path.exists(cache):
+        with open(cache, newline="") as handle:
+            rows = {_key(r): r for r in csv.DictReader(handle)}
+    todo = [s for s in specs if (float(s[0]), int(s[1]), s[2], s[3]) not in rows]
+    if todo:
+        print(f"running {len(todo)} runs ({len(specs) - len(todo)} cached) in {workers} process(es)", flush=True)
+        start = time.perf_counter()
+        fresh = not os.path.exists(cache)
+        pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+        try:
+            with open(cache, "a", newline="") as handle:
+                writer = csv.DictWriter(handle, FIELDS)
+                if fresh:
+                    writer.writeheader()
+                results = pool.imap_unordered(run_one, todo) if pool is not None else map(run_one, todo)
+                for done, row in enumerate(results, 1):
+                    writer.writerow(row)
+                    handle.flush()
+                    rows[_key(row)] = {k: str(v) for k, v in row.items()}
+                    print(f"  {done}/{len(todo)} runs, {time.perf_counter() - start:.0f} s", flush=True)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    return [rows[(float(s[0]), int(s[1]), s[2], s[3])] for s in specs]
+
+
+def _pct(values: Sequence[float]) -> str:
+    return f"{100 * statistics.median(values):.1f} [{100 * min(values):.1f}–{100 * max(values):.1f}]"
+
+
+def report(rows: list[dict[str, Any]], seeds: int, epochs: int) -> str:
+    tuned = [float(r["accuracy"]) for r in rows if float(r["peak"]) == TUNED_PEAK and r["guard"] == "0"]
+    tuned_median = statistics.median(tuned)
+    table = []
+    for peak in sorted({float(r["peak"]) for r in rows}):
+        for guarded in ("0", "1"):
+            group = [r for r in rows if float(r["peak"]) == peak and r["guard"] == guarded]
+            if not group:
+                continue
+            accs = [float(r["accuracy"]) for r in group]
+            rollbacks = [int(r["rollbacks"]) for r in group]
+            table.append([f"{peak:g} ({peak / TUNED_PEAK:g}x)", "yes" if guarded == "1" else "no",
+                          f"{sum(int(r['diverged']) for r in group)}/{len(group)}", _pct(accs),
+                          f"{100 * (statistics.median(accs) - tuned_median):+.1f}",
+                          "–" if guarded == "0" else f"{sum(rollbacks)} ({', '.join(map(str, rollbacks))})",
+                          "–" if guarded == "0" else ", ".join(f"{float(r['rate_scale']):g}" for r in group)])
+    head = ["1cycle peak", "guard", "diverged", "test acc % median [min–max]", "vs tuned (points)",
+            "rollbacks (per seed)", "final rate scale (per seed)"]
+    return (f"MNIST-1D ConvBase, SGD momentum 0.9, batch {BATCH}, 1cycle over {epochs} epochs "
+            f"({epochs * math.ceil(3500 / BATCH)} steps), seeds 0..{seeds - 1}; diverged = final test accuracy "
+            f"< 20% (chance 10%), a non-finite loss or the guard gave up. Guard: DivergenceGuard() defaults.\n\n"
+            + markdown_table(head, table))
+
+
+def _fires(means: list[float], factor: float, patience: int, smoothing: float) -> int | None:
+    from lightning_clr.callbacks._spike import LossMonitor
+
+    monitor = LossMonitor(factor, patience, smoothing)
+    for k, mean in enumerate(means):
+        if monitor.observe(mean) is not None:
+            return (k + 1) * WINDOW
+    return None
+
+
+def curves_report(rows: list[dict[str, Any]]) -> str:
+    """How each spike rule fares on the unguarded runs' window means."""
+    plain = [r for r in rows if r["guard"] == "0" and r["window_means"] not in ("", "[]")]
+    healthy = [r for r in plain if r["diverged"] == "0"]
+    dead = [r for r in plain if r["diverged"] == "1"]
+    lines = [f"Spike rule on the loss curves of the {len(plain)} unguarded runs ({len(healthy)} healthy, "
+             f"{len(dead)} diverged), windows of {WINDOW} steps.\n"]
+    ratios = []
+    for r in healthy:
+        means = json.loads(r["window_means"])
+        level = None
+        for m in means:
+            if level is not None:
+                ratios.append(m / level)
+            level = m if level is None else 0.8 * level + 0.2 * m
+    if ratios:
+        lines.append(f"Healthy runs, window mean / smoothed level (s=0.8): max {max(ratios):.3f}, "
+                     f"99th percentile {sorted(ratios)[int(0.99 * (len(ratios) - 1))]:.3f}.\n")
+    table = []
+    for factor, patience, smoothing in RULES:
+        false = sum(_fires(json.loads(r["window_means"]), factor, patience, smoothing) is not None for r in healthy)
+        steps = [_fires(json.loads(r["window_means"]), factor, patience, smoothing) for r in dead]
+        table.append([f"{factor:g}", patience, f"{smoothing:g}", f"{false}/{len(healthy)}",
+                      f"{sum(s is not None for s in steps)}/{len(dead)}",
+                      ", ".join("–" if s is None else str(s) for s in steps)])
+    lines.append(markdown_table(["spike_factor", "patience", "smoothing", "fires on healthy", "catches diverged",
+                                 "step caught (per diverged run)"], table))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--peaks", default="2,3", help="multiples of the tuned peak to run (guarded and not)")
+    parser.add_argument("--curves", action="store_true", help="also report the spike rule on the loss curves")
+    parser.add_argument("--output", default=os.path.join(_HERE, "results"))
+    args = parser.parse_args(argv)
+    os.makedirs(args.output, exist_ok=True)
+    specs: list[tuple[float, bool, int, int]] = [(TUNED_PEAK, False, s, args.epochs) for s in range(args.seeds)]
+    for multiple in (float(m) for m in args.peaks.split(",")):
+        peak = round(TUNED_PEAK * multiple, 10)
+        specs += [(peak, g, s, args.epochs) for g in (False, True) for s in range(args.seeds)]
+    start = time.perf_counter()
+    rows = run_all(specs, os.path.join(args.output, "guard.csv"), args.workers)
+    text = report(rows, args.seeds, args.epochs)
+    if args.curves:
+        text += "\n\n" + curves_report(rows)
+    info = machine_info()
+    text += (f"\n\nCommand: python benchmarks/guard.py {' '.join(argv if argv is not None else sys.argv[1:])}\n"
+             f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, pytorch_lightning "
+             f"{info['pytorch_lightning']}, 1 thread per run, {args.workers} worker process(es); "
+             f"this invocation {time.perf_counter() - start:.0f} s (cached runs are not re-run).")
+    print(text)
+    with open(os.path.join(args.output, "guard.md"), "w") as handle:
+        handle.write(text + "\n")
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""``DivergenceGuard``: roll a diverging fit back to its last good state and go on with lower peaks.
+
+Design (see ``docs/guard.md`` for the measurements):
+
+* **Where it reads the loss**: ``on_train_batch_end``'s ``outputs["loss"]`` (or a returned tensor), detached and
+  added on its device into one running sum (``Tensor.add_``): no device-to-host sync between checks.
+* **Cadence**: every ``check_every_n_steps`` optimizer steps (``trainer.global_step``), the sum is reduced over
+  the ranks (one all-reduce of two numbers under DDP) and read once; the window's mean goes to the pure rule in
+  :mod:`lightning_clr.callbacks._spike`. Every rank sees the same reduced numbers, so every rank decides alike.
+  A fixed step cadence rather than "the lowest rate of each cycle": 1cycle has a single cycle, and a
+  divergence must be caught within a few tens of steps whatever the schedule.
+* **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if the window is clean and
+  the copy is finite, the LightningModule's ``state_dict`` and each optimizer's ``state_dict``, copied to host
+  memory (at train start too, so there is always one). Nothing is read from or written to disk by the guard;
+  the copy goes into the guard's checkpoint state, since a resumed run must be able to roll back to it.
+* **What a rollback does**: loads the kept weights and optimizer state (the optimizers' hyperparameters, such as
+  the rate, stay those of the current step), multiplies the ``rate_scale`` of every lightning_clr schedule
+  callback by ``rate_factor`` (the schedule's shape stays; its peak drops), logs and warns. The step count
+  continues: ``trainer.global_step`` and Lightning's loops are untouched, and the schedules go on from the
+  current step at the lower scale.
+* **AMP**: with a GradScaler, a step it skips (no torch optimizer step hook ran) adds no loss; only ``patience``
+  windows in a row of nothing but skipped steps are an event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from typing_extensions import override
+
+from lightning_clr._checks import check_int, check_number
+from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._trainer import unwrap_optimizer
+from lightning_clr.callbacks._spike import LossMonitor
+from lightning_clr.callbacks.base import ScheduleCallback
+
+__all__ = ["DivergenceGuard", "DivergenceError"]
+
+_STATE_VERSION = 1
+_PEAK_SAMPLES = 100_000  # steps evaluated at most to find a schedule's peak (for the give-up message only)
+
+
+class DivergenceError(RuntimeError):
+    """The loss diverged again after ``max_rollbacks`` rollbacks: the fit stops."""
+
+
+def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: _map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj
+
+
+def _to_host(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", copy=True)
+
+
+def _all_finite(obj: Any) -> bool:
+    found: list[bool] = []
+    _map_tensors(obj, lambda t: found.append(not t.is_floating_point() or bool(torch.isfinite(t).all())))
+    return all(found)
+
+
+def _loss_of(outputs: Any) -> torch.Tensor | None:
+    loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+    return loss if isinstance(loss, torch.Tensor) else None
+
+
+class DivergenceGuard(CallbackBase):
+    """Detects a non-finite or spiking training loss, rolls back to the last good state kept in host memory and
+    lowers the peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` after ``max_rollbacks``.
+
+    Example::
+
+        trainer = Trainer(max_epochs=16, callbacks=[OneCycleLR(max_lr=0.6), DivergenceGuard()])
+
+    Args:
+        check_every_n_steps: optimizer steps per check window; the loss is read (one sync) once a window.
+        keep_every_n_steps: optimizer steps between two kept states (a multiple of ``check_every_n_steps``);
+            each keep copies the weights and the optimizer state to host memory.
+        spike_factor: a window whose mean loss is above this multiple of the smoothed level is high.
+        patience: high windows in a row (or windows of only AMP-skipped steps) that make an event.
+        smoothing: weight of the old level when a clean window updates it, in [0, 1).
+        rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
+        max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
+
+    Raises:
+        ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
+            ``check_every_n_steps``.
+    """
+
+    def __init__(
+        self,
+        check_every_n_steps: int = 10,
+        keep_every_n_steps: int = 100,
+        spike_factor: float = 1.3,
+        patience: int = 2,
+        smoothing: float = 0.8,
+        rate_factor: float = 0.5,
+        max_rollbacks: int = 5,
+    ) -> None:
+        super().__init__()
+        self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
+        self.keep_every_n_steps = check_int(keep_every_n_steps, "keep_every_n_steps", what="optimizer steps")
+        if self.keep_every_n_steps % self.check_every_n_steps:
+            raise ValueError(
+                f"Expected keep_every_n_steps to be a multiple of check_every_n_steps ({check_every_n_steps}), "
+                f"but got {keep_every_n_steps!r}: a state is kept only at a check that found the loss clean."
+            )
+        self.spike_factor = check_number(spike_factor, "spike_factor", 1.0, low_open=True)
+        self.patience = check_int(patience, "patience", what="checks")
+        self.smoothing = check_number(smoothing, "smoothing", 0.0, 1.0, high_open=True)
+        self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
+        self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
+        self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing)
+        self.events: list[dict[str, Any]] = []
+        self.rate_scale = 1.0
+        self.kept_step: int | None = None
+        self._kept: dict[str, Any] | None = None
+        self._loaded = False
+        self._partial: tuple[list[float], int] = ([], 0)  # restored per-rank sums and count of the open window
+        self._reset_runtime()
+
+    def _reset_runtime(self) -> None:
+        self._sum: torch.Tensor | None = None
+        self._count = 0
+        self._checked_step = -1
+        self._schedules: list[ScheduleCallback] = []
+        self._optimizers: list[torch.optim.Optimizer] = []
+        self._handles: list[Any] = []
+        self._amp = False
+        self._window: torch.Tensor | None = None
+        self._window_count = 0
+        self._updates = self._seen_updates = 0
+        self._last_step = -1
+        self._warned_no_loss = False
+        self._pending_sum = 0.0
+        self._trainer: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_sum=None, _window=None, _schedules=[], _optimizers=[], _handles=[], _trainer=None)
+        return state
+
+    # ------------------------------------------------------------------ fit start
+    @override
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._remove_hooks()
+        self._reset_runtime()
+        if not self._loaded:
+            self._kept, self.kept_step = None, None  # a new fit: new optimizers, maybe new weights
+        self._trainer = trainer
+        self._optimizers = [unwrap_optimizer(o) for o in trainer.optimizers]
+        self._schedules = [cb for cb in trainer.callbacks if isinstance(cb, ScheduleCallback)]
+        undriven = [i for i in range(len(self._optimizers)) if not any(cb.drives(i) for cb in self._schedules)]
+        if undriven:
+            rank_zero_warn(
+                f"DivergenceGuard: optimizer(s) {undriven} have no lightning_clr schedule callback, so a rollback "
+                "restores their weights and state but cannot lower their rate. Drive them with CyclicLR, "
+                "OneCycleLR, CosineRestartsLR or ScheduledLR to have their peak lowered too."
+            )
+        self._amp = getattr(trainer.precision_plugin, "scaler", None) is not None
+        if self._amp:  # a step the GradScaler skips runs no step hook
+            for optimizer in self._optimizers:
+                self._handles.append(optimizer.register_step_post_hook(self._count_update))
+
+    def _count_update(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._updates += 1
+
+    @override
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # Runs after Lightning restored a checkpoint's weights, and (whatever the order) an LRRangeTest puts
+        # the state back exactly, so this is the state training starts from.
+        step = int(trainer.global_step)
+        self._checked_step = self._last_step = step
+        (sums, self._count), self._partial = self._partial, ([], 0)
+        rank = int(trainer.global_rank)
+        self._pending_sum = sums[rank] if rank < len(sums) else 0.0
+        self._loaded = False
+        if self._kept is None:
+            self._keep(pl_module, step)
+
+    # ------------------------------------------------------------------ the hot path
+    def _new_sum(self, loss: torch.Tensor) -> torch.Tensor:
+        self._sum = torch.full((), self._pending_sum, dtype=torch.float32, device=loss.device)
+        self._pending_sum = 0.0
+        return self._sum
+
+    @override
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = _loss_of(outputs)
+        step = trainer.global_step
+        if loss is None:
+            if not self._warned_no_loss:
+                self._warned_no_loss = True
+                rank_zero_warn("DivergenceGuard: training_step returned no loss tensor; those batches are not watched.")
+        elif self._amp:
+            self._add_amp(loss.detach(), step)
+        else:
+            (self._sum if self._sum is not None else self._new_sum(loss)).add_(loss.detach())
+            self._count += 1
+        if step % self.check_every_n_steps == 0 and step != self._checked_step:
+            self._check(trainer, pl_module, step)
+
+    def _add_amp(self, loss: torch.Tensor, step: int) -> None:
+        """Under a GradScaler: hold the window's losses until its step shows whether it really updated."""
+        if self._window is None:
+            self._window = torch.zeros((), dtype=torch.float32, device=loss.device)
+        self._window.add_(loss)
+        self._window_count += 1
+        if step == self._last_step:  # accumulating gradients: no optimizer step in this batch
+            return
+        self._last_step = step
+        if self._updates != self._seen_updates:
+            self._seen_updates = self._updates
+            (self._sum if self._sum is not None else self._new_sum(loss)).add_(self._window)
+            self._count += self._window_count
+        self._window.zero_()
+        self._window_count = 0
+
+    # ------------------------------------------------------------------ a check
+    def _check(self, trainer: Any, pl_module: Any, step: int) -> None:
+        self._checked_step = step
+        if self._sum is None:
+            if not self._amp:
+                return  # nothing watched in this window
+            self._sum = torch.zeros((), dtype=torch.float32, device=pl_module.device)
+        stats = torch.stack([self._sum, torch.tensor(float(self._count), device=self._sum.device)])
+        if trainer.world_size > 1:
+            stats = trainer.strategy.reduce(stats, reduce_op="sum")
+        total, count = stats.tolist()  # the one sync of the window
+        self._sum.zero_()
+        self._count = 0
+        mean = total / count if count else None
+        event = self._monitor.observe(mean)
+        if event is not None:
+            self._rollback(trainer, pl_module, step, event, mean)
+        elif self._monitor.clean and step % self.keep_every_n_steps == 0:
+            self._keep(pl_module, step)
+
+    def _keep(self, pl_module: Any, step: int) -> None:
+        kept = {
+            "model": _map_tensors(pl_module.state_dict(), _to_host),
+            "optimizers": [_map_tensors(o.state_dict(), _to_host) for o in self._optimizers],
+        }
+        if _all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
+            self._kept, self.kept_step = kept, step
+
+    # ------------------------------------------------------------------ a rollback
+    def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
+        scale = self.rate_scale * self.rate_factor
+        event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.level,
+                                 "kept_step": self.kept_step, "rate_scale": scale}
+        self.events.append(event)
+        if len(self.events) > self.max_rollbacks or self._kept is None:
+            raise DivergenceError(self._give_up_message(trainer))
+        pl_module.load_state_dict(_map_tensors(self._kept["model"], torch.Tensor.clone))
+        for optimizer, saved in zip(self._optimizers, self._kept["optimizers"]):
+            hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+            optimizer.load_state_dict(_map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
+            for group, values in zip(optimizer.param_groups, hyper):
+                group.update(values)  # the rate and momentum of the current step (the schedules continue)
+        self.rate_scale = scale
+        for callback in self._schedules:
+            callback.set_rate_scale(callback.rate_scale * self.rate_factor)
+        self._monitor.after_rollback()
+        what = self._describe(event)
+        rank_zero_warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
+        if trainer.is_global_zero:
+            metrics = {"guard/rollbacks": float(len(self.events)), "guard/rate_scale": self.rate_scale,
+                       "guard/kept_step": float(self.kept_step or 0), "guard/event_step": float(step)}
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=step)
+
+    def _describe(self, event: dict[str, Any]) -> str:
+        window = f"the mean training loss of steps {event['step'] - self.check_every_n_steps + 1}-{event['step']}"
+        if event["reason"] == "skipped":
+            what = f"the AMP GradScaler skipped every step of {self.patience} windows in a row (gradients inf/NaN)"
+        elif event["reason"] == "non-finite":
+            what = f"{window} is {event['loss']}"
+        else:
+            what = (f"{window} stayed above {self.spike_factor:g}x its smoothed level ({event['level']:.4g}) for "
+                    f"{self.patience} checks (last: {event['loss']:.4g})")
+        return (f"at step {event['step']}, {what}; rolled back to the state kept at step {event['kept_step']} and "
+                f"scaled the schedules' rates to {event['rate_scale']:g}x")
+
+    def _give_up_message(self, trainer: Any) -> str:
+        history = "; ".join(self._describe(e) for e in self.events[:-1]) or "none"
+        peaks = []
+        for callback in self._schedules:
+            for index in range(len(self._optimizers)):
+                schedule = callback.step_schedule(index) if callback.drives(index) else None
+                if schedule is not None:
+                    peak = _peak(schedule, int(trainer.global_step))
+                    ran, next_peak = peak * self.rate_scale, peak * self.rate_scale * self.rate_factor
+                    peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at {ran:.4g}; "
+                                 f"try max_lr={next_peak:.3g}")
+        advice = "; ".join(peaks) or "lower the learning rate"
+        last = self.events[-1]
+        return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "
+                f"{last['loss']}) after {len(self.events) - 1} rollback(s) (max_rollbacks={self.max_rollbacks}). "
+                f"Earlier: {history}. Lower the peak ({advice}), or raise max_rollbacks.")
+
+    # ------------------------------------------------------------------ checkpoints
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self._trainer
+        partial = self._sum if self._sum is not None else torch.zeros(())
+        # Every rank saves a checkpoint (Lightning requires it), so under DDP gather each rank's open window:
+        # the resumed ranks then reach the next check with exactly the uninterrupted sums.
+        if trainer is not None and trainer.world_size > 1 and self._sum is not None:
+            sums = trainer.strategy.all_gather(partial).reshape(-1).tolist()
+        else:
+            sums = [float(partial)]
+        return {"version": _STATE_VERSION, "rate_scale": self.rate_scale, "events": [dict(e) for e in self.events],
+                "kept_step": self.kept_step, "kept": self._kept, "monitor": self._monitor.state_dict(),
+                "partial_sums": sums, "partial_count": self._count}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rate_scale = float(state_dict.get("rate_scale", 1.0))
+        self.events = [dict(e) for e in state_dict.get("events", [])]
+        self.kept_step = state_dict.get("kept_step")
+        self._kept = state_dict.get("kept")
+        self._monitor.load_state_dict(state_dict.get("monitor", {}))
+        sums = [float(s) for s in state_dict.get("partial_sums", [])]
+        self._partial = (sums, int(state_dict.get("partial_count", 0)))
+        self._loaded = True
+
+    # ------------------------------------------------------------------ end of fit
+    @override
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._remove_hooks()
+
+    @override
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            self._remove_hooks()
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def _peak(schedule: Callable[[int], float], step: int) -> float:
+    """The highest value of ``schedule`` over its length (or the steps taken, if it has none)."""
+    length = getattr(schedule, "total_steps_or_none", None) or step + 1
+    stride = max(1, length // _PEAK_SAMPLES)
+    return max(schedule(s) for s in range(0, length, stride))

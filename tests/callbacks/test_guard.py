@@ -1,0 +1,238 @@
+"""DivergenceGuard: a NaN or a spike injected at a given step is caught at the next check, the fit goes back to
+exactly the kept weights and optimizer state, the schedule goes on at ``rate_factor`` times its values, and the
+fit ends finite; AMP-skipped steps are no divergence; resume after a rollback is exact; no sync between checks;
+with no event a guarded run is bit-identical to an unguarded one; two DDP ranks decide alike.
+
+The model learns a fixed batch (every batch is the same), so its loss falls smoothly and the spike rule never
+fires by itself: every event here is an injected one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from helpers import MinimalLogger, trainer_kwargs, used_lrs
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.plugins.precision import MixedPrecision
+
+from lightning_clr import DivergenceGuard, OneCycleLR
+from lightning_clr.callbacks.guard import DivergenceError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from guard_ddp_run import STEPS, InjectingModel  # noqa: E402
+
+PEAK = 0.05
+GUARD = dict(check_every_n_steps=5, keep_every_n_steps=10)
+
+
+def schedule() -> Any:
+    return OneCycleLR(max_lr=PEAK).schedules(total_steps=STEPS)[0][0]
+
+
+class Snapshots(pl.Callback):
+    """Copies the weights and the optimizer state at the end of the given steps (after the guard's hook)."""
+
+    def __init__(self, steps: list[int]) -> None:
+        self.steps = steps
+        self.weights: dict[int, dict[str, torch.Tensor]] = {}
+        self.buffers: dict[int, list[torch.Tensor]] = {}
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if step in self.steps:
+            self.weights[step] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+            state = trainer.optimizers[0].state
+            self.buffers[step] = [state[p]["momentum_buffer"].clone() for p in pl_module.parameters()]
+
+
+class ListLogger(MinimalLogger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[int | None, dict[str, float]]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.rows.append((step, dict(metrics)))
+
+
+def fit(tmp_path: Path, model: InjectingModel, guard: DivergenceGuard | None, *extra: Any,
+        ckpt_path: str | None = None, **trainer: Any) -> pl.Trainer:
+    callbacks = [OneCycleLR(max_lr=PEAK), *([guard] if guard else []), *extra]
+    result = pl.Trainer(**trainer_kwargs(tmp_path, max_steps=STEPS, **trainer), callbacks=callbacks)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*DivergenceGuard: at step.*")
+        warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
+        result.fit(model, ckpt_path=ckpt_path)
+    return result
+
+
+def finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def test_a_nan_rolls_back_to_exactly_the_kept_state_and_halves_the_rates(tmp_path: Path) -> None:
+    model = InjectingModel(inject={23: math.nan})
+    snapshots, logger = Snapshots([20, 25]), ListLogger()
+    guard = DivergenceGuard(**GUARD)
+    fit(tmp_path, model, guard, snapshots, logger=logger, log_every_n_steps=1)
+    assert [(e["step"], e["reason"], e["kept_step"], e["rate_scale"]) for e in guard.events] == [
+        (25, "non-finite", 20, 0.5)]
+    for name, value in snapshots.weights[20].items():
+        assert torch.equal(snapshots.weights[25][name], value), name
+    for before, after in zip(snapshots.buffers[20], snapshots.buffers[25]):
+        assert torch.equal(before, after)
+    expected = [schedule()(s) * (0.5 if s >= 25 else 1.0) for s in range(STEPS)]
+    assert used_lrs(model) == expected  # the written param_group["lr"]: the peak and all after it halved
+    assert finite(model) and math.isfinite(model.losses[-1])
+    logged = [(step, row) for step, row in logger.rows if "guard/rollbacks" in row]
+    assert logged == [(25, {"guard/rollbacks": 1.0, "guard/rate_scale": 0.5, "guard/kept_step": 20.0,
+                            "guard/event_step": 25.0})]
+
+
+def test_a_spike_is_caught_after_patience_checks(tmp_path: Path) -> None:
+    # Steps 20-29 report ten times their loss (the gradients are the true ones): the windows ending at 25 and
+    # 30 are high, the second one is the event.
+    model = InjectingModel(inject={s: 10.0 for s in range(20, 30)})
+    guard = DivergenceGuard(**GUARD)
+    with pytest.warns(UserWarning, match="stayed above 1.3x its smoothed level"):
+        pl.Trainer(**trainer_kwargs(tmp_path, max_steps=STEPS),
+                   callbacks=[OneCycleLR(max_lr=PEAK), guard]).fit(model)
+    assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(30, "spike", 20)]
+    assert used_lrs(model)[30:] == [schedule()(s) * 0.5 for s in range(30, STEPS)]
+
+
+def test_without_an_event_the_run_is_bit_identical_to_one_without_the_guard(tmp_path: Path) -> None:
+    guarded, plain = InjectingModel(), InjectingModel()
+    guard = DivergenceGuard(**GUARD)
+    fit(tmp_path / "a", guarded, guard)
+    fit(tmp_path / "b", plain, None)
+    assert guard.events == [] and guard.kept_step == 50
+    assert guarded.used == plain.used
+    for (name, a), (_, b) in zip(guarded.state_dict().items(), plain.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_no_sync_between_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inside: list[int] = []
+    synced: set[int] = set()
+
+    def counting(name: str) -> None:
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if inside:
+                synced.add(inside[-1])
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, wrapper)
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu"):
+        counting(name)
+
+    class Watched(DivergenceGuard):
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            inside.append(trainer.global_step)
+            try:
+                super().on_train_batch_end(trainer, *args)
+            finally:
+                inside.pop()
+
+    fit(tmp_path, InjectingModel(), Watched(**GUARD))
+    assert synced == set(range(5, STEPS + 1, 5))  # the checks, and nothing else
+
+
+def test_amp_skipped_steps_are_not_a_divergence(tmp_path: Path) -> None:
+    model = InjectingModel(inject={13: math.inf, 27: math.inf})
+    guard = DivergenceGuard(**GUARD)
+    plugin = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=1.0))
+    fit(tmp_path, model, guard, plugins=[plugin])
+    assert model.updates == STEPS - 2  # the GradScaler skipped the two inf steps
+    assert guard.events == [] and finite(model)
+
+
+def test_amp_skipping_every_step_is_a_divergence_and_max_rollbacks_gives_up(tmp_path: Path) -> None:
+    model = InjectingModel(inject={s: math.inf for s in range(22, STEPS)})
+    guard = DivergenceGuard(**GUARD, max_rollbacks=1)
+    plugin = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=1.0))
+    with pytest.raises(DivergenceError, match=r"after 1 rollback\(s\) \(max_rollbacks=1\)") as raised:
+        fit(tmp_path, model, guard, plugins=[plugin])
+    assert [(e["step"], e["reason"]) for e in guard.events] == [(35, "skipped"), (45, "skipped")]
+    message = str(raised.value)
+    assert "skipped every step" in message and f"peak {PEAK:.4g} ran at {PEAK / 2:.4g}; try max_lr=0.0125" in message
+
+
+def test_max_rollbacks_exceeded_stops_the_fit_saying_which_peak_to_try(tmp_path: Path) -> None:
+    model = InjectingModel(inject={23: math.nan, 33: math.nan})
+    guard = DivergenceGuard(**GUARD, max_rollbacks=1)
+    with pytest.raises(DivergenceError) as raised:
+        fit(tmp_path, model, guard)
+    message = str(raised.value)
+    assert "at step 35 the loss diverged again (non-finite" in message
+    assert "rolled back to the state kept at step 20" in message and "try max_lr=0.0125" in message
+
+
+def test_resume_after_a_rollback_is_exact(tmp_path: Path) -> None:
+    # Event 1 (NaN at 23) is before the checkpoint at step 34, event 2 (NaN at 36) after it: the resumed run
+    # must roll back to the state kept at step 30, which only the checkpoint holds, with the scale 0.5 restored.
+    inject = {23: math.nan, 36: math.nan}
+    saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
+    whole, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
+    fit(tmp_path / "whole", whole, guard, saver, enable_checkpointing=True)
+    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(25, 20), (40, 30)]
+
+    resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
+    path = tmp_path / "ckpt" / "epoch=0-step=34.ckpt"
+    fit(tmp_path / "resumed", resumed, again, ckpt_path=str(path))
+    assert resumed.used == whole.used[34:]  # the rate of every step after the resume, exactly
+    assert list(map(repr, resumed.losses)) == list(map(repr, whole.losses[34:]))  # NaN too
+    assert [(e["step"], e["kept_step"]) for e in again.events] == [(25, 20), (40, 30)]
+    for (name, a), (_, b) in zip(resumed.state_dict().items(), whole.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="keep_every_n_steps to be a multiple of check_every_n_steps"):
+        DivergenceGuard(check_every_n_steps=10, keep_every_n_steps=25)
+    with pytest.raises(ValueError, match="Expected rate_factor to be a number in \\(0, 1\\), but got 1"):
+        DivergenceGuard(rate_factor=1)
+    with pytest.raises(ValueError, match="Expected spike_factor"):
+        DivergenceGuard(spike_factor=0.9)
+    with pytest.raises(ValueError, match="Expected check_every_n_steps"):
+        DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
+
+
+def test_lightning_cli_configures_the_guard(tmp_path: Path) -> None:
+    pytest.importorskip("jsonargparse")
+    from pytorch_lightning.cli import LightningCLI
+
+    cli = LightningCLI(InjectingModel, run=False, save_config_callback=None, args=[
+        f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
+        "--trainer.callbacks+=lightning_clr.DivergenceGuard", "--trainer.callbacks.check_every_n_steps=5",
+        "--trainer.callbacks.rate_factor=0.25"])
+    (guard,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, DivergenceGuard)]
+    assert (guard.check_every_n_steps, guard.keep_every_n_steps, guard.rate_factor) == (5, 100, 0.25)
+    assert type(guard.check_every_n_steps) is int
+
+
+@pytest.mark.multiprocess
+def test_two_ddp_ranks_roll_back_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A NaN on rank 1 only: the reduced check makes rank 0 roll back at the same step to the same state.
+    import guard_ddp_run
+
+    for name in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "PL_GLOBAL_SEED"):
+        monkeypatch.setenv(name, "")  # recorded, so that what the launcher sets is undone after the test
+        monkeypatch.delenv(name)
+    guard_ddp_run.run(str(tmp_path))
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["events"] == ranks[1]["events"] == [
+        {"step": 15, "reason": "non-finite", "kept_step": 10, "rate_scale": 0.5}]
+    assert ranks[0]["used"] == ranks[1]["used"]
+    assert ranks[0]["weights"] == ranks[1]["weights"]
+    assert all(math.isfinite(w) for w in ranks[0]["weights"])

@@ -16,7 +16,7 @@ checks (:mod:`~lightning_clr.callbacks.context`) and the checkpoint state with t
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional
+from typing import Any
 
 from typing_extensions import override
 
@@ -38,7 +38,7 @@ from lightning_clr.callbacks.logging import LogCadence, logging_step, metric_nam
 from lightning_clr.callbacks.state import ScheduleState, _Driven
 from lightning_clr.callbacks.writer import GroupWriter, momentum_key
 
-__all__ = ["ScheduleCallback", "FitContext", "per_group", "OptimizerIndices", "GroupSchedules"]
+__all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "ScheduleCallback", "per_group"]
 
 
 class ScheduleCallback(ScheduleState):
@@ -91,7 +91,7 @@ class ScheduleCallback(ScheduleState):
                     f"but got {optimizers!r}."
                 )
             optimizers = sorted(set(indices))
-        self.optimizers: Optional[list[int]] = optimizers
+        self.optimizers: list[int] | None = optimizers
         self.count_skipped_steps = bool(count_skipped_steps)
         self.log_momentum = bool(log_momentum)
         self.logging_name = logging_name
@@ -102,7 +102,7 @@ class ScheduleCallback(ScheduleState):
         self._loaded_from_checkpoint = False
         self._warned_past_end = False
         self._trainer: Any = None
-        self._pending_build: Optional[FitContext] = None
+        self._pending_build: FitContext | None = None
         self._rate_scale = 1.0
         self._cadence = LogCadence()
         self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
@@ -164,7 +164,7 @@ class ScheduleCallback(ScheduleState):
             schedules = self._schedules_for(context, len(param_groups), name)
             lrs, momenta, keys = [], [], []
             no_momentum = False
-            for params, (lr_schedule, momentum_schedule) in zip(param_groups, schedules):
+            for params, (lr_schedule, momentum_schedule) in zip(param_groups, schedules, strict=False):
                 key = None
                 if momentum_schedule is not None:
                     key = momentum_key(params)
@@ -278,7 +278,7 @@ class ScheduleCallback(ScheduleState):
                 self._write(driven, step)
 
     # ------------------------------------------------------------------ logging
-    def _names(self) -> list[tuple[_Driven, list[str], Optional[str]]]:
+    def _names(self) -> list[tuple[_Driven, list[str], str | None]]:
         """Logged names per driven optimizer: one per param group, and the momentum's."""
         described = []
         for driven in self._driven:
@@ -287,7 +287,7 @@ class ScheduleCallback(ScheduleState):
             momentum = writer is not None and any(m is not None for m in writer.momentum)
             described.append((type(driven.optimizer).__name__, params, momentum))
         names = metric_names(self.logging_name, described, self.log_momentum)
-        return [(driven, lr_names, momentum) for driven, (lr_names, momentum) in zip(self._driven, names)]
+        return [(driven, lr_names, momentum) for driven, (lr_names, momentum) in zip(self._driven, names, strict=False)]
 
     def _log(self, trainer: Any) -> None:
         if not trainer.is_global_zero:
@@ -300,11 +300,11 @@ class ScheduleCallback(ScheduleState):
             if writer is None:
                 continue
             step = driven.clock.now(trainer)
-            for name, lr in zip(names, writer.lr):
+            for name, lr in zip(names, writer.lr, strict=False):
                 metrics[name] = lr(step) * self._rate_scale
             if momentum_name is not None:
                 moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
-                for name, momentum in zip(moment_names, writer.momentum):
+                for name, momentum in zip(moment_names, writer.momentum, strict=False):
                     if momentum is not None:
                         metrics[name] = momentum(step)
         step = logging_step(trainer)
@@ -329,7 +329,7 @@ class ScheduleCallback(ScheduleState):
             self._write_all(self._trainer)
 
     # ------------------------------------------------------------------ previews
-    def schedules(self, steps_per_epoch: Optional[float] = None, total_steps: Optional[float] = None,
+    def schedules(self, steps_per_epoch: float | None = None, total_steps: float | None = None,
                   num_groups: int = 1) -> GroupSchedules:
         """The ``(lr, momentum)`` schedules this callback would use for an optimizer with ``num_groups``
         param groups, for a run of ``total_steps`` optimizer steps with ``steps_per_epoch`` per epoch.
@@ -343,7 +343,7 @@ class ScheduleCallback(ScheduleState):
         context = FitContext(steps_per_epoch, total_steps, owner=type(self).__name__)
         return self._schedules_for(context, num_groups, "the preview optimizer")
 
-    def plot(self, steps: int, steps_per_epoch: Optional[float] = None, **kwargs: Any) -> Any:
+    def plot(self, steps: int, steps_per_epoch: float | None = None, **kwargs: Any) -> Any:
         """Draws the schedule this callback would apply over ``steps`` optimizer steps (a run of that
         length, so percent lengths and ``total_steps=None`` refer to it) and returns the figure."""
         from lightning_clr.plotting import plot_schedule

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 from typing_extensions import override
 
@@ -31,15 +32,15 @@ class _Driven:
     index: int
     optimizer: Any
     clock: StepClock
-    writer: Optional[GroupWriter] = None
-    end: Optional[int] = None  # first step past the end of the schedule, if it ends
+    writer: GroupWriter | None = None
+    end: int | None = None  # first step past the end of the schedule, if it ends
 
 
 
 class ScheduleState(CallbackBase):
     """Identity, checkpoint state and read-only accessors of :class:`~lightning_clr.ScheduleCallback`."""
 
-    optimizers: Optional[list[int]]
+    optimizers: list[int] | None
     _driven: list[_Driven]
     _trainer: Any
     _use_global_step: bool
@@ -116,19 +117,19 @@ class ScheduleState(CallbackBase):
         """Whether this callback schedules optimizer ``optimizer_index`` of the Trainer."""
         return self.optimizers is None or optimizer_index in self.optimizers
 
-    def _built(self, optimizer_index: int, group: int) -> Optional[GroupWriter]:
+    def _built(self, optimizer_index: int, group: int) -> GroupWriter | None:
         for driven in self._driven:
             if driven.index == optimizer_index and driven.writer is not None and len(driven.writer.lr) > group:
                 return driven.writer
         return None
 
-    def step_schedule(self, optimizer_index: int = 0, group: int = 0) -> Optional[Callable[[int], float]]:
+    def step_schedule(self, optimizer_index: int = 0, group: int = 0) -> Callable[[int], float] | None:
         """The learning-rate schedule built for param group ``group`` of optimizer ``optimizer_index`` in
         the current fit, or ``None`` before it is built (at fit start, or at train start with "auto" bounds)."""
         writer = self._built(optimizer_index, group)
         return None if writer is None else writer.lr[group]
 
-    def step_momentum_schedule(self, optimizer_index: int = 0, group: int = 0) -> Optional[Callable[[int], float]]:
+    def step_momentum_schedule(self, optimizer_index: int = 0, group: int = 0) -> Callable[[int], float] | None:
         """The momentum schedule of that param group, or ``None`` (not built yet, or the momentum is not cycled)."""
         writer = self._built(optimizer_index, group)
         return None if writer is None else writer.momentum[group]

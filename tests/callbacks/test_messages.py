@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import pytorch_lightning as pl
-from helpers import RecordingModel, trainer_kwargs, used_lrs
 
 from lightning_clr import (
     CosineRestartsLR,
@@ -28,6 +27,8 @@ from lightning_clr.schedules import (
     LinearRamp,
     OneCycleSchedule,
 )
+
+from helpers import RecordingModel, trainer_kwargs, used_lrs
 
 
 # ---------------------------------------------------------------------------------------------------- repr

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pytorch_lightning.cli import LightningCLI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from digits import DigitsClassifier, DigitsDataModule  # noqa: E402
+from digits import DigitsClassifier, DigitsDataModule
+from quiet import quiet_lightning
 
 
-def cli_main(args: Optional[list[str]] = None, run: bool = True, **kwargs: Any) -> LightningCLI:
+def cli_main(args: list[str] | None = None, run: bool = True, **kwargs: Any) -> LightningCLI:
     """Runs LightningCLI on :class:`DigitsClassifier` and :class:`DigitsDataModule`.
 
     Args:
@@ -45,4 +46,5 @@ def cli_main(args: Optional[list[str]] = None, run: bool = True, **kwargs: Any) 
 
 
 if __name__ == "__main__":
+    quiet_lightning()
     cli_main()

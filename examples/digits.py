@@ -9,7 +9,7 @@ Used by ``examples/train_digits.py`` (plain Python) and ``examples/cli.py`` (Lig
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-__all__ = ["DigitsDataModule", "DigitsClassifier"]
+__all__ = ["DigitsClassifier", "DigitsDataModule"]
 
 NUM_FEATURES = 64  # 8 x 8 pixels
 NUM_CLASSES = 10
@@ -57,11 +57,11 @@ class DigitsDataModule(pl.LightningDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.seed = seed
-        self.train_set: Optional[TensorDataset] = None
-        self.val_set: Optional[TensorDataset] = None
-        self.test_set: Optional[TensorDataset] = None
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+        self.test_set: TensorDataset | None = None
 
-    def setup(self, stage: Optional[str] = None) -> None:
+    def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         from sklearn.datasets import load_digits

@@ -22,9 +22,10 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from digits import DigitsClassifier, DigitsDataModule  # noqa: E402
+from digits import DigitsClassifier, DigitsDataModule
+from quiet import quiet_lightning
 
-from lightning_clr import CyclicLR, LRRangeTest, OneCycleLR, lr_range_test  # noqa: E402
+from lightning_clr import CyclicLR, LRRangeTest, OneCycleLR, lr_range_test
 
 #: Bounds picked by hand from a small grid on this data set, for --compare.
 HAND_PICKED = {"cyclic": dict(base_lr=0.1, max_lr=1.0, step_size_up="4 epochs"), "one_cycle": dict(max_lr=0.3)}
@@ -43,7 +44,7 @@ def make_schedule(name: str, auto: bool) -> pl.Callback:
 def train(schedule: str, auto: bool, epochs: int, seed: int, output: Path) -> tuple[float, LRRangeTest | None]:
     """Trains the digits classifier under ``schedule`` and returns its test accuracy and the range test."""
     pl.seed_everything(seed, verbose=False)
-    test = LRRangeTest() if auto else None
+    test = LRRangeTest(verbose=False) if auto else None  # main() prints the bounds it gave, once
     trainer = pl.Trainer(
         max_epochs=epochs,
         accelerator="cpu",
@@ -54,6 +55,7 @@ def train(schedule: str, auto: bool, epochs: int, seed: int, output: Path) -> tu
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        log_every_n_steps=5,  # an epoch is 17 steps: log within it (the default 50 would warn)
     )
     model, data = DigitsClassifier(hidden=64), DigitsDataModule(batch_size=64, seed=seed)
     trainer.fit(model, datamodule=data)
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # 1. The test alone: no training, the model is as before afterwards.
     pl.seed_everything(args.seed, verbose=False)
-    result = lr_range_test(DigitsClassifier(hidden=64), datamodule=DigitsDataModule(batch_size=64, seed=args.seed))
+    result = lr_range_test(DigitsClassifier(hidden=64), datamodule=DigitsDataModule(batch_size=64, seed=args.seed),
+                           verbose=False)  # printed below
     figure_path = output / "lr_range_test.png"
     result.plot(figure_path)
     print(f"\nrange test: {len(result.lrs)} steps from {result.lrs[0]:.3g} to {result.lrs[-1]:.3g} ({result.reason})")
@@ -97,4 +100,5 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    quiet_lightning()
     main()

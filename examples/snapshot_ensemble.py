@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
-import warnings
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -33,6 +34,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_clr import CosineRestartsLR, SnapshotCheckpoint, SnapshotEnsemble
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quiet import quiet_lightning
 
 
 def load_data(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -119,8 +123,7 @@ def main() -> None:
                         help="also train one cosine cycle of the same length (the usual schedule)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a tiny model: one thread is fastest, and leaves a core free
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    quiet_lightning()
 
     started = time.perf_counter()
     x, y, x_test, y_test = load_data(args.dataset)

@@ -23,9 +23,10 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from digits import DigitsClassifier, DigitsDataModule  # noqa: E402
+from digits import DigitsClassifier, DigitsDataModule
+from quiet import quiet_lightning
 
-from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR  # noqa: E402
+from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
 
 
 def make_schedule(name: str) -> pl.Callback:
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics_csv = Path(loggers[0].log_dir) / "metrics.csv"
     rates = _logged_rates(metrics_csv)
     print(f"\nschedule: {args.schedule}, {trainer.global_step} optimizer steps, {args.epochs} epochs")
-    print(f"learning rate logged at {len(rates)} steps: min {min(rates):.4g}, max {max(rates):.4g}, last {rates[-1]:.4g}")
+    print(f"learning rate logged at {len(rates)} steps: min {min(rates):.4g}, max {max(rates):.4g}, "
+          f"last {rates[-1]:.4g}")
     print(f"test accuracy: {test_acc:.4f}")
     print(f"logs: {metrics_csv} and {loggers[1].log_dir} (tensorboard --logdir {output})")
     print(f"wall time: {time.perf_counter() - start:.1f} s")
@@ -85,4 +87,5 @@ def _logged_rates(path: Path) -> list[float]:
 
 
 if __name__ == "__main__":
+    quiet_lightning()
     main()

@@ -48,18 +48,24 @@ def check_bool(value: Any, name: str) -> bool:
     return value
 
 
-def check_int(value: Any, name: str, minimum: int = 1, what: str = "") -> int:
-    """``value`` if it is an ``int`` (not a ``bool``) of at least ``minimum``.
+def check_int(value: Any, name: str, minimum: int = 1, what: str = "", *, allow_none: bool = False,
+              noun: str = "") -> Any:
+    """``value`` if it is an ``int`` (not a ``bool``) of at least ``minimum`` (or ``None``, if allowed).
 
     Args:
         value: the argument.
         name: its name, for the message.
         minimum: the smallest valid value.
-        what: what it counts, e.g. ``"steps"``, for the message.
+        what: what it counts, e.g. ``"steps"``, for the message ("a positive int number of steps").
+        allow_none: whether ``None`` is valid too.
+        noun: what it is, e.g. ``"index"``, for the message ("a non-negative int index").
     """
+    if allow_none and value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         kind = "a positive int" if minimum == 1 else ("a non-negative int" if minimum == 0 else f"an int >= {minimum}")
-        raise _fail(name, kind + (f" number of {what}" if what else ""), value)
+        valid = ("None or " if allow_none else "") + kind + (f" {noun}" if noun else "")
+        raise _fail(name, valid + (f" number of {what}" if what else ""), value)
     return value
 
 

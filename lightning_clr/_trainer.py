@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import torch
 
+from lightning_clr._checks import is_number
+
 __all__ = ["unwrap_optimizer", "steps_per_epoch", "total_steps", "run_size", "is_automatic_optimization"]
 
 
@@ -28,7 +30,7 @@ def steps_per_epoch(trainer: Any) -> Optional[int]:
     ``None`` while the number of batches is unknown (an ``IterableDataset`` without ``__len__``, or before
     the train loader is set up)."""
     batches = trainer.num_training_batches
-    if isinstance(batches, bool) or not isinstance(batches, (int, float)) or not math.isfinite(batches) or batches <= 0:
+    if not is_number(batches) or batches <= 0:
         return None
     accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
     return math.ceil(batches / accumulate)

@@ -14,10 +14,10 @@ momentum schedules (momentum falls while the rate rises: swap the two values).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal, Optional, Protocol, runtime_checkable
 
-from lightning_clr._checks import ANNEAL_STRATEGIES, CYCLIC_MODES
+from lightning_clr._checks import ANNEAL_STRATEGIES, CYCLIC_MODES, check_choice, check_int, check_number
 
 __all__ = [
     "Schedule",
@@ -74,9 +74,20 @@ class ScheduleBase:
         return plot_schedule(self, steps, **kwargs)
 
 
-def _check_steps(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"Expected {name} to be a positive int number of steps, but got {value!r}.")
+class _Precomputed:
+    """A frozen schedule with step-independent constants worked out once, in :meth:`_precompute` (called
+    from ``__post_init__``). They live in ``__dict__`` beside the fields, but are no fields: equality and
+    ``repr`` ignore them, and a pickle (or copy) holds the fields only and works them out again."""
+
+    def _precompute(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _cache(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
 
 
 def _snap_to_step(value: float) -> float:
@@ -89,13 +100,8 @@ def _snap_to_step(value: float) -> float:
     return float(nearest) if abs(value - nearest) <= 1e-9 * max(1.0, abs(value)) else value
 
 
-def _check_finite(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"Expected {name} to be a finite number, but got {value!r}.")
-
-
 @dataclass(frozen=True)
-class CyclicSchedule(ScheduleBase):
+class CyclicSchedule(_Precomputed, ScheduleBase):
     r"""Cyclical learning rate (Smith, 2017): a triangle wave between ``start`` and ``peak``.
 
     .. math::
@@ -126,17 +132,20 @@ class CyclicSchedule(ScheduleBase):
     gamma: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_finite(self.start, "start")
-        _check_finite(self.peak, "peak")
-        _check_steps(self.step_size_up, "step_size_up")
+        check_number(self.start, "start")
+        check_number(self.peak, "peak")
+        check_int(self.step_size_up, "step_size_up", 1, "steps")
         if self.step_size_down is not None:
-            _check_steps(self.step_size_down, "step_size_down")
-        if self.mode not in CYCLIC_MODES:
-            raise ValueError(f"Expected mode to be one of {CYCLIC_MODES}, but got {self.mode!r}.")
-        _check_finite(self.gamma, "gamma")
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"Expected gamma in (0, 1] (gamma > 1 grows the amplitude without bound), "
-                             f"but got gamma={self.gamma!r}.")
+            check_int(self.step_size_down, "step_size_down", 1, "steps")
+        check_choice(self.mode, "mode", CYCLIC_MODES)
+        check_number(self.gamma, "gamma", 0.0, 1.0, low_open=True, why="gamma > 1 grows the amplitude without bound")
+        self._precompute()
+
+    def _precompute(self) -> None:
+        total = self.cycle_length
+        ratio = self.step_size_up / total
+        self._cache(_total=total, _ratio=ratio, _ratio_down=ratio - 1, _amplitude=self.peak - self.start,
+                    _mode=CYCLIC_MODES.index(self.mode))
 
     @property
     def cycle_length(self) -> int:
@@ -144,26 +153,25 @@ class CyclicSchedule(ScheduleBase):
         return self.step_size_up + down
 
     def __call__(self, step: int) -> float:
-        total = self.cycle_length
-        ratio = self.step_size_up / total
+        total = self._total
+        ratio = self._ratio
         cycle = math.floor(1 + step / total)
         x = 1.0 + step / total - cycle
-        scale = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
-        height = (self.peak - self.start) * scale
-        if self.mode == "triangular":
-            factor = 1.0
-        elif self.mode == "triangular2":
-            factor = 0.5 ** (cycle - 1)  # torch: 1 / 2.0 ** (cycle - 1), equal, but OverflowError past cycle 1025
-        else:
-            factor = self.gamma**step
-        return self.start + height * factor
+        scale = x / ratio if x <= ratio else (x - 1) / self._ratio_down
+        height = self._amplitude * scale
+        mode = self._mode
+        if mode == 0:  # triangular
+            return self.start + height  # height * 1.0, exactly
+        if mode == 1:  # triangular2; torch: 1 / 2.0 ** (cycle - 1), equal, but OverflowError past cycle 1025
+            return self.start + height * 0.5 ** (cycle - 1)
+        return self.start + height * self.gamma**step  # exp_range
 
     def cycle_ends(self, steps: int) -> list[int]:
         return list(range(self.cycle_length, steps + 1, self.cycle_length))
 
 
 @dataclass(frozen=True)
-class OneCycleSchedule(ScheduleBase):
+class OneCycleSchedule(_Precomputed, ScheduleBase):
     r"""The 1cycle policy (Smith & Topin, 2019): one rise and one long fall over ``total_steps``.
 
     Two phases (default): ``initial`` to ``peak`` over the first :math:`p T - 1` steps, then ``peak`` to
@@ -196,14 +204,23 @@ class OneCycleSchedule(ScheduleBase):
 
     def __post_init__(self) -> None:
         for name in ("initial", "peak", "final", "pct_start"):
-            _check_finite(getattr(self, name), name)
-        _check_steps(self.total_steps, "total_steps")
-        if not 0 < self.pct_start < 1:
-            raise ValueError(f"Expected pct_start in (0, 1), but got pct_start={self.pct_start!r}.")
-        if self.anneal_strategy not in ANNEAL_STRATEGIES:
-            raise ValueError(
-                f"Expected anneal_strategy to be one of {ANNEAL_STRATEGIES}, but got {self.anneal_strategy!r}."
-            )
+            check_number(getattr(self, name), name)
+        check_int(self.total_steps, "total_steps", 1, "steps")
+        check_number(self.pct_start, "pct_start", 0.0, 1.0, low_open=True, high_open=True)
+        check_choice(self.anneal_strategy, "anneal_strategy", ANNEAL_STRATEGIES)
+        self._precompute()
+
+    def _precompute(self) -> None:
+        # Per phase: (end_step, start_step, span, start_value, end_value, half or delta), as __call__ uses them.
+        table = []
+        start_step = 0.0
+        for end_step, start_value, end_value in self._phases():
+            span = end_step - start_step
+            slope = ((start_value - end_value) / 2.0 if self.anneal_strategy == "cos"
+                     else end_value - start_value)
+            table.append((end_step, start_step, span, start_value, end_value, slope))
+            start_step = end_step
+        self._cache(_table=tuple(table), _cos=self.anneal_strategy == "cos", _last=self.total_steps - 1)
 
     @property
     def total_steps_or_none(self) -> Optional[int]:
@@ -221,25 +238,23 @@ class OneCycleSchedule(ScheduleBase):
         return ((rise_end, self.initial, self.peak), (self.total_steps - 1, self.peak, self.final))
 
     def __call__(self, step: int) -> float:
-        step = min(step, self.total_steps - 1)
-        phases = self._phases()
-        start_step = 0.0
-        for i, (end_step, start_value, end_value) in enumerate(phases):
-            if step <= end_step or i == len(phases) - 1:
-                span = end_step - start_step
-                pct = (step - start_step) / span if span != 0 else 1.0
-                if self.anneal_strategy == "cos":
-                    return end_value + (start_value - end_value) / 2.0 * (math.cos(math.pi * pct) + 1)
-                return (end_value - start_value) * pct + start_value
-            start_step = end_step
-        raise AssertionError("unreachable: the last phase always matches")  # pragma: no cover
+        step = min(step, self._last)
+        table = self._table
+        for phase in table:
+            if step <= phase[0]:
+                break  # else: the last phase, which always matches
+        _, start_step, span, start_value, end_value, slope = phase
+        pct = (step - start_step) / span if span != 0 else 1.0
+        if self._cos:
+            return end_value + slope * (math.cos(math.pi * pct) + 1)
+        return slope * pct + start_value
 
     def cycle_ends(self, steps: int) -> list[int]:
         return [self.total_steps] if self.total_steps <= steps else []
 
 
 @dataclass(frozen=True)
-class CosineRestartsSchedule(ScheduleBase):
+class CosineRestartsSchedule(_Precomputed, ScheduleBase):
     r"""Cosine decay with warm restarts (SGDR; Keras ``CosineDecayRestarts``).
 
     Cycle :math:`i` (0-based) starts at step :math:`s_i = F (m^i - 1) / (m - 1)` (:math:`s_i = F i` when
@@ -268,15 +283,23 @@ class CosineRestartsSchedule(ScheduleBase):
 
     def __post_init__(self) -> None:
         for name in ("peak", "t_mul", "m_mul", "alpha"):
-            _check_finite(getattr(self, name), name)
-        _check_steps(self.first_cycle, "first_cycle")
-        if self.t_mul <= 0:
-            raise ValueError(f"Expected t_mul > 0, but got t_mul={self.t_mul!r}.")
-        if not 0 < self.m_mul <= 1:
-            raise ValueError(f"Expected m_mul in (0, 1] (m_mul > 1 grows the peaks without bound), "
-                             f"but got m_mul={self.m_mul!r}.")
-        if not 0 <= self.alpha <= 1:
-            raise ValueError(f"Expected alpha in [0, 1], but got alpha={self.alpha!r}.")
+            check_number(getattr(self, name), name)
+        check_int(self.first_cycle, "first_cycle", 1, "steps")
+        check_number(self.t_mul, "t_mul", 0.0, low_open=True)
+        check_number(self.m_mul, "m_mul", 0.0, 1.0, low_open=True, why="m_mul > 1 grows the peaks without bound")
+        check_number(self.alpha, "alpha", 0.0, 1.0)
+        self._precompute()
+
+    def _precompute(self) -> None:
+        limit = _snap_to_step(self.first_cycle / (1 - self.t_mul)) if self.t_mul < 1 else math.inf
+        self._cache(_log_t_mul=math.log(self.t_mul), _limit=limit, _amplitude=1 - self.alpha,
+                    _floor=self.peak * self.alpha)
+        self._cache(_cycle=self._cycle_of(0))
+
+    def _cycle_of(self, index: int) -> tuple[int, float, float, float, float]:
+        """``(index, first step, first step of the next cycle, length, 0.5 * m_mul ** index)`` of a cycle."""
+        end = min(self.cycle_start(index + 1), self._limit)
+        return index, self.cycle_start(index), end, self.first_cycle * self.t_mul**index, 0.5 * self.m_mul**index
 
     def cycle_start(self, index: int) -> float:
         """The step at which cycle ``index`` (0-based) begins."""
@@ -288,12 +311,9 @@ class CosineRestartsSchedule(ScheduleBase):
         """The 0-based cycle that step ``step`` falls in."""
         if self.t_mul == 1:
             return step // self.first_cycle
-        if self.t_mul < 1:
-            # Shrinking cycles sum to F / (1 - m): past that the schedule holds its final state.
-            limit = _snap_to_step(self.first_cycle / (1 - self.t_mul))
-            if step >= limit:
-                return -1
-        index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / math.log(self.t_mul))
+        if step >= self._limit:  # shrinking cycles (t_mul < 1) sum to F / (1 - m): past that, the final state
+            return -1
+        index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / self._log_t_mul)
         index = max(index, 0)
         while self.cycle_start(index + 1) <= step:
             index += 1
@@ -302,13 +322,19 @@ class CosineRestartsSchedule(ScheduleBase):
         return index
 
     def __call__(self, step: int) -> float:
-        index = self.cycle_index(step)
-        if index < 0:  # beyond the limit of shrinking cycles
-            return self.peak * self.alpha
-        length = self.first_cycle * self.t_mul**index
-        fraction = (step - self.cycle_start(index)) / length
-        cosine = 0.5 * self.m_mul**index * (1 + math.cos(math.pi * fraction))
-        return self.peak * ((1 - self.alpha) * cosine + self.alpha)
+        # The cycle of the last call (see _cycle_of): steps come in order, so it is nearly always the one
+        # asked for, and the search (a logarithm, powers) runs once a cycle. Pure: the value depends on step only.
+        index, start, end, length, height = self._cycle
+        if not start <= step < end:
+            index = self.cycle_index(step)
+            if index < 0:  # beyond the limit of shrinking cycles
+                return self._floor
+            cycle = self._cycle_of(index)
+            self._cache(_cycle=cycle)
+            index, start, end, length, height = cycle
+        fraction = (step - start) / length
+        cosine = height * (1 + math.cos(math.pi * fraction))
+        return self.peak * (self._amplitude * cosine + self.alpha)
 
     def cycle_ends(self, steps: int) -> list[int]:
         ends: list[int] = []
@@ -330,14 +356,14 @@ class ConstantSchedule(ScheduleBase):
     value: float
 
     def __post_init__(self) -> None:
-        _check_finite(self.value, "value")
+        check_number(self.value, "value")
 
     def __call__(self, step: int) -> float:
         return self.value
 
 
 @dataclass(frozen=True)
-class LinearRamp(ScheduleBase):
+class LinearRamp(_Precomputed, ScheduleBase):
     r"""From ``start`` at step 0 to ``end`` at step :math:`n - 1` in equal increments, then ``end``.
 
     .. math:: v(t) = a + (b - a) \min(t, n - 1) / (n - 1)
@@ -348,22 +374,26 @@ class LinearRamp(ScheduleBase):
     num_steps: int
 
     def __post_init__(self) -> None:
-        _check_finite(self.start, "start")
-        _check_finite(self.end, "end")
-        _check_steps(self.num_steps, "num_steps")
+        check_number(self.start, "start")
+        check_number(self.end, "end")
+        check_int(self.num_steps, "num_steps", 1, "steps")
+        self._precompute()
+
+    def _precompute(self) -> None:
+        self._cache(_delta=self.end - self.start, _last=self.num_steps - 1)
 
     @property
     def total_steps_or_none(self) -> Optional[int]:
         return self.num_steps
 
     def __call__(self, step: int) -> float:
-        if step >= self.num_steps - 1:  # exactly ``end``: the formula can miss it by an ulp
+        if step >= self._last:  # exactly ``end``: the formula can miss it by an ulp
             return self.end
-        return self.start + (self.end - self.start) * step / (self.num_steps - 1)
+        return self.start + self._delta * step / self._last
 
 
 @dataclass(frozen=True)
-class ExponentialRamp(ScheduleBase):
+class ExponentialRamp(_Precomputed, ScheduleBase):
     r"""From ``start`` at step 0 to ``end`` at step :math:`n - 1` in equal ratios, then ``end``
     (the LR range test's usual sweep).
 
@@ -375,17 +405,21 @@ class ExponentialRamp(ScheduleBase):
     num_steps: int
 
     def __post_init__(self) -> None:
-        _check_finite(self.start, "start")
-        _check_finite(self.end, "end")
+        check_number(self.start, "start")
+        check_number(self.end, "end")
         if self.start <= 0 or self.end <= 0:
             raise ValueError(f"Expected start > 0 and end > 0, but got start={self.start!r}, end={self.end!r}.")
-        _check_steps(self.num_steps, "num_steps")
+        check_int(self.num_steps, "num_steps", 1, "steps")
+        self._precompute()
+
+    def _precompute(self) -> None:
+        self._cache(_ratio=self.end / self.start, _last=self.num_steps - 1)
 
     @property
     def total_steps_or_none(self) -> Optional[int]:
         return self.num_steps
 
     def __call__(self, step: int) -> float:
-        if step >= self.num_steps - 1:  # exactly ``end``: the formula can miss it by an ulp
+        if step >= self._last:  # exactly ``end``: the formula can miss it by an ulp
             return self.end
-        return self.start * (self.end / self.start) ** (step / (self.num_steps - 1))
+        return self.start * self._ratio ** (step / self._last)

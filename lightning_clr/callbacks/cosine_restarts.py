@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal, Union
 
-import torch
-
-from lightning_clr._checks import AUTO, check_bound
-from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
+from lightning_clr._checks import AUTO, check_bound, check_number
+from lightning_clr.callbacks.base import ScheduleCallback
+from lightning_clr.callbacks.context import FitContext, GroupSchedules, OptimizerIndices, per_group
 from lightning_clr.lengths import parse_length
 from lightning_clr.schedules import CosineRestartsSchedule
 
@@ -57,13 +55,9 @@ class CosineRestartsLR(ScheduleCallback):
         super().__init__(optimizers, count_skipped_steps, log_momentum=False, logging_name=logging_name)
         check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
         self._first_cycle = parse_length(first_cycle, "first_cycle")
-        if isinstance(t_mul, bool) or not isinstance(t_mul, (int, float)) or not math.isfinite(t_mul) or t_mul <= 0:
-            raise ValueError(f"Expected t_mul > 0, but got t_mul={t_mul!r}.")
-        if isinstance(m_mul, bool) or not isinstance(m_mul, (int, float)) or not 0 < m_mul <= 1:
-            raise ValueError(f"Expected m_mul in (0, 1] (m_mul > 1 grows the peaks without bound), "
-                             f"but got m_mul={m_mul!r}.")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ValueError(f"Expected alpha in [0, 1], but got alpha={alpha!r}.")
+        check_number(t_mul, "t_mul", 0.0, low_open=True)
+        check_number(m_mul, "m_mul", 0.0, 1.0, low_open=True, why="m_mul > 1 grows the peaks without bound")
+        check_number(alpha, "alpha", 0.0, 1.0)
         self.max_lr = max_lr
         self.first_cycle = first_cycle
         self.t_mul = float(t_mul)
@@ -77,10 +71,10 @@ class CosineRestartsLR(ScheduleCallback):
         return {k: getattr(self, k) for k in ("max_lr", "first_cycle", "t_mul", "m_mul", "alpha", "optimizers",
                                               "count_skipped_steps")}
 
-    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
-        first = context.resolve(self._first_cycle)
+    def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
+        first = context.resolve(self._first_cycle, "first_cycle", self.first_cycle)
         max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
         return [
             (CosineRestartsSchedule(float(peak), first, self.t_mul, self.m_mul, self.alpha), None)
-            for peak in per_group(max_lr, len(optimizer.param_groups), "max_lr", optimizer_name)
+            for peak in per_group(max_lr, num_groups, "max_lr", optimizer_name)
         ]

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-import torch
-
-from lightning_clr._checks import AUTO, check_bound, check_momentum_bounds
-from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
+from lightning_clr._checks import AUTO, CYCLIC_MODES, check_bound, check_choice, check_momentum_bounds, check_number
+from lightning_clr.callbacks.base import ScheduleCallback
+from lightning_clr.callbacks.context import FitContext, GroupSchedules, OptimizerIndices, per_group
 from lightning_clr.lengths import parse_length
-from lightning_clr.schedules import CYCLIC_MODES, CyclicSchedule
+from lightning_clr.schedules import CyclicSchedule
 
 __all__ = ["CyclicLR"]
 
 Bound = Union[float, list[float], Literal["auto"]]
 
 
+def _check_max_above_base(base_lr: Any, max_lr: Any) -> None:
+    """``max_lr > base_lr`` in every param group (lists are per group; a single value serves every group)."""
+    lists = [v for v in (base_lr, max_lr) if isinstance(v, (list, tuple))]
+    n = max((len(v) for v in lists), default=1)
+    if len(lists) == 2 and len(base_lr) != len(max_lr):
+        raise ValueError(f"Expected base_lr and max_lr to have one value per param group each, but got "
+                         f"{len(base_lr)} and {len(max_lr)} values: base_lr={base_lr!r}, max_lr={max_lr!r}.")
+    bases = per_group(base_lr, n, "base_lr", "max_lr's list")
+    maxes = per_group(max_lr, n, "max_lr", "base_lr's list")
+    for index, (b, m) in enumerate(zip(bases, maxes)):
+        if not m > b:
+            where = f" in param group {index}" if lists else ""
+            raise ValueError(f"Expected max_lr > base_lr{where}, but got base_lr={b!r}, max_lr={m!r}"
+                             + (f" (base_lr={base_lr!r}, max_lr={max_lr!r})." if lists else "."))
 
 
 class CyclicLR(ScheduleCallback):
@@ -73,20 +86,11 @@ class CyclicLR(ScheduleCallback):
         check_bound(base_lr, "base_lr", allow_auto=True)
         check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
         if AUTO not in (base_lr, max_lr):
-            n = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in (base_lr, max_lr))
-            bases = per_group(base_lr, n, "base_lr", "max_lr's list") if isinstance(max_lr, (list, tuple)) else (
-                list(base_lr) if isinstance(base_lr, (list, tuple)) else [base_lr])
-            maxes = per_group(max_lr, len(bases), "max_lr", "base_lr's list")
-            for b, m in zip(bases, maxes):
-                if not m > b:
-                    raise ValueError(f"Expected max_lr > base_lr, but got base_lr={base_lr!r}, max_lr={max_lr!r}.")
+            _check_max_above_base(base_lr, max_lr)
         self._step_size_up = None if step_size_up == AUTO else parse_length(step_size_up, "step_size_up")
         self._step_size_down = None if step_size_down is None else parse_length(step_size_down, "step_size_down")
-        if mode not in CYCLIC_MODES:
-            raise ValueError(f"Expected mode to be one of {list(CYCLIC_MODES)}, but got mode={mode!r}.")
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
-            raise ValueError(f"Expected gamma in (0, 1] (gamma > 1 grows the amplitude without bound), "
-                             f"but got gamma={gamma!r}.")
+        check_choice(mode, "mode", CYCLIC_MODES)
+        check_number(gamma, "gamma", 0.0, 1.0, low_open=True, why="gamma > 1 grows the amplitude without bound")
         if cycle_momentum:
             check_momentum_bounds(base_momentum, max_momentum)
         self.base_lr = base_lr
@@ -107,9 +111,10 @@ class CyclicLR(ScheduleCallback):
                                               "gamma", "cycle_momentum", "base_momentum", "max_momentum",
                                               "optimizers", "count_skipped_steps")}
 
-    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
+    def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         base_lr, max_lr = self.base_lr, self.max_lr
-        up: Optional[int] = None if self._step_size_up is None else context.resolve(self._step_size_up)
+        up: Optional[int] = (None if self._step_size_up is None
+                             else context.resolve(self._step_size_up, "step_size_up", self.step_size_up))
         if self._needs_range_test():
             result = self._range_test_result(context)
             base_lr = result.base_lr if base_lr == AUTO else base_lr
@@ -120,16 +125,16 @@ class CyclicLR(ScheduleCallback):
                     "length is unknown (a train loader without __len__). Give step_size_up in steps."
                 )
             up = int(result.step_size_up) if up is None else up
-        down = None if self._step_size_down is None else context.resolve(self._step_size_down)
-        n = len(optimizer.param_groups)
-        bases = per_group(base_lr, n, "base_lr", optimizer_name)
-        maxes = per_group(max_lr, n, "max_lr", optimizer_name)
-        schedules = []
-        for b, m in zip(bases, maxes):
+        down = (None if self._step_size_down is None
+                else context.resolve(self._step_size_down, "step_size_down", self.step_size_down))
+        bases = per_group(base_lr, num_groups, "base_lr", optimizer_name)
+        maxes = per_group(max_lr, num_groups, "max_lr", optimizer_name)
+        momentum = (CyclicSchedule(self.max_momentum, self.base_momentum, up, down, self.mode, self.gamma)
+                    if self.cycle_momentum else None)
+        schedules: GroupSchedules = []
+        for index, (b, m) in enumerate(zip(bases, maxes)):
             if not m > b:
-                raise ValueError(f"Expected max_lr > base_lr, but got base_lr={b!r}, max_lr={m!r}.")
-            lr = CyclicSchedule(float(b), float(m), up, down, self.mode, self.gamma)
-            momentum = (CyclicSchedule(self.max_momentum, self.base_momentum, up, down, self.mode, self.gamma)
-                        if self.cycle_momentum else None)
-            schedules.append((lr, momentum))
+                where = f" in param group {index} of {optimizer_name}" if num_groups > 1 else ""
+                raise ValueError(f"Expected max_lr > base_lr{where}, but got base_lr={b!r}, max_lr={m!r}.")
+            schedules.append((CyclicSchedule(float(b), float(m), up, down, self.mode, self.gamma), momentum))
         return schedules

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-import torch
-
-from lightning_clr._checks import AUTO, check_bound, check_momentum_bounds
-from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
+from lightning_clr._checks import (
+    ANNEAL_STRATEGIES,
+    AUTO,
+    check_bound,
+    check_choice,
+    check_momentum_bounds,
+    check_number,
+)
+from lightning_clr.callbacks.base import ScheduleCallback
+from lightning_clr.callbacks.context import FitContext, GroupSchedules, OptimizerIndices, per_group
 from lightning_clr.lengths import parse_length
-from lightning_clr.schedules import ANNEAL_STRATEGIES, OneCycleSchedule
+from lightning_clr.schedules import OneCycleSchedule
 
 __all__ = ["OneCycleLR"]
 
@@ -69,15 +75,10 @@ class OneCycleLR(ScheduleCallback):
         super().__init__(optimizers, count_skipped_steps, log_momentum, logging_name)
         check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
         self._total_steps = None if total_steps is None else parse_length(total_steps, "total_steps")
-        if isinstance(pct_start, bool) or not isinstance(pct_start, (int, float)) or not 0 < pct_start < 1:
-            raise ValueError(f"Expected pct_start in (0, 1), but got pct_start={pct_start!r}.")
-        if anneal_strategy not in ANNEAL_STRATEGIES:
-            raise ValueError(
-                f"Expected anneal_strategy to be one of {list(ANNEAL_STRATEGIES)}, but got {anneal_strategy!r}."
-            )
-        for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"Expected {name} > 0, but got {name}={value!r}.")
+        check_number(pct_start, "pct_start", 0.0, 1.0, low_open=True, high_open=True)
+        check_choice(anneal_strategy, "anneal_strategy", ANNEAL_STRATEGIES)
+        check_number(div_factor, "div_factor", 0.0, low_open=True)
+        check_number(final_div_factor, "final_div_factor", 0.0, low_open=True)
         if cycle_momentum:
             check_momentum_bounds(base_momentum, max_momentum)
         self.max_lr = max_lr
@@ -99,7 +100,7 @@ class OneCycleLR(ScheduleCallback):
                                               "final_div_factor", "three_phase", "cycle_momentum", "base_momentum",
                                               "max_momentum", "optimizers", "count_skipped_steps")}
 
-    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
+    def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         if self._total_steps is None:
             if context.total_steps is None:
                 raise ValueError(
@@ -109,16 +110,16 @@ class OneCycleLR(ScheduleCallback):
                 )
             total: int = int(context.total_steps)
         else:
-            total = context.resolve(self._total_steps)
+            total = context.resolve(self._total_steps, "total_steps", self.total_steps)
         max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
-        schedules = []
-        for peak in per_group(max_lr, len(optimizer.param_groups), "max_lr", optimizer_name):
+        momentum: Optional[OneCycleSchedule] = None
+        if self.cycle_momentum:
+            momentum = OneCycleSchedule(self.max_momentum, self.base_momentum, self.max_momentum, total,
+                                        self.pct_start, self.anneal_strategy, self.three_phase)
+        schedules: GroupSchedules = []
+        for peak in per_group(max_lr, num_groups, "max_lr", optimizer_name):
             initial = float(peak) / self.div_factor
             lr = OneCycleSchedule(initial, float(peak), initial / self.final_div_factor, total, self.pct_start,
                                   self.anneal_strategy, self.three_phase)
-            momentum: Optional[OneCycleSchedule] = None
-            if self.cycle_momentum:
-                momentum = OneCycleSchedule(self.max_momentum, self.base_momentum, self.max_momentum, total,
-                                            self.pct_start, self.anneal_strategy, self.three_phase)
             schedules.append((lr, momentum))
         return schedules

@@ -6,11 +6,11 @@ work beyond writing the rate: it runs once, at train start, and never on the per
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 from typing_extensions import override
 
+from lightning_clr._checks import check_int
 from lightning_clr._compat import CallbackBase, rank_zero_warn
 from lightning_clr._trainer import steps_per_epoch, total_steps
 from lightning_clr.callbacks.base import ScheduleCallback
@@ -42,10 +42,7 @@ class SchedulePreviewLogger(CallbackBase):
 
     def __init__(self, steps: Optional[int] = None, tag: str = "lr-schedule") -> None:
         super().__init__()
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
-            raise ValueError(
-                f"Expected steps to be None or a positive int number of optimizer steps, but got {steps!r}."
-            )
+        check_int(steps, "steps", 1, "optimizer steps", allow_none=True)
         self.steps = steps
         self.tag = tag
         self._pending = False

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-import torch
-
-from lightning_clr.callbacks.base import FitContext, OptimizerIndices, ScheduleCallback, per_group
+from lightning_clr.callbacks.base import ScheduleCallback
+from lightning_clr.callbacks.context import FitContext, GroupSchedules, OptimizerIndices, per_group
 from lightning_clr.schedules import ScheduleBase
 
 __all__ = ["ScheduledLR"]
+
 
 class ScheduledLR(ScheduleCallback):
     """Drives the learning rate (and optionally the momentum) with schedules you build yourself.
@@ -54,10 +54,9 @@ class ScheduledLR(ScheduleCallback):
         self.lr = lr
         self.momentum = momentum
 
-    def _schedules_for(self, context: FitContext, optimizer: torch.optim.Optimizer, optimizer_name: str):
-        n = len(optimizer.param_groups)
-        lrs = per_group(self.lr, n, "lr", optimizer_name)
-        momenta = per_group(self.momentum, n, "momentum", optimizer_name)
+    def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
+        lrs = per_group(self.lr, num_groups, "lr", optimizer_name)
+        momenta = per_group(self.momentum, num_groups, "momentum", optimizer_name)
         return list(zip(lrs, momenta))
 
     def _arguments(self) -> dict[str, Any]:

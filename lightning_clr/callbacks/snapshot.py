@@ -12,10 +12,12 @@ from __future__ import annotations
 import bisect
 import os
 from typing import Any, Callable, Optional
+from weakref import proxy
 
 from typing_extensions import override
 
-from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._checks import check_int
+from lightning_clr._compat import CheckpointBase, rank_zero_warn
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["SnapshotCheckpoint"]
@@ -24,8 +26,14 @@ _STATE_VERSION = 1
 _DEFAULT_FILENAME = "snapshot-cycle={cycle:02d}-step={step:06d}"
 
 
-class SnapshotCheckpoint(CallbackBase):
+class SnapshotCheckpoint(CheckpointBase):
     """Saves a full Lightning checkpoint after the last optimizer step of every cycle of the schedule.
+
+    It is a Lightning ``Checkpoint``: the Trainer runs it after its other callbacks (so the step it sees is
+    final), every logger's ``after_save_checkpoint`` is called after each snapshot (a ``WandbLogger`` or
+    ``MLFlowLogger`` with ``log_model="all"`` uploads them; the newest is ``last_model_path``), and, as for
+    any checkpoint callback, the Trainer then adds no default ``ModelCheckpoint`` (add one yourself to keep
+    it) and refuses ``enable_checkpointing=False``.
 
     The cycles are those of the lightning_clr schedule callback on the same Trainer (its
     ``cycle_ends``): ``CyclicLR`` ends a cycle every ``step_size_up + step_size_down`` steps,
@@ -74,10 +82,8 @@ class SnapshotCheckpoint(CallbackBase):
         optimizer: int = 0,
     ) -> None:
         super().__init__()
-        if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
-            raise ValueError(f"Expected keep_last to be None or a positive int, but got {keep_last!r}.")
-        if isinstance(optimizer, bool) or not isinstance(optimizer, int) or optimizer < 0:
-            raise ValueError(f"Expected optimizer to be a non-negative int index, but got {optimizer!r}.")
+        check_int(keep_last, "keep_last", 1, allow_none=True)
+        check_int(optimizer, "optimizer", 0, noun="index")
         try:
             first, second = filename.format(cycle=1, step=6), filename.format(cycle=2, step=18)
         except (KeyError, IndexError, ValueError, AttributeError) as error:
@@ -103,6 +109,9 @@ class SnapshotCheckpoint(CallbackBase):
         self._ends_horizon = 0
         self._ends_of: Optional[Callable[[int], float]] = None
         self._resolved_dirpath: Optional[str] = None
+        #: The newest snapshot, as for ``last_model_path``: snapshots have no score, and this is what
+        #: ``trainer.test(ckpt_path="best")`` loads (Lightning's name; ``""`` before the first snapshot).
+        self.best_model_path = ""
 
     # ------------------------------------------------------------------ results
     @property
@@ -115,6 +124,22 @@ class SnapshotCheckpoint(CallbackBase):
     def saved_steps(self) -> list[int]:
         """The step counts at which snapshots were taken, deleted ones included."""
         return list(self._saved_steps)
+
+    # What loggers read off a checkpoint callback in ``after_save_checkpoint`` (ModelCheckpoint's names).
+    @property
+    def last_model_path(self) -> str:
+        """The newest snapshot kept, or ``""`` before the first."""
+        return self._kept[-1][2] if self._kept else ""
+
+    @property
+    def current_score(self) -> None:
+        """``None``: snapshots are taken at cycle ends, not by a monitored score."""
+        return None
+
+    @property
+    def save_top_k(self) -> int:
+        """``keep_last``, or -1 when every snapshot is kept (ModelCheckpoint's meaning)."""
+        return -1 if self.keep_last is None else self.keep_last
 
     # ------------------------------------------------------------------ identity and checkpoints
     @property
@@ -136,6 +161,7 @@ class SnapshotCheckpoint(CallbackBase):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._saved_steps = [int(s) for s in state_dict.get("saved_steps", [])]
         self._kept = [(int(k["cycle"]), int(k["step"]), str(k["path"])) for k in state_dict.get("kept", [])]
+        self.best_model_path = self.last_model_path
 
     # ------------------------------------------------------------------ fit start
     @override
@@ -223,9 +249,13 @@ class SnapshotCheckpoint(CallbackBase):
         # Recorded before saving, so the checkpoint's own copy of this callback's state lists it.
         self._saved_steps.append(end)
         self._kept.append((cycle, step, path))
+        self.best_model_path = path
         trainer.save_checkpoint(path, weights_only=self.save_weights_only)  # every rank; rank 0 writes
         if self.keep_last is not None:
             while len(self._kept) > self.keep_last:
                 _, _, old = self._kept.pop(0)
                 if os.path.abspath(old) != os.path.abspath(path):
                     trainer.strategy.remove_checkpoint(old)  # rank 0 only
+        if trainer.is_global_zero:  # as ModelCheckpoint does
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))

@@ -13,7 +13,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR, SnapshotCheckpoint, SnapshotEnsemble
 from lightning_clr.schedules import CosineRestartsSchedule
-from tests.helpers import RecordingModel, trainer_kwargs
+from tests.helpers import MinimalLogger, RecordingModel, trainer_kwargs
 
 
 class SnapshotModel(RecordingModel):
@@ -32,6 +32,7 @@ def _load(path: Any) -> dict[str, Any]:
 
 
 def _fit(tmp_path: Any, callbacks: list, model: RecordingModel, **kwargs: Any) -> pl.Trainer:
+    kwargs.setdefault("enable_checkpointing", True)  # SnapshotCheckpoint is a Checkpoint
     trainer = pl.Trainer(callbacks=callbacks, **trainer_kwargs(tmp_path, **kwargs))
     trainer.fit(model)
     return trainer
@@ -155,7 +156,7 @@ def test_resume_neither_repeats_nor_skips_a_snapshot(tmp_path):
 
     snapshots = SnapshotCheckpoint(dirpath=folder)
     trainer = pl.Trainer(callbacks=[CosineRestartsLR(**schedule_args), snapshots],
-                         **trainer_kwargs(tmp_path, max_epochs=6))
+                         **trainer_kwargs(tmp_path, max_epochs=6, enable_checkpointing=True))
     trainer.fit(SnapshotModel(num_batches=7), ckpt_path=tmp_path / "mid.ckpt")
     assert trainer.global_step == 42
     assert snapshots.saved_steps == [6, 18, 42]
@@ -168,7 +169,7 @@ def test_resume_neither_repeats_nor_skips_a_snapshot(tmp_path):
         os.replace(folder / name, tmp_path / name)
     snapshots = SnapshotCheckpoint(dirpath=folder)
     trainer = pl.Trainer(callbacks=[CosineRestartsLR(**schedule_args), snapshots],
-                         **trainer_kwargs(tmp_path, max_epochs=6))
+                         **trainer_kwargs(tmp_path, max_epochs=6, enable_checkpointing=True))
     trainer.fit(SnapshotModel(num_batches=7), ckpt_path=tmp_path / COSINE_NAMES[1])
     assert snapshots.saved_steps == [6, 18, 42]
     assert _files(folder) == COSINE_NAMES[2:]
@@ -182,7 +183,7 @@ def test_resume_from_a_run_without_snapshots_does_not_take_a_passed_cycle_end_la
 
     snapshots = SnapshotCheckpoint(dirpath=tmp_path / "snap")
     trainer = pl.Trainer(callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle=6, t_mul=2), snapshots],
-                         **trainer_kwargs(tmp_path, max_epochs=6))
+                         **trainer_kwargs(tmp_path, max_epochs=6, enable_checkpointing=True))
     trainer.fit(SnapshotModel(num_batches=7), ckpt_path=tmp_path / "ckpt" / saved)
     assert snapshots.saved_steps == [18, 42]
     assert _files(tmp_path / "snap") == COSINE_NAMES[1:]
@@ -292,10 +293,46 @@ def test_ddp_spawn_snapshots_written_once_by_rank_zero(tmp_path):
     # 12 samples split over 2 ranks: 3 batches of 2 per rank and epoch, 3 epochs -> 9 steps per rank.
     trainer = pl.Trainer(
         callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle=3), SnapshotCheckpoint(dirpath=tmp_path / "snap")],
-        **trainer_kwargs(tmp_path, max_epochs=3, strategy="ddp_spawn", devices=2),
+        **trainer_kwargs(tmp_path, max_epochs=3, strategy="ddp_spawn", devices=2, enable_checkpointing=True),
     )
     trainer.fit(RecordingModel(num_batches=6))
     names = [f"snapshot-cycle={i:02d}-step={s:06d}.ckpt" for i, s in ((1, 3), (2, 6), (3, 9))]
     assert _files(tmp_path / "snap") == names
     for name, steps in zip(names, (3, 6, 9)):
         assert _load(tmp_path / "snap" / name)["global_step"] == steps
+
+
+# ------------------------------------------------------------------------------------- a Lightning Checkpoint
+class SaveRecordingLogger(MinimalLogger):
+    """Records every ``after_save_checkpoint`` call: what the newest snapshot was at that moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[tuple[str, str, int]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: Any = None) -> None:
+        pass
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        self.saved.append((checkpoint_callback.last_model_path, checkpoint_callback.best_model_path,
+                           checkpoint_callback.save_top_k))
+
+
+def test_is_a_lightning_checkpoint_ordered_after_the_other_callbacks(tmp_path):
+    snapshots = SnapshotCheckpoint(dirpath=tmp_path / "snap")
+    schedule = CosineRestartsLR(max_lr=0.1, first_cycle=6)
+    trainer = pl.Trainer(callbacks=[snapshots, schedule], **trainer_kwargs(tmp_path, enable_checkpointing=True))
+    assert isinstance(snapshots, pl.callbacks.Checkpoint)
+    assert trainer.callbacks.index(schedule) < trainer.callbacks.index(snapshots)
+    assert trainer.checkpoint_callbacks == [snapshots]  # and no default ModelCheckpoint is added
+
+
+def test_every_logger_is_told_after_each_snapshot(tmp_path):
+    loggers = [SaveRecordingLogger(), SaveRecordingLogger()]
+    snapshots = SnapshotCheckpoint(dirpath=tmp_path / "snap", keep_last=2)
+    _fit(tmp_path, [CosineRestartsLR(max_lr=0.1, first_cycle=6, t_mul=2), snapshots], SnapshotModel(num_batches=7),
+         max_epochs=6, logger=loggers)
+    paths = [str(tmp_path / "snap" / name) for name in COSINE_NAMES]
+    for logger in loggers:
+        assert logger.saved == [(path, path, 2) for path in paths]
+    assert snapshots.best_model_path == snapshots.last_model_path == paths[-1]

@@ -1,0 +1,148 @@
+"""What a schedule callback learns and checks at fit start, before it builds its schedules.
+
+:class:`FitContext` carries the run's size to ``_schedules_for``; :func:`per_group` spreads a value over
+param groups; the checks refuse set-ups in which two things would set one optimizer's rate, saying what to
+do. Nothing here runs on the per-step path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from lightning_clr._compat import rank_zero_warn
+from lightning_clr._trainer import unwrap_optimizer
+from lightning_clr.lengths import Length
+
+__all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "per_group", "driven_indices",
+           "check_no_sibling_conflict", "check_no_scheduler_conflict", "find_range_test"]
+
+OptimizerIndices = Union[int, list[int], None]
+#: Per param group, ``(lr_schedule, momentum_schedule_or_None)``.
+GroupSchedules = list[tuple[Callable[[int], float], Optional[Callable[[int], float]]]]
+
+
+@dataclass
+class FitContext:
+    """What a callback knows about the fit when it builds its schedules.
+
+    Attributes:
+        steps_per_epoch: optimizer steps in one training epoch (per rank), or ``None`` if unknown.
+        total_steps: optimizer steps in the whole fit (``trainer.estimated_stepping_batches``), or ``None``.
+        owner: the callback, as named in warnings.
+    """
+
+    steps_per_epoch: Optional[float]
+    total_steps: Optional[float]
+    trainer: Any = field(default=None, repr=False)
+    pl_module: Any = field(default=None, repr=False)
+    owner: str = ""
+
+    def resolve(self, length: Length, name: Optional[str] = None, spec: Any = None) -> int:
+        """``length`` in optimizer steps. In a fit (a Trainer is known), a length longer than the whole fit
+        warns, naming the argument ``name`` and its value ``spec``."""
+        steps = length.resolve(self.steps_per_epoch, self.total_steps)
+        total = self.total_steps
+        if name is not None and self.trainer is not None and total is not None and steps > total:
+            shown = str(length) if spec is None else repr(spec)
+            rank_zero_warn(
+                f"{self.owner or 'lightning_clr'}: {name}={shown} resolves to {steps} optimizer steps, longer than "
+                f"the whole fit ({int(total)} steps), so the schedule never gets past it. Shorten {name} or "
+                "lengthen the fit (max_epochs / max_steps)."
+            )
+        return steps
+
+
+def per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> list[Any]:
+    """``value`` once per param group: a list of ``num_groups`` values is taken as it is, one value repeated.
+
+    Raises:
+        ValueError: if ``value`` is a list of another length.
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_groups:
+            raise ValueError(
+                f"Expected {name} to have one value per param group of {optimizer_name} ({num_groups}), "
+                f"but got {len(value)} values: {list(value)!r}. Pass a single value to use it for every group."
+            )
+        return list(value)
+    return [value] * num_groups
+
+
+def driven_indices(owner: str, requested: Optional[list[int]], count: int) -> list[int]:
+    """The indices of the optimizers to drive: ``requested``, or all ``count``.
+
+    Raises:
+        ValueError: if there is no optimizer, or an index is out of range.
+    """
+    if count == 0:
+        raise ValueError(f"{owner} found no optimizer: configure_optimizers returned none.")
+    indices = list(range(count)) if requested is None else requested
+    missing = [i for i in indices if i >= count]
+    if missing:
+        raise ValueError(
+            f"{owner}(optimizers={requested}) names optimizer indices {missing}, but "
+            f"configure_optimizers returned {count} optimizer(s) (valid indices 0..{count - 1})."
+        )
+    return indices
+
+
+def check_no_sibling_conflict(owner: str, mine: Optional[list[int]],
+                              others: Sequence[tuple[str, Optional[list[int]]]]) -> None:
+    """Refuses two schedule callbacks that drive one optimizer.
+
+    Args:
+        owner: this callback's class name.
+        mine: its ``optimizers`` (``None``: all).
+        others: ``(class name, optimizers)`` of the other schedule callbacks on the Trainer.
+
+    Raises:
+        ValueError: naming both and ``optimizers=[...]`` as the fix.
+    """
+    ours = None if mine is None else set(mine)
+    for name, optimizers in others:
+        theirs = None if optimizers is None else set(optimizers)
+        if ours is None or theirs is None or ours & theirs:
+            raise ValueError(
+                f"{owner}(optimizers={mine}) and {name}(optimizers={optimizers}) would both set the learning rate "
+                "of the same optimizer. Give each callback its own optimizers=[...] indices, or keep one of them."
+            )
+
+
+def check_no_scheduler_conflict(owner: str, trainer: Any, optimizers: list, indices: list[int]) -> None:
+    """Refuses an LR scheduler from ``configure_optimizers`` on an optimizer the callback drives.
+
+    Raises:
+        ValueError: naming the scheduler and the two ways out.
+    """
+    for config in getattr(trainer, "lr_scheduler_configs", None) or []:
+        scheduler = config.scheduler
+        scheduled = unwrap_optimizer(getattr(scheduler, "optimizer", None))
+        for i in indices:
+            if scheduled is optimizers[i]:
+                raise ValueError(
+                    f"configure_optimizers (or LightningCLI's --lr_scheduler) returns the LR scheduler "
+                    f"{type(scheduler).__name__} for optimizer {i} ({type(optimizers[i]).__name__}), which "
+                    f"{owner} also drives: both would set its learning rate. Return only the "
+                    f"optimizer from configure_optimizers and let {owner} schedule it, or pass "
+                    f"{owner}(optimizers=[...]) to drive the other optimizers only."
+                )
+
+
+def find_range_test(owner: str, trainer: Any) -> Any:
+    """The Trainer's :class:`~lightning_clr.LRRangeTest`, which "auto" bounds come from.
+
+    Raises:
+        ValueError: if the Trainer has none.
+    """
+    from lightning_clr.tuner.range_test import LRRangeTest
+
+    tests = [cb for cb in trainer.callbacks if isinstance(cb, LRRangeTest)]
+    if not tests:
+        raise ValueError(
+            f"{owner} was given 'auto' bounds, which come from an LR range test, but the "
+            "Trainer has no lightning_clr.LRRangeTest callback. Add LRRangeTest() to the Trainer's "
+            "callbacks, or give the bounds as numbers."
+        )
+    return tests[0]

@@ -1,0 +1,90 @@
+"""What the schedule callbacks log, under which names, and when.
+
+Names (unchanged since the first release): ``<logging_name>-<Optimizer>`` for an optimizer with one param
+group, ``<logging_name>-<Optimizer>/<group name or pgN>`` per group otherwise, a ``-N`` suffix for the N-th
+further optimizer of one class, and ``-momentum`` after the name for the momentum. The values are the
+schedules' own floats (what was written), never read back from the optimizer (a device sync for a tensor
+rate).
+
+:class:`LogCadence` answers "is this a logging batch?" as Lightning's logger connector does
+(``should_update_logs``), without asking it each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+__all__ = ["LogCadence", "metric_names", "logging_step"]
+
+
+def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], bool]],
+                 log_momentum: bool) -> list[tuple[list[str], Optional[str]]]:
+    """The logged names of each driven optimizer: one per param group, and the momentum's (or ``None``).
+
+    Args:
+        logging_name: the callback's prefix, e.g. ``"lr-clr"``.
+        optimizers: per driven optimizer, ``(class name, its param-group dicts, whether a momentum cycles)``.
+        log_momentum: whether the momentum is logged.
+    """
+    counts: dict[str, int] = {}
+    result = []
+    for base, params, cycles_momentum in optimizers:
+        seen = counts.get(base, 0)
+        counts[base] = seen + 1
+        stem = f"{logging_name}-{base}" + (f"-{seen}" if seen else "")
+        names = [stem] if len(params) == 1 else [f"{stem}/{p.get('name', f'pg{i + 1}')}" for i, p in enumerate(params)]
+        result.append((names, f"{stem}-momentum" if log_momentum and cycles_momentum else None))
+    return result
+
+
+def logging_step(trainer: Any) -> int:
+    """The step Lightning logs under: its count of batches that stepped (``global_step`` as a fallback)."""
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
+
+
+class LogCadence:
+    """Whether a training batch is a logging batch, at the cost of one attribute read and a modulo.
+
+    Lightning's rule (``_LoggerConnector.should_update_logs``, checked at batch start): log when
+    ``(batches_that_stepped + 1) % log_every_n_steps == 0``, or when the Trainer should stop; never with
+    ``log_every_n_steps=0``. :meth:`start` looks up, once per fit, the loop that holds the count; where that
+    private attribute is missing (another Lightning version), :meth:`due` asks the logger connector instead,
+    and with no logger it answers ``False`` at once.
+    """
+
+    __slots__ = ("_loop", "_every", "_active")
+
+    def __init__(self) -> None:
+        self._loop: Any = None
+        self._every = 1
+        self._active = False
+
+    def start(self, trainer: Any) -> None:
+        """Reads the Trainer's loggers and logging interval (at train start)."""
+        self._active = bool(getattr(trainer, "loggers", None))
+        every = getattr(trainer, "log_every_n_steps", None)
+        loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+        ok = isinstance(every, int) and not isinstance(every, bool) and isinstance(
+            getattr(loop, "_batches_that_stepped", None), int)
+        self._loop = loop if ok else None
+        self._every = every if ok else 1  # type: ignore[assignment]
+
+    def due(self, trainer: Any) -> bool:
+        """Whether this training batch logs (call at batch start)."""
+        if not self._active:
+            return False
+        loop = self._loop
+        if loop is None:
+            return _connector_says(trainer)
+        if self._every == 0:
+            return False
+        return (loop._batches_that_stepped + 1) % self._every == 0 or bool(trainer.should_stop)
+
+
+def _connector_says(trainer: Any) -> bool:
+    connector = getattr(trainer, "_logger_connector", None)
+    if connector is not None and hasattr(connector, "should_update_logs"):
+        return bool(connector.should_update_logs)
+    return trainer.global_step % max(1, trainer.log_every_n_steps) == 0  # pragma: no cover

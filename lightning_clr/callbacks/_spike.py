@@ -13,11 +13,12 @@ The rule, with ``m`` the window's mean loss (already averaged over the ranks, so
 * a window in which the AMP GradScaler skipped every step has no mean: ``p`` such windows in a row are an event
   (``"skipped"``: the gradients have been inf/NaN for ``p`` windows, a divergence the scaler cannot fix).
 
-Defaults (``f = 1.3``, ``p = 3``, ``s = 0.8``, ``k = 20``, windows of 10 steps) were read off the loss curves
+Defaults (``f = 1.3``, ``p = 2``, ``s = 0.8``, ``k = 20``, windows of 10 steps) were read off the loss curves
 of 15 unguarded MNIST-1D ConvBase 1cycle runs (``benchmarks/guard.py --curves``, table in ``docs/guard.md``):
-they fire on none of the 5 runs at the tuned peak and catch 5 of the 6 runs at 2x and 3x that died (the
-loss went to the chance level and stayed), 200-300 steps into the run. Comparing with the current level
-(``k = 1``) misses the deaths that creep up (3 of 6 caught); ``f = 1.2`` or ``p = 2`` also fire on a tuned run.
+they catch 5 of the 6 runs at 2x and 3x the tuned peak that died (the loss went to the chance level and
+stayed) and all 4 that survived with a lasting loss jump, 170-450 steps into the run, and fire on 1 of the 5
+runs at the tuned peak. Comparing with the current level (``k = 1``) misses the deaths that creep up;
+``p = 3`` fires on no tuned run but lets half of the hurt runs go; ``f = 1.5`` misses most of both.
 """
 
 from __future__ import annotations

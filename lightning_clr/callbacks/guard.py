@@ -100,7 +100,7 @@ class DivergenceGuard(CallbackBase):
         check_every_n_steps: int = 10,
         keep_every_n_steps: int = 100,
         spike_factor: float = 1.3,
-        patience: int = 3,
+        patience: int = 2,
         smoothing: float = 0.8,
         level_memory: int = 20,
         rate_factor: float = 0.5,

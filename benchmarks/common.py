@@ -7,14 +7,14 @@ seeds in worker processes).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import platform
 import subprocess
 import warnings
-import bisect
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -29,18 +29,20 @@ from typing_extensions import override  # noqa: E402
 from lightning_clr.schedules import ScheduleBase  # noqa: E402
 
 __all__ = [
+    "AccuracyTracker",
+    "Classifier",
+    "ConvBase",
     "Splits",
     "StepDecaySchedule",
-    "make_mnist1d",
-    "ConvBase",
-    "Classifier",
-    "AccuracyTracker",
     "accuracy",
-    "quiet_lightning",
-    "trainer_kwargs",
-    "train_loader",
+    "evaluate_accuracy",
     "machine_info",
+    "make_mnist1d",
     "markdown_table",
+    "quiet_lightning",
+    "train_loader",
+    "trainer_kwargs",
+    "use_policy_bounds",
 ]
 
 NUM_SAMPLES = 5000
@@ -122,7 +124,8 @@ class StepDecaySchedule(ScheduleBase):
     def __post_init__(self) -> None:
         if not self.initial > 0 or not self.factor > 0:
             raise ValueError(f"Expected initial > 0 and factor > 0, but got {self.initial!r} and {self.factor!r}.")
-        if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])) or any(m < 0 for m in self.milestones):
+        pairs = zip(self.milestones, self.milestones[1:], strict=False)
+        if any(b <= a for a, b in pairs) or any(m < 0 for m in self.milestones):
             raise ValueError(f"Expected increasing non-negative milestones, but got {self.milestones!r}.")
 
     def __call__(self, step: int) -> float:
@@ -156,22 +159,29 @@ class ConvBase(nn.Module):
 class Classifier(pl.LightningModule):
     """ConvBase trained with SGD (momentum 0.9 by default) and cross-entropy.
 
-    The optimizer has no scheduler: the benchmarks' schedules are lightning_clr callbacks.
+    The optimizer has no scheduler: the benchmarks' schedules are lightning_clr callbacks. ``optimizer="prodigy"``
+    trains with ``prodigyopt.Prodigy(lr=1.0)`` and a cosine decay over ``total_steps`` (its authors' advice),
+    ``"schedulefree"`` with ``schedulefree.SGDScheduleFree`` at its default rate and a 5% warm-up; both ignore
+    ``lr``.
 
     Args:
         lr: the optimizer's initial rate (a schedule callback overwrites it from the first step on).
         momentum: SGD momentum.
         weight_decay: SGD weight decay.
         model: the network; ``ConvBase()`` by default.
+        optimizer: ``"sgd"``, ``"prodigy"`` or ``"schedulefree"``.
+        total_steps: the run's optimizer steps (for Prodigy's decay and schedule-free's warm-up).
     """
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
-                 model: Optional[nn.Module] = None) -> None:
+                 model: nn.Module | None = None, optimizer: str = "sgd", total_steps: int = 1000) -> None:
         super().__init__()
         self.model = model if model is not None else ConvBase()
         self.lr = lr
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.optimizer_name = optimizer
+        self.total_steps = total_steps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -183,8 +193,39 @@ class Classifier(pl.LightningModule):
 
     @override
     def configure_optimizers(self) -> Any:
+        if self.optimizer_name == "prodigy":
+            from prodigyopt import Prodigy
+
+            optimizer = Prodigy(self.parameters(), lr=1.0, weight_decay=self.weight_decay)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.total_steps)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        if self.optimizer_name == "schedulefree":
+            import schedulefree
+
+            return schedulefree.SGDScheduleFree(self.parameters(), momentum=self.momentum,
+                                                weight_decay=self.weight_decay,
+                                                warmup_steps=max(1, round(0.05 * self.total_steps)))
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum,
                                weight_decay=self.weight_decay)
+
+    @override
+    def on_train_start(self) -> None:
+        _set_mode(self.trainer, "train")
+
+
+def _set_mode(trainer: Any, mode: str) -> None:
+    """``optimizer.train()`` / ``.eval()`` of a schedule-free optimizer (the others have neither)."""
+    for optimizer in trainer.optimizers:
+        getattr(optimizer, mode, lambda: None)()
+
+
+def evaluate_accuracy(trainer: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """:func:`accuracy` at the weights to evaluate: a schedule-free optimizer's average, then back to training."""
+    _set_mode(trainer, "eval")
+    try:
+        return accuracy(model, x, y)
+    finally:
+        _set_mode(trainer, "train")
 
 
 @torch.no_grad()
@@ -224,7 +265,7 @@ class AccuracyTracker(pl.Callback):
 
     @override
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self.history = [(trainer.global_step, accuracy(pl_module, self.x, self.y))]
+        self.history = [(trainer.global_step, evaluate_accuracy(trainer, pl_module, self.x, self.y))]
         self.lrs = []
 
     @override
@@ -236,19 +277,46 @@ class AccuracyTracker(pl.Callback):
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         step = trainer.global_step
         if step % self.every == 0 and (not self.history or self.history[-1][0] != step):
-            self.history.append((step, accuracy(pl_module, self.x, self.y)))
+            self.history.append((step, evaluate_accuracy(trainer, pl_module, self.x, self.y)))
 
     @override
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         step = trainer.global_step
         if not self.history or self.history[-1][0] != step:
-            self.history.append((step, accuracy(pl_module, self.x, self.y)))
+            self.history.append((step, evaluate_accuracy(trainer, pl_module, self.x, self.y)))
 
     @override
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         step = trainer.global_step
         if not self.history or self.history[-1][0] != step:
-            self.history.append((step, accuracy(pl_module, self.x, self.y)))
+            self.history.append((step, evaluate_accuracy(trainer, pl_module, self.x, self.y)))
+
+
+_POLICY_OF = {"OneCycleLR": "one_cycle", "CyclicLR": "cyclic", "CosineRestartsLR": "cosine_restarts"}
+
+
+def use_policy_bounds() -> None:
+    """Makes each schedule callback read its own policy's "auto" bounds (``result.for_policy(...)``).
+
+    The callbacks read ``result.base_lr`` / ``result.max_lr`` (1cycle's peak and CLR's base) until their
+    ``_schedules_for`` asks ``result.for_policy(policy)`` themselves; this stands in for that change, and does
+    nothing once it is made.
+    """
+    import inspect
+
+    from lightning_clr.callbacks import base, cosine_restarts
+
+    if "for_policy" in inspect.getsource(cosine_restarts) or getattr(base.ScheduleCallback, "_policy_patch", False):
+        return
+    original = base.ScheduleCallback._range_test_result
+
+    def _range_test_result(self: Any, context: Any) -> Any:
+        result = original(self, context)
+        policy = _POLICY_OF.get(type(self).__name__)
+        return result if policy is None else result.for_policy(policy)
+
+    base.ScheduleCallback._range_test_result = _range_test_result  # type: ignore[method-assign]
+    base.ScheduleCallback._policy_patch = True  # type: ignore[attr-defined]
 
 
 def quiet_lightning() -> None:

@@ -115,29 +115,33 @@ def _fake(policy, epochs, seed, steps, accuracy, extra=0):
     return tta.RunResult(tta.RunSpec(policy, epochs, seed, 0.1), steps, accuracy, extra_steps=extra)
 
 
-def test_summary_steps_to_target_and_speedups():
-    settings = replace(TINY, budgets=(1, 2), seeds=3, policies=("constant", "step", "1cycle"))
-    steps2 = [0, 55, 110]
-    steps1 = [0, 55]
+def test_summary_budget_to_target_run_and_total_steps_and_speedups():
+    settings = replace(TINY, budgets=(1, 2), seeds=3, tune_seeds=2, grid=(0.1, 0.2, 0.4),
+                       policies=("constant", "step", "1cycle-auto", "prodigy"))
+    one, two = [0, 55], [0, 55, 110]
     runs = {
-        ("constant", 1): [_fake("constant", 1, s, steps1, [0.1, a]) for s, a in enumerate((0.5, 0.6, 0.7))],
-        ("constant", 2): [_fake("constant", 2, s, steps2, [0.1, a, b])
-                          for s, (a, b) in enumerate(((0.5, 0.8), (0.6, 0.9), (0.7, 0.85)))],
-        ("step", 1): [_fake("step", 1, s, steps1, [0.1, 0.8]) for s in range(3)],
-        ("step", 2): [_fake("step", 2, s, steps2, [0.1, 0.7, 0.9]) for s in range(3)],
-        ("1cycle", 1): [_fake("1cycle", 1, s, steps1, [0.1, a], extra=10) for s, a in enumerate((0.9, 0.9, 0.5))],
-        ("1cycle", 2): [_fake("1cycle", 2, s, steps2, [0.1, 0.2, 0.3]) for s in range(3)],
+        ("constant", 1): [_fake("constant", 1, s, one, [0.1, a]) for s, a in enumerate((0.5, 0.6, 0.7))],
+        ("constant", 2): [_fake("constant", 2, s, two, [0.1, 0.8, a]) for s, a in enumerate((0.80, 0.86, 0.9))],
+        ("step", 1): [_fake("step", 1, s, one, [0.1, 0.8]) for s in range(3)],
+        ("step", 2): [_fake("step", 2, s, two, [0.1, 0.7, a]) for s, a in enumerate((0.9, 0.91, 0.92))],
+        ("1cycle-auto", 1): [_fake("1cycle-auto", 1, s, one, [0.1, a], extra=e)
+                             for s, (a, e) in enumerate(((0.93, 90), (0.91, 100), (0.5, 110)))],
+        ("1cycle-auto", 2): [_fake("1cycle-auto", 2, s, two, [0.1, 0.2, 0.3]) for s in range(3)],
+        ("prodigy", 1): [_fake("prodigy", 1, s, one, [0.1, 0.2]) for s in range(3)],
+        ("prodigy", 2): [_fake("prodigy", 2, s, two, [0.1, 0.2, 0.3]) for s in range(3)],
     }
     summary = tta.summarize(runs, settings)
-    assert summary["target"] == 0.85  # median of 0.8, 0.9, 0.85
-    constant, step, one = (summary["policies"][p] for p in ("constant", "step", "1cycle"))
-    assert constant["budgets"][2]["hits"] == [math.inf, 110, 110]
-    assert constant["steps_to_target"] == 110 and constant["budget_to_target"] == 2
-    assert step["steps_to_target"] == 110 and step["budget_to_target"] == 2
-    assert one["budgets"][1]["hits"] == [65, 65, math.inf]  # the range test's 10 steps count
-    assert one["steps_to_target"] == 65 and one["budget_to_target"] == 1  # finals 0.9, 0.9, 0.5
-    assert one["speedup_vs_constant"] == pytest.approx(110 / 65)
-    assert one["speedup_vs_step"] == pytest.approx(110 / 65)
+    assert summary["target"] == pytest.approx(0.905)  # step decay's median at 2 epochs, minus half a point
+    constant, step, auto, prodigy = (summary["policies"][p] for p in ("constant", "step", "1cycle-auto", "prodigy"))
+    assert constant["budget_to_target"] is None and constant["run_steps"] == math.inf  # median 0.86
+    assert step["budget_to_target"] == 2 and step["run_steps"] == 110
+    assert step["total_steps"] == 110 + 3 * 2 * 110  # every grid run of that budget: 3 rates x 2 seeds
+    assert auto["budget_to_target"] == 1 and auto["run_steps"] == 55  # finals 0.93, 0.91, 0.5: median 0.91
+    assert auto["total_steps"] == 55 + 100  # the median range test
+    assert prodigy["budget_to_target"] is None
+    assert auto["run_speedup_vs_step"] == pytest.approx(2.0)
+    assert auto["total_speedup_vs_step"] == pytest.approx(770 / 155)
+    assert math.isnan(auto["run_speedup_vs_constant"]) and math.isnan(auto["run_speedup_vs_prodigy"])
     assert constant["budgets"][1]["median"] == 0.6 and constant["budgets"][1]["min"] == 0.5
 
 
@@ -149,7 +153,7 @@ def test_tune_evaluate_and_outputs(tmp_path, data):
     assert [r.spec.seed for r in runs[("step", 1)]] == [0]
     summary = tta.summarize(runs, TINY)
     report = tta.tables(summary, scores, chosen, TINY)
-    assert "| constant | 1 | **" in report and "steps to target" in report
+    assert "| constant | 1 | **" in report and "budget to target" in report
     paths = tta.write_outputs(str(tmp_path), runs, summary, scores, chosen, TINY, report, {})
     assert sorted(os.path.basename(p) for p in paths) == [
         "time_to_accuracy.csv", "time_to_accuracy.json", "time_to_accuracy.md", "time_to_accuracy.png"]
@@ -160,7 +164,7 @@ def test_tune_evaluate_and_outputs(tmp_path, data):
 def test_auto_policy_runs_with_a_range_test(data):
     result = tta.run_one(tta.RunSpec("1cycle-auto", 1, 0, None, "val", record_lr=True), TINY)
     assert result.steps[-1] == 55  # the range test's steps are not the budget's
-    assert 10 <= result.extra_steps <= 100
+    assert 10 <= result.extra_steps <= 113  # the default sweep: 1e-6 to 10 at 16 steps a decade, or less
     assert result.bounds["max_lr"] > 0
     # OneCycleLR(max_lr="auto") starts at max_lr / 25 and peaks at the suggested max_lr.
     assert result.lrs[0] == pytest.approx(result.bounds["max_lr"] / 25)

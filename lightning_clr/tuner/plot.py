@@ -31,9 +31,34 @@ def _loss_limits(result: RangeTestResult) -> tuple[float, float] | None:
     return low - 0.1 * span, high + 0.35 * span
 
 
+_POLICY_STYLE = {"one_cycle": ("C3", "-", "OneCycleLR max_lr"), "cyclic": ("C2", "--", "CyclicLR max_lr"),
+                 "cosine_restarts": ("C4", "-.", "CosineRestartsLR max_lr")}
+
+
+def _mark_suggestions(ax: Any, result: RangeTestResult) -> None:
+    """Every suggestion the test made: each policy's peak, CLR's band, and the landmarks they come from (the knee,
+    the lowest loss, the divergence)."""
+    cyclic = result.suggest("cyclic")
+    if cyclic.base_lr is not None:
+        ax.axvspan(cyclic.base_lr, cyclic.max_lr, color="C2", alpha=0.10,
+                   label=f"CyclicLR base_lr..max_lr = {cyclic.base_lr:.3g}..{cyclic.max_lr:.3g}")
+    for policy, (color, style, name) in _POLICY_STYLE.items():
+        bounds = result.suggest(policy)
+        ax.axvline(bounds.max_lr, color=color, linestyle=style, linewidth=1.3, label=f"{name} = {bounds.max_lr:.3g}")
+    if result.knee_lr is not None:
+        ax.axvline(result.knee_lr, color="0.55", linestyle=(0, (5, 2, 1, 2)), linewidth=1.0,
+                   label=f"knee (90% of the fall) at lr = {result.knee_lr:.3g}")
+    if result.min_loss_lr is not None:
+        ax.axvline(result.min_loss_lr, color="0.4", linestyle=":", linewidth=1.0,
+                   label=f"lowest smoothed loss at lr = {result.min_loss_lr:.3g}")
+    if result.divergence_lr is not None:
+        ax.axvline(result.divergence_lr, color="k", linestyle=(0, (1, 3)), linewidth=1.0,
+                   label=f"diverged at lr = {result.divergence_lr:.3g}")
+
+
 def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = None, ax: Any = None,
                     title: str | None = None) -> Any:
-    """Draws ``result``'s loss against the rate and marks ``base_lr`` and ``max_lr``.
+    """Draws ``result``'s loss against the rate and marks every suggestion it made.
 
     The grey line is the raw loss of each step, the blue one the curve the suggestion is read from
     (:func:`~lightning_clr.tuner.suggest.analysis_curve`); the y axis spans that curve, so the explosion at the end
@@ -43,7 +68,8 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = No
         result: a :class:`~lightning_clr.RangeTestResult`.
         path: also save the figure there (the format follows the extension, e.g. ``.png``).
         ax: a matplotlib axes to draw on; by default a new figure.
-        title: the title; by default a summary of the suggestion.
+        title: the title; by default the test's cost (the suggestions are in the legend: a schedule may use
+            other values than suggested, so the title does not repeat them).
 
     Returns:
         The matplotlib figure.
@@ -61,12 +87,7 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = No
     if result.mode == "exponential":
         ax.set_xscale("log")
     if result.has_suggestion:
-        ax.axvspan(result.base_lr, result.max_lr, color="C2", alpha=0.12)
-        ax.axvline(result.base_lr, color="C2", linestyle="--", linewidth=1.2, label=f"base_lr = {result.base_lr:.3g}")
-        ax.axvline(result.max_lr, color="C3", linestyle="--", linewidth=1.2, label=f"max_lr = {result.max_lr:.3g}")
-        if result.min_loss_lr is not None:
-            ax.axvline(result.min_loss_lr, color="0.4", linestyle=":", linewidth=1.0,
-                       label=f"lowest smoothed loss at {result.min_loss_lr:.3g}")
+        _mark_suggestions(ax, result)
     limits = _loss_limits(result)
     if limits is not None:
         ax.set_ylim(*limits)
@@ -75,11 +96,8 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = No
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper left", fontsize="small")
     if title is None:
-        if result.has_suggestion:
-            title = (f"LR range test: base_lr {result.base_lr:.3g}, max_lr {result.max_lr:.3g}"
-                     + (f", step_size_up {result.step_size_up}" if result.step_size_up else ""))
-        else:
-            title = "LR range test: no suggestion"
+        title = (f"LR range test: {len(result.lrs)} steps, {result.seconds:.1f} s"
+                 + (f", {result.optimizer} rules" if result.has_suggestion else ", no suggestion"))
     ax.set_title(title, fontsize="medium")
     if path is not None:
         figure.savefig(os.fspath(path), dpi=110)

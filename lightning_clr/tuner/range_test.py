@@ -12,23 +12,34 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from lightning_utilities.core.rank_zero import rank_zero_info
 from typing_extensions import override
 
+from lightning_clr._checks import check_bool, check_choice, check_int, check_number
 from lightning_clr._compat import CallbackBase, rank_zero_warn
-from lightning_clr._trainer import is_automatic_optimization, steps_per_epoch, unwrap_optimizer
+from lightning_clr._trainer import is_automatic_optimization, steps_per_epoch, total_steps, unwrap_optimizer
 from lightning_clr.schedules import ExponentialRamp, LinearRamp
 from lightning_clr.tuner.isolation import isolated
 from lightning_clr.tuner.result import RangeTestResult, build_result
-from lightning_clr.tuner.suggest import MIN_POINTS, RangeTestError
-from lightning_clr.tuner.sweep import run_sweep
+from lightning_clr.tuner.suggest import MIN_POINTS, POLICIES, CurveReading, RangeTestError
+from lightning_clr.tuner.sweep import optimizer_family, run_sweep
 
 __all__ = ["PLOT_NAME", "RESULT_NAME", "LRRangeTest", "RangeTestError", "RangeTestResult"]
 
 PLOT_NAME = "lr_range_test.png"
 RESULT_NAME = "lr_range_test.json"
+DEFAULT_MIN_LR = 1e-6
+"""The first rate of the default sweep: below any useful rate of SGD or Adam."""
+DEFAULT_MAX_LR = 10.0
+"""The last rate of the default sweep (it usually ends earlier, when the loss diverges)."""
+DEFAULT_STEPS_PER_DECADE = 16.0
+"""Optimizer steps per decade of the default (exponential) sweep."""
+LINEAR_STEPS = 100
+"""Optimizer steps of a linear sweep when ``num_steps`` is not given."""
 _SUPPORTED_STRATEGIES = ("SingleDeviceStrategy", "DDPStrategy")
 _UNSUPPORTED_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy", "XLAStrategy", "SingleDeviceXLAStrategy",
                            "ModelParallelStrategy")
@@ -37,16 +48,21 @@ _UNSUPPORTED_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy", "XLAStrategy", "
 class LRRangeTest(CallbackBase):
     r"""Runs an LR range test at train start and suggests the bounds of a cyclical schedule.
 
-    Over ``num_steps`` optimizer steps on the training data, the rate of every param group rises from
-    ``min_lr`` to ``max_lr`` (exponentially: :math:`\text{min\_lr}\,(\text{max\_lr}/\text{min\_lr})^{k/(n-1)}`,
-    or linearly), and the training loss of each step is recorded. The test stops early when the smoothed loss
-    exceeds ``divergence_threshold`` times its lowest value, or when the loss is NaN or infinite. Then the
+    Over the optimizer steps of the sweep on the training data, the rate of every param group rises from
+    ``min_lr`` to ``max_lr`` (exponentially, ``steps_per_decade`` steps a decade,
+    :class:`~lightning_clr.ExponentialRamp`; or linearly, :class:`~lightning_clr.LinearRamp`), and the training
+    loss of each step is recorded. The test stops early when the loss diverges: the smoothed loss exceeds
+    ``divergence_threshold`` times its lowest value, climbs back above its starting level after a fall, or the
+    loss is NaN or infinite. The defaults (1e-6 to 10,
+    16 steps a decade: at most 113 steps, usually fewer) resolve the region where the loss falls and turns for
+    SGD and Adam-family optimizers alike. Then the
     weights, the optimizer's state, ``global_step``, the random states (torch, CUDA, numpy, Python and the
     loaders' generators) and the train loaders are put back, so the real training that follows is the same,
     step for step, as without the test.
 
-    The result, :attr:`result`, holds the curve and the suggestion (see :mod:`lightning_clr.tuner.suggest` for
-    the rule). Schedule callbacks given ``"auto"`` bounds take theirs from it::
+    The result, :attr:`result`, holds the curve, its cost (steps, seconds) and a suggestion per policy (see
+    :mod:`lightning_clr.tuner.suggest` for the rules, :meth:`RangeTestResult.suggest`). Schedule callbacks given
+    ``"auto"`` bounds take theirs from it::
 
         trainer = Trainer(max_epochs=10, callbacks=[LRRangeTest(), CyclicLR(base_lr="auto", max_lr="auto",
                                                                             step_size_up="auto")])
@@ -60,8 +76,9 @@ class LRRangeTest(CallbackBase):
     Args:
         min_lr: the rate of the first step.
         max_lr: the rate of the last step.
-        num_steps: optimizer steps of the sweep (at least :data:`MIN_POINTS`); the loaders start over when
-            they run out (``limit_train_batches`` does not apply to the sweep).
+        num_steps: optimizer steps of the sweep (at least :data:`MIN_POINTS`); ``None``: ``steps_per_decade``
+            steps a decade (exponential) or 100 (linear). The loaders start over when they run out
+            (``limit_train_batches`` does not apply to the sweep).
         mode: ``"exponential"`` (even steps on a log axis; the usual choice over several decades) or
             ``"linear"``.
         smoothing: the weight of a new loss in the moving average, in (0, 1]; 1 is no smoothing.
@@ -76,6 +93,11 @@ class LRRangeTest(CallbackBase):
         save_dir: the folder for those files; ``None`` is ``trainer.log_dir`` (``default_root_dir``
             without a logger).
         verbose: print the suggestion (on rank zero).
+        steps_per_decade: the density of an exponential sweep when ``num_steps`` is ``None``.
+        rules: per policy (``"one_cycle"``, ``"cyclic"``, ``"cosine_restarts"``), a function of the curve's
+            :class:`~lightning_clr.tuner.suggest.CurveReading` that returns the policy's ``max_lr``, replacing
+            the built-in rule (e.g. one of :mod:`lightning_clr.tuner.rules` wrapped to read ``reading.lrs``
+            and ``reading.losses``).
 
     Raises:
         ValueError: an argument out of range (``"Expected ..., but got ..."``).
@@ -83,9 +105,9 @@ class LRRangeTest(CallbackBase):
 
     def __init__(
         self,
-        min_lr: float = 1e-7,
-        max_lr: float = 10.0,
-        num_steps: int = 100,
+        min_lr: float = DEFAULT_MIN_LR,
+        max_lr: float = DEFAULT_MAX_LR,
+        num_steps: int | None = None,
         mode: Literal["exponential", "linear"] = "exponential",
         smoothing: float = 0.05,
         divergence_threshold: float | None = 4.0,
@@ -93,38 +115,37 @@ class LRRangeTest(CallbackBase):
         plot: bool | None = None,
         save_dir: str | None = None,
         verbose: bool = True,
+        steps_per_decade: float = DEFAULT_STEPS_PER_DECADE,
+        rules: dict[str, Callable[[CurveReading], float]] | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("min_lr", min_lr), ("max_lr", max_lr)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
-                raise ValueError(f"Expected {name} to be a positive finite float, but got {name}={value!r}.")
+        self.min_lr = check_number(min_lr, "min_lr", 0.0, math.inf, low_open=True, high_open=True)
+        self.max_lr = check_number(max_lr, "max_lr", 0.0, math.inf, low_open=True, high_open=True)
         if not max_lr > min_lr:
             raise ValueError(f"Expected max_lr > min_lr, but got min_lr={min_lr!r}, max_lr={max_lr!r}.")
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < MIN_POINTS:
-            raise ValueError(f"Expected num_steps to be an int >= {MIN_POINTS}, but got num_steps={num_steps!r}.")
-        if mode not in ("exponential", "linear"):
-            raise ValueError(f"Expected mode to be 'exponential' or 'linear', but got mode={mode!r}.")
-        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 < smoothing <= 1:
-            raise ValueError(f"Expected smoothing in (0, 1], but got smoothing={smoothing!r}.")
-        if divergence_threshold is not None and (
-            isinstance(divergence_threshold, bool) or not isinstance(divergence_threshold, (int, float))
-            or not 1 < divergence_threshold < math.inf
-        ):
-            raise ValueError(
-                f"Expected divergence_threshold to be a float > 1 or None, but got {divergence_threshold!r}."
-            )
-        if (isinstance(step_size_epochs, bool) or not isinstance(step_size_epochs, (int, float))
-                or not 0 < step_size_epochs < math.inf):
-            raise ValueError(f"Expected step_size_epochs to be a positive float, but got {step_size_epochs!r}.")
-        if plot is not None and not isinstance(plot, bool):
-            raise ValueError(f"Expected plot to be True, False or None, but got plot={plot!r}.")
-        self.min_lr = float(min_lr)
-        self.max_lr = float(max_lr)
-        self.num_steps = num_steps
-        self.mode = mode
-        self.smoothing = float(smoothing)
-        self.divergence_threshold = None if divergence_threshold is None else float(divergence_threshold)
-        self.step_size_epochs = float(step_size_epochs)
+        if num_steps is not None:
+            check_int(num_steps, "num_steps", MIN_POINTS, "steps")
+        self.mode = check_choice(mode, "mode", ("exponential", "linear"))
+        self.smoothing = check_number(smoothing, "smoothing", 0.0, 1.0, low_open=True)
+        self.divergence_threshold = (None if divergence_threshold is None else check_number(
+            divergence_threshold, "divergence_threshold", 1.0, math.inf, low_open=True, high_open=True,
+            why="or None"))
+        self.step_size_epochs = check_number(step_size_epochs, "step_size_epochs", 0.0, math.inf, low_open=True,
+                                             high_open=True)
+        if plot is not None:
+            check_bool(plot, "plot")
+        self.steps_per_decade = check_number(steps_per_decade, "steps_per_decade", 1.0, math.inf, high_open=True)
+        decades = math.log10(self.max_lr / self.min_lr)
+        if num_steps is None:
+            num_steps = max(MIN_POINTS, math.ceil(decades * self.steps_per_decade) + 1 if mode == "exponential"
+                            else LINEAR_STEPS)
+        self.num_steps: int = num_steps
+        if rules is not None:
+            for policy, rule in rules.items():
+                check_choice(policy, "a key of rules", POLICIES)
+                if not callable(rule):
+                    raise ValueError(f"Expected rules[{policy!r}] to be a callable, but got {rule!r}.")
+        self.rules = None if rules is None else dict(rules)
         self.plot = plot
         self.save_dir = save_dir
         self.verbose = bool(verbose)
@@ -192,6 +213,8 @@ class LRRangeTest(CallbackBase):
             self.result = self._run(trainer, pl_module)
             self._ran_this_fit = True
             self._report(trainer, self.result)
+            if self.result.has_suggestion and self.result.note:
+                rank_zero_warn(f"LRRangeTest: {self.result.note}.")
         return self.result
 
     @override
@@ -203,11 +226,14 @@ class LRRangeTest(CallbackBase):
         optimizers = [unwrap_optimizer(o) for o in trainer.optimizers]
         if not optimizers:
             raise ValueError("LRRangeTest found no optimizer: configure_optimizers returned none.")
+        start = time.perf_counter()
         with isolated(trainer, pl_module, optimizers):
             curve = run_sweep(trainer, pl_module, optimizers, self.sweep_schedule, self.num_steps, self.smoothing,
                               self.divergence_threshold)
         result = build_result(curve.lrs, curve.losses, self.smoothing, curve.stopped_early, curve.reason,
-                              steps_per_epoch(trainer), self.step_size_epochs, self.mode)
+                              steps_per_epoch(trainer), self.step_size_epochs, self.mode,
+                              seconds=time.perf_counter() - start, optimizer=optimizer_family(optimizers),
+                              total_steps=total_steps(trainer), rules=self.rules)
         # Every rank must use the same bounds; rank zero's are the reference.
         return trainer.strategy.broadcast(result, src=0)
 
@@ -217,14 +243,7 @@ class LRRangeTest(CallbackBase):
         if directory is None:
             directory = trainer.log_dir or trainer.default_root_dir  # log_dir is collective under DDP: every rank
         if self.verbose:
-            if result.has_suggestion:
-                rank_zero_info(
-                    f"LRRangeTest: base_lr={result.base_lr:.3g}, max_lr={result.max_lr:.3g}, "
-                    f"step_size_up={result.step_size_up} ({len(result.lrs)} steps, {result.reason})."
-                    + (f" Note: {result.note}." if result.note else "")
-                )
-            else:
-                rank_zero_info(f"LRRangeTest: no suggestion ({result.suggestion_error}).")
+            rank_zero_info(describe(result))
         if not trainer.is_global_zero:
             return
         if self.plot is False:
@@ -242,6 +261,17 @@ class LRRangeTest(CallbackBase):
             if _is_tensorboard(logger):
                 logger.experiment.add_figure("lr_range_test", figure, global_step=trainer.global_step)
 
+
+
+def describe(result: RangeTestResult) -> str:
+    """One line on a result: its cost, each policy's suggestion and any note."""
+    cost = f"{len(result.lrs)} steps in {result.seconds:.1f} s, {result.reason}"
+    if not result.has_suggestion:
+        return f"LRRangeTest ({cost}): no suggestion ({result.suggestion_error})."
+    one, cyclic, sgdr = (result.suggest(p) for p in ("one_cycle", "cyclic", "cosine_restarts"))
+    return (f"LRRangeTest ({cost}; {result.optimizer} rules): OneCycleLR max_lr={one.max_lr:.3g}; CyclicLR "
+            f"base_lr={cyclic.base_lr:.3g}, max_lr={cyclic.max_lr:.3g}, step_size_up={result.step_size_up}; "
+            f"CosineRestartsLR max_lr={sgdr.max_lr:.3g}." + (f" Note: {result.note}." if result.note else ""))
 
 
 def _is_tensorboard(logger: Any) -> bool:

@@ -7,10 +7,21 @@ a checkpoint as a plain dict and can be rebuilt offline from a saved curve.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from lightning_clr.tuner.suggest import RangeTestError, analysis_curve, smooth_losses, suggest_bounds
+from lightning_clr.tuner.suggest import (
+    POLICIES,
+    PolicyBounds,
+    RangeTestError,
+    Rule,
+    analysis_curve,
+    fitted_step_size,
+    read_curve,
+    smooth_losses,
+    suggest,
+)
 
 __all__ = ["RangeTestResult", "build_result"]
 
@@ -23,19 +34,30 @@ class RangeTestResult:
         lrs: the rate of each recorded optimizer step.
         losses: the training loss of each step (the mean of its accumulated batches, averaged over ranks).
         smoothed_losses: the bias-corrected moving average of ``losses`` (the curve divergence is checked on).
-        base_lr: the suggested lower bound, or ``None`` if the curve gave no suggestion.
-        max_lr: the suggested upper bound (and 1cycle's peak), or ``None``.
-        step_size_up: optimizer steps of a half cycle: ``step_size_epochs`` epochs of the real training, or
+        base_lr: CLR's suggested lower bound (``suggestions["cyclic"]``), or ``None`` if the curve gave no
+            suggestion.
+        max_lr: 1cycle's suggested peak (``suggestions["one_cycle"]``), or ``None``; each policy's own bounds
+            are in :attr:`suggestions` (:meth:`suggest`, :meth:`for_policy`).
+        step_size_up: CLR's suggested half cycle in optimizer steps: about ``step_size_epochs`` epochs, fitted so
+            that the run ends at the end of a cycle (:func:`~lightning_clr.tuner.suggest.fitted_step_size`), or
             ``None`` if the epoch length is unknown.
         steps_per_epoch: optimizer steps in one epoch of the real training, or ``None``.
         stopped_early: whether the test ended before ``num_steps``.
         reason: why the test ended.
-        min_loss_lr: the rate at the lowest zero-phase smoothed loss, or ``None``.
-        steepest_lr: the rate of the steepest fall of the smoothed loss (Lightning's ``lr_find`` suggestion).
+        min_loss_lr: the rate at the lowest point of the analysis curve, or ``None``.
+        steepest_lr: the rate of the steepest fall of the analysis curve, or ``None``.
         suggestion_error: why there is no suggestion, or ``None``.
-        note: a remark on the curve, e.g. that the loss was still falling at the end, or ``None``.
+        note: a remark on the curve, e.g. that the loss was still falling at the end or that the bounds come
+            from the conservative fallback rule, or ``None``.
         mode: ``"exponential"`` or ``"linear"``.
         smoothing: the moving average's weight of a new loss.
+        suggestions: per policy (``"one_cycle"``, ``"cyclic"``, ``"cosine_restarts"``), its bounds as a plain
+            dict (``max_lr``, ``base_lr``, ``rule``).
+        optimizer: ``"sgd"`` or ``"adam"`` (an optimizer with ``betas``), which the rules may depend on.
+        divergence_lr: the rate where the loss diverged, or ``None``.
+        knee_lr: the first rate where the analysis curve made 90% of its fall (the rules' landmark), or ``None``.
+        total_steps: optimizer steps of the real training, or ``None`` if unknown.
+        seconds: how long the test took.
     """
 
     lrs: list[float]
@@ -53,6 +75,12 @@ class RangeTestResult:
     note: str | None = None
     mode: str = "exponential"
     smoothing: float = 0.05
+    suggestions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    optimizer: str = "sgd"
+    divergence_lr: float | None = None
+    total_steps: int | None = None
+    knee_lr: float | None = None
+    seconds: float = field(default=0.0, compare=False)
 
     @property
     def analysis_losses(self) -> list[float]:
@@ -74,6 +102,31 @@ class RangeTestResult:
             raise RangeTestError(f"The LR range test gave no suggestion: {self.suggestion_error} "
                                  f"(the test ended: {self.reason}).", self)
         return self
+
+    def suggest(self, policy: str) -> PolicyBounds:
+        """The bounds suggested for ``policy`` (``"one_cycle"``, ``"cyclic"`` or ``"cosine_restarts"``).
+
+        Raises:
+            RangeTestError: if the curve gave no suggestion.
+            ValueError: an unknown policy.
+        """
+        if policy not in POLICIES:
+            raise ValueError(f"Expected policy to be one of {POLICIES}, but got {policy!r}.")
+        self.require_suggestion()
+        if policy not in self.suggestions:  # a result saved before per-policy suggestions: its one pair
+            return PolicyBounds(policy, float(self.max_lr), self.base_lr, "saved")  # type: ignore[arg-type]
+        return PolicyBounds(**self.suggestions[policy])
+
+    def for_policy(self, policy: str) -> RangeTestResult:
+        """This result with ``base_lr`` and ``max_lr`` set to ``policy``'s own suggestion (what a schedule
+        callback of that policy reads).
+
+        Raises:
+            RangeTestError: if the curve gave no suggestion.
+            ValueError: an unknown policy.
+        """
+        bounds = self.suggest(policy)
+        return replace(self, max_lr=bounds.max_lr, base_lr=self.base_lr if bounds.base_lr is None else bounds.base_lr)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON-able values."""
@@ -102,20 +155,45 @@ class RangeTestResult:
 
 
 def build_result(lrs: list[float], losses: list[float], smoothing: float, stopped_early: bool, reason: str,
-                 steps_per_epoch: int | None, step_size_epochs: float, mode: str) -> RangeTestResult:
-    """The :class:`RangeTestResult` of a recorded curve: the suggestion, or why there is none."""
-    base = maximum = min_loss = steepest = error = note = None
+                 steps_per_epoch: int | None, step_size_epochs: float, mode: str, *, optimizer: str = "sgd",
+                 total_steps: int | None = None, seconds: float = 0.0,
+                 rules: Mapping[str, Rule] | None = None) -> RangeTestResult:
+    """The :class:`RangeTestResult` of a recorded curve: each policy's suggestion, or why there is none.
+
+    Args:
+        lrs: the rate of each recorded step.
+        losses: the raw loss of each step.
+        smoothing: the range test's ``smoothing``.
+        stopped_early: whether the sweep stopped because the loss diverged.
+        reason: why the sweep ended.
+        steps_per_epoch: optimizer steps in an epoch of the real training, or ``None``.
+        step_size_epochs: the CLR half cycle to aim for, in epochs.
+        mode: the sweep's ``mode``.
+        optimizer: ``"sgd"`` or ``"adam"``.
+        total_steps: optimizer steps of the real training, or ``None``.
+        seconds: how long the test took.
+        rules: per policy, a peak rule replacing the built-in one.
+    """
+    values: dict[str, Any] = {}
+    suggestions: dict[str, dict[str, Any]] = {}
     try:
-        suggestion = suggest_bounds(lrs, losses, smoothing)
+        reading = read_curve(lrs, losses, smoothing, stopped_early, optimizer)
+        for policy in POLICIES:
+            suggestions[policy] = asdict(suggest(reading, policy, (rules or {}).get(policy)))
     except RangeTestError as exc:
-        error = str(exc)
+        values["suggestion_error"] = str(exc)
     else:
-        base, maximum = suggestion.base_lr, suggestion.max_lr
-        min_loss, steepest, note = suggestion.min_loss_lr, suggestion.steepest_lr, suggestion.note
-    step_size_up = None if steps_per_epoch is None else max(1, round(step_size_epochs * steps_per_epoch))
+        values.update(base_lr=suggestions["cyclic"]["base_lr"], max_lr=suggestions["one_cycle"]["max_lr"],
+                      min_loss_lr=reading.min_loss_lr, steepest_lr=reading.steepest_lr,
+                      divergence_lr=reading.divergence_lr, note=reading.fallback or reading.note,
+                      knee_lr=reading.knee_lr)
     return RangeTestResult(
-        lrs=list(lrs), losses=list(losses), smoothed_losses=smooth_losses(losses, smoothing), base_lr=base,
-        max_lr=maximum, step_size_up=step_size_up, steps_per_epoch=steps_per_epoch, stopped_early=stopped_early,
-        reason=reason, min_loss_lr=min_loss, steepest_lr=steepest, suggestion_error=error, note=note, mode=mode,
-        smoothing=smoothing,
+        lrs=list(lrs), losses=list(losses), smoothed_losses=smooth_losses(losses, smoothing),
+        base_lr=values.get("base_lr"), max_lr=values.get("max_lr"),
+        step_size_up=fitted_step_size(total_steps, steps_per_epoch, step_size_epochs),
+        steps_per_epoch=steps_per_epoch, stopped_early=stopped_early, reason=reason,
+        min_loss_lr=values.get("min_loss_lr"), steepest_lr=values.get("steepest_lr"),
+        suggestion_error=values.get("suggestion_error"), note=values.get("note"), mode=mode, smoothing=smoothing,
+        suggestions=suggestions, optimizer=optimizer, divergence_lr=values.get("divergence_lr"),
+        total_steps=total_steps, knee_lr=values.get("knee_lr"), seconds=seconds,
     )

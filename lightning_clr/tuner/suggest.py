@@ -2,25 +2,41 @@
 
 A range test records, for each optimizer step of a sweep, the rate it used and the training loss. Everything
 here reads such a curve (two lists of floats), so the rules can be tested, compared and replaced offline on
-recorded curves.
+recorded curves (``benchmarks/auto_bounds.py --rules`` compares them with Lightning's and fastai's).
 
-The suggestion (:func:`suggest_bounds`) is read off a robust, centred smoothing of the recorded losses
+Reading a curve (:func:`read_curve`) finds its landmarks on a robust, centred smoothing of the losses
 (:func:`analysis_curve`: clipped to the starting level, a 5-step running median, then the moving average run
-forward and backward, so it is not ~``1/smoothing`` steps late like the one-sided average):
+forward and backward, so that it is not ~``1/smoothing`` steps late like the one-sided average): its knee (the
+first rate where it has made 90% of its fall, :attr:`CurveReading.knee_lr`), its lowest point, how far it fell
+and where it diverged.
 
-1. ``bottom`` is the lowest point of that curve, ``top`` the highest before it; the loss must fall by at
-   least 2% between them, over at least :data:`MIN_POINTS` recorded steps;
-2. ``max_lr`` is the first rate where the curve has made 90% of its fall from ``top`` to ``bottom``: the
-   loss is about to stop falling, a little before its lowest point and the ragged region past it;
-3. ``base_lr`` is the first rate where it has made 10% of its fall (the loss starts to fall), kept between
-   ``max_lr / 10`` and ``max_lr / 3``.
+The rule of each policy (:func:`default_peak`) is a multiple of the knee (:data:`PEAK_FACTORS`), per optimizer
+family. The reasoning, from ``benchmarks/auto_bounds.py`` (five families, five seeds):
+
+- the knee is the most stable landmark of a curve: across seeds it moved by 1.3-1.8x on every family, the
+  lowest point by 1.8-2.7x (the bottom of the valley is flat and noisy), fastai's ``valley`` and Lightning's
+  steepest point by up to 10x (they read the slope of a noisy curve);
+- SGD (plain, momentum, Nesterov) peaks at the knee itself (x1): past it, a network without normalisation dies
+  later in the run (the sweep reads a network that has barely trained, and a network sharpens as it trains),
+  while BatchNorm networks tolerate more but gain nothing from it;
+- Adam-family optimizers peak at three times the knee: their curves fall early and far, so the knee comes
+  early, and their tuned 1cycle peaks sat 2-5x above it (the old rule, the knee itself, trained AdamW models
+  4-12 points under tuned);
+- CLR's ``max_lr`` is 1cycle's peak, its ``base_lr`` a quarter of it (Smith: 3 to 4 times below), and its
+  ``step_size_up`` is fitted so that the run ends at the end of a cycle (:func:`fitted_step_size`);
+- SGDR (``CosineRestartsLR``) starts at its peak on the untrained network, with no warm-up (1cycle warms up from
+  ``max_lr / 25``, CLR from ``max_lr / 4``), so its peak is half of 1cycle's.
+
+A curve that barely fell (less than :data:`MIN_FALL`) but diverged gets the conservative fallback, a tenth of the
+divergence rate, with a note (the callbacks warn); only a curve that neither fell nor diverged, or that
+diverged within its first :data:`MIN_POINTS` steps, is an error, and its message says what to change.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,27 +44,28 @@ if TYPE_CHECKING:
     from lightning_clr.tuner.result import RangeTestResult
 
 __all__ = [
-    "BASE_FRACTION",
-    "BASE_RATIO_RANGE",
-    "MAX_FRACTION",
+    "CYCLIC_RATIO",
+    "FALLBACK_DIVISOR",
+    "KNEE_FRACTION",
     "MIN_FALL",
     "MIN_POINTS",
+    "PEAK_FACTORS",
+    "POLICIES",
+    "CurveReading",
+    "PolicyBounds",
     "RangeTestError",
-    "Suggestion",
+    "Rule",
     "analysis_curve",
+    "default_peak",
+    "fitted_step_size",
+    "read_curve",
     "smooth_losses",
-    "suggest_bounds",
+    "suggest",
     "zero_phase_smooth",
 ]
 
 MIN_POINTS = 10
 """The fewest recorded steps a suggestion is made from."""
-BASE_FRACTION = 0.1
-"""``base_lr``: where the analysis curve has made this share of its fall (before clamping)."""
-MAX_FRACTION = 0.9
-"""``max_lr``: where the analysis curve has made this share of its fall."""
-BASE_RATIO_RANGE = (3.0, 10.0)
-"""``base_lr`` is kept between ``max_lr / 10`` and ``max_lr / 3``."""
 MIN_FALL = 0.02
 """The loss must fall by at least this share of its highest smoothed value for a suggestion."""
 MEDIAN_WINDOW = 5
@@ -118,90 +135,189 @@ def analysis_curve(losses: Sequence[float], smoothing: float = 0.05) -> list[flo
     return zero_phase_smooth(medians, min(1.0, ANALYSIS_SMOOTHING_FACTOR * smoothing))
 
 
+# ---------------------------------------------------------------------------------------------- reading a curve
 @dataclass(frozen=True)
-class Suggestion:
-    """The bounds :func:`suggest_bounds` reads off a curve.
+class CurveReading:
+    """The landmarks of a range test's curve that the rules read, found once.
 
     Attributes:
-        base_lr: the suggested lower bound.
-        max_lr: the suggested upper bound.
+        lrs: the rate of each recorded step.
+        losses: the raw losses.
+        analysis: the :func:`analysis_curve` of the losses.
+        optimizer: ``"sgd"`` (plain or momentum SGD and other non-adaptive optimizers) or ``"adam"`` (an
+            optimizer with ``betas``: Adam, AdamW, NAdam...).
         min_loss_lr: the rate at the lowest point of the analysis curve.
-        steepest_lr: the rate where the analysis curve falls fastest against ``log(lr)`` (the suggestion of
-            Lightning's ``Tuner.lr_find``).
-        note: a remark on the curve, or ``None``.
+        knee_lr: the first rate where the analysis curve has made :data:`KNEE_FRACTION` (90%) of its fall from
+            its highest point to its lowest: the loss is about to stop falling.
+        fall: how far the analysis curve fell from its highest point before the lowest one, as a share of that
+            highest value.
+        divergence_lr: the rate where the loss diverged (the sweep's last rate when it stopped early), or
+            where the analysis curve climbed back to its starting level; ``None`` if it did neither.
+        fallback: why the curve is read with the conservative fallback rule, or ``None``.
+        note: a remark on the curve (e.g. still falling at the largest rate), or ``None``.
     """
 
-    base_lr: float
-    max_lr: float
+    lrs: list[float]
+    losses: list[float]
+    analysis: list[float]
+    optimizer: str
     min_loss_lr: float
-    steepest_lr: float
+    knee_lr: float
+    fall: float
+    divergence_lr: float | None
+    fallback: str | None = None
     note: str | None = None
 
+    @property
+    def steepest_lr(self) -> float:
+        """The rate where the analysis curve falls fastest against ``log(lr)`` before its lowest point."""
+        z, lrs = self.analysis, self.lrs
+        bottom = min(range(len(z)), key=z.__getitem__)
+        if bottom == 0:
+            return float(lrs[0])
+        slopes = [(z[i + 1] - z[i]) / max(math.log(lrs[i + 1] / lrs[i]), 1e-300) for i in range(bottom)]
+        return float(lrs[min(range(len(slopes)), key=slopes.__getitem__)])
 
-def _first_at_or_below(values: Sequence[float], level: float, start: int, stop: int) -> int:
-    for i in range(start, stop + 1):
-        if values[i] <= level:
-            return i
-    return stop
 
-
-def suggest_bounds(lrs: Sequence[float], losses: Sequence[float], smoothing: float = 0.05) -> Suggestion:
-    """The suggested ``base_lr`` and ``max_lr`` of a range test's curve.
-
-    The rule, on the :func:`analysis_curve` ``z`` of the losses:
-
-    1. ``bottom`` is the lowest point of ``z``, ``top`` the highest point before it, and the fall
-       ``z[top] - z[bottom]`` must be at least :data:`MIN_FALL` (2%) of ``|z[top]|``;
-    2. ``max_lr`` is the first rate after ``top`` where ``z`` has made :data:`MAX_FRACTION` (90%) of its
-       fall: the loss is about to stop falling, a little before its lowest point and the ragged region past it;
-    3. ``base_lr`` is the first rate where ``z`` has made :data:`BASE_FRACTION` (10%) of its fall (the loss
-       starts to fall), kept between ``max_lr / 10`` and ``max_lr / 3``: Smith's cycles span 3 to 10
-       times, and a wider one spends much of each cycle at rates that barely train.
+def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float = 0.05, stopped_early: bool = False,
+               optimizer: str = "sgd") -> CurveReading:
+    """Finds the landmarks of a curve, or says why it cannot be read.
 
     Args:
         lrs: the rate of each recorded step, increasing.
         losses: the raw loss of each step (finite), as many as ``lrs``.
         smoothing: the range test's ``smoothing``, in (0, 1].
-
-    Returns:
-        The :class:`Suggestion`.
+        stopped_early: whether the sweep ended because the loss diverged (or was NaN/inf).
+        optimizer: ``"sgd"`` or ``"adam"``.
 
     Raises:
-        RangeTestError: fewer than :data:`MIN_POINTS` points, or a loss that does not fall.
+        RangeTestError: fewer than :data:`MIN_POINTS` steps (the loss diverged at once: lower ``min_lr``), or a
+            loss that neither fell by :data:`MIN_FALL` nor diverged over the whole range (the model does not
+            train at any rate tried).
         ValueError: ``lrs`` and ``losses`` of different lengths.
     """
     if len(lrs) != len(losses):
         raise ValueError(f"Expected as many losses as rates, but got {len(losses)} losses and {len(lrs)} rates.")
     if len(lrs) < MIN_POINTS:
         raise RangeTestError(
-            f"Expected at least {MIN_POINTS} recorded steps for a suggestion, but got {len(lrs)}. Raise num_steps, "
-            "or lower max_lr if the test stopped early because the loss diverged."
+            f"Expected at least {MIN_POINTS} recorded steps for a suggestion, but got {len(lrs)}: the loss diverged "
+            "at once. Lower the range test's min_lr."
         )
     z = analysis_curve(losses, smoothing)
     bottom = min(range(len(z)), key=z.__getitem__)
     top = max(range(bottom + 1), key=z.__getitem__)
-    fall = z[top] - z[bottom]
-    if not fall >= MIN_FALL * max(abs(z[top]), 1e-12):
-        raise RangeTestError(
-            f"Expected the loss to fall during the range test, but its smoothed value went from {z[top]:.4g} at "
-            f"most to {z[bottom]:.4g} at least (less than {MIN_FALL:.0%}) over rates {lrs[0]:.3g} to "
-            f"{lrs[-1]:.3g}. Widen the range (raise max_lr), take more steps, or check that the model trains."
-        )
-    start = _first_at_or_below(z, z[top] - BASE_FRACTION * fall, top, bottom)
-    peak = _first_at_or_below(z, z[top] - MAX_FRACTION * fall, top, bottom)
-    log_lrs = [math.log(lr) for lr in lrs]
+    fall = (z[top] - z[bottom]) / max(abs(z[top]), 1e-12)
+    divergence: float | None = float(lrs[-1]) if stopped_early else None
+    if divergence is None:
+        back = [i for i in range(bottom, len(z)) if z[i] >= z[0]]
+        divergence = float(lrs[back[0]]) if back and fall >= MIN_FALL else None
+    fallback = note = None
+    if not fall >= MIN_FALL:
+        if divergence is None:
+            raise RangeTestError(
+                f"Expected the loss to fall or to diverge somewhere between lr={lrs[0]:.3g} and {lrs[-1]:.3g}, but "
+                f"its smoothed value only went from {z[top]:.4g} to {z[bottom]:.4g} (less than {MIN_FALL:.0%}) "
+                "and never diverged: the model does not seem to train at any of these rates. If it trains at lower "
+                "rates, lower the range test's min_lr (the first steps may already have broken it); otherwise "
+                "check that the loss depends on the parameters and that the labels match the outputs."
+            )
+        fallback = (f"the loss fell only {fall:.1%} before it diverged at lr={divergence:.3g}: the bounds come from "
+                    f"the divergence rate alone (a tenth of it), a conservative choice")
+    elif bottom == len(z) - 1:
+        note = ("the loss was still falling at the largest rate tried, so the suggestion may be low: raise the "
+                "test's max_lr to see where the loss stops falling")
+    knee = next(i for i in range(top, bottom + 1) if z[i] <= z[top] - KNEE_FRACTION * (z[top] - z[bottom]))
+    return CurveReading(list(map(float, lrs)), list(map(float, losses)), z, optimizer, float(lrs[bottom]),
+                        float(lrs[knee]), fall, divergence, fallback, note)
 
-    def slope(i: int) -> float:
-        left, right = max(i - 1, top), min(i + 1, bottom)
-        return (z[right] - z[left]) / max(log_lrs[right] - log_lrs[left], 1e-300)
 
-    steepest = min(range(top, bottom + 1), key=slope)
-    max_lr = float(lrs[peak])
-    base_lr = min(max(float(lrs[start]), max_lr / BASE_RATIO_RANGE[1]), max_lr / BASE_RATIO_RANGE[0])
-    note = None
-    if bottom == len(z) - 1:
-        note = ("the loss was still falling at the largest rate tried, so max_lr may be low: raise the test's "
-                "max_lr to see where the loss stops falling")
-    elif start <= max(3, len(z) // 20):
-        note = "the loss was falling from the first step: lower the test's min_lr to see where it starts to fall"
-    return Suggestion(base_lr, max_lr, float(lrs[bottom]), float(lrs[steepest]), note)
+# ---------------------------------------------------------------------------------------------- the rules
+@dataclass(frozen=True)
+class PolicyBounds:
+    """A policy's suggested bounds.
+
+    Attributes:
+        policy: ``"one_cycle"``, ``"cyclic"`` or ``"cosine_restarts"``.
+        max_lr: the peak rate.
+        base_lr: the lower bound (CLR), or ``None``.
+        rule: the name of the rule that gave them.
+    """
+
+    policy: str
+    max_lr: float
+    base_lr: float | None
+    rule: str
+
+
+POLICIES = ("one_cycle", "cyclic", "cosine_restarts")
+"""The policies with their own suggestion."""
+PEAK_FACTORS: dict[tuple[str, str], float] = {
+    ("one_cycle", "sgd"): 1.0,
+    ("one_cycle", "adam"): 3.0,
+    ("cyclic", "sgd"): 1.0,
+    ("cyclic", "adam"): 3.0,
+    ("cosine_restarts", "sgd"): 0.5,
+    ("cosine_restarts", "adam"): 1.5,
+}
+"""Each policy's peak as a multiple of the curve's knee (:attr:`CurveReading.knee_lr`), per optimizer family."""
+KNEE_FRACTION = 0.9
+"""The knee is where the analysis curve has made this share of its fall."""
+CYCLIC_RATIO = 4.0
+"""CLR's ``base_lr`` is its ``max_lr`` divided by this (Smith: 3 to 4)."""
+FALLBACK_DIVISOR = 10.0
+"""On a curve that barely fell before it diverged, every peak is the divergence rate divided by this."""
+
+Rule = Callable[[CurveReading], float]
+"""A peak rule: the curve's landmarks in, the policy's ``max_lr`` out."""
+
+
+def default_peak(policy: str) -> Rule:
+    """The built-in rule of ``policy``: a multiple (:data:`PEAK_FACTORS`) of the curve's knee, or a tenth of the
+    divergence rate on a curve that barely fell."""
+
+    def rule(reading: CurveReading) -> float:
+        if reading.fallback is not None and reading.divergence_lr is not None:
+            return reading.divergence_lr / FALLBACK_DIVISOR
+        return PEAK_FACTORS[(policy, reading.optimizer)] * reading.knee_lr
+
+    rule.__name__ = f"{policy}_default"
+    return rule
+
+
+def suggest(reading: CurveReading, policy: str, rule: Rule | None = None) -> PolicyBounds:
+    """The bounds of ``policy`` from a read curve.
+
+    Args:
+        reading: the curve's landmarks (:func:`read_curve`).
+        policy: one of :data:`POLICIES`.
+        rule: a peak rule to use instead of the built-in one (:func:`default_peak`); it may return any positive
+            rate.
+
+    Raises:
+        ValueError: an unknown policy, or a rule that returned no positive finite rate.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"Expected policy to be one of {POLICIES}, but got {policy!r}.")
+    rule = rule or default_peak(policy)
+    peak = rule(reading)
+    if isinstance(peak, bool) or not isinstance(peak, (int, float)) or not 0 < peak < math.inf:
+        raise ValueError(f"Expected the {policy} rule {getattr(rule, '__name__', rule)!r} to return a positive "
+                         f"rate, but it returned {peak!r}.")
+    base = float(peak) / CYCLIC_RATIO if policy == "cyclic" else None
+    return PolicyBounds(policy, float(peak), base, getattr(rule, "__name__", type(rule).__name__))
+
+
+def fitted_step_size(total_steps: int | None, steps_per_epoch: int | None, step_size_epochs: float) -> int | None:
+    """A CLR half cycle of about ``step_size_epochs`` epochs that makes the run end at the end of a cycle.
+
+    The run of ``total_steps`` is cut into ``max(1, round(total / (2 * step_size_epochs * steps_per_epoch)))``
+    whole cycles, so that it ends at ``base_lr`` (Smith, 2017: stop training at the end of a cycle), not at a
+    peak; with an unknown run length it is ``step_size_epochs`` epochs, and ``None`` without an epoch length.
+    """
+    if steps_per_epoch is None:
+        return None
+    half = max(1, round(step_size_epochs * steps_per_epoch))
+    if total_steps is None:
+        return half
+    cycles = max(1, round(total_steps / (2 * half)))
+    return max(1, total_steps // (2 * cycles))

@@ -15,9 +15,15 @@ from typing import Any
 
 import torch
 
+from lightning_clr.callbacks.writer import update_groups
 from lightning_clr.tuner.data import batches
 
-__all__ = ["Curve", "run_sweep", "set_lr"]
+__all__ = ["RETURN_FALL", "Curve", "optimizer_family", "run_sweep"]
+
+RETURN_FALL = 0.1
+"""A loss that fell by this share of its starting level (the median of the first three steps) and then climbed
+back above that level has diverged, even when it stays under ``divergence_threshold`` times its best (a
+network whose units died sits at the loss of a constant prediction)."""
 
 
 @dataclass
@@ -30,13 +36,10 @@ class Curve:
     reason: str
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Writes ``lr`` into every param group (in place into a tensor rate)."""
-    for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
+def optimizer_family(optimizers: list[torch.optim.Optimizer]) -> str:
+    """``"adam"`` if a param group has ``betas`` (Adam, AdamW, NAdam, RAdam...), else ``"sgd"``."""
+    adaptive = any("betas" in group for optimizer in optimizers for group in optimizer.param_groups)
+    return "adam" if adaptive else "sgd"
 
 
 def _no_log(*args: Any, **kwargs: Any) -> None:
@@ -82,7 +85,8 @@ def run_sweep(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimiz
         num_steps: the most optimizer steps.
         smoothing: the weight of a new loss in the bias-corrected moving average divergence is judged on.
         divergence_threshold: end when the smoothed loss exceeds ``best + (threshold - 1) * |best|`` (this many
-            times the lowest smoothed loss when it is positive); ``None``: only a NaN or infinite loss ends it.
+            times the lowest smoothed loss when it is positive), or climbs back above its starting level after
+            a fall of :data:`RETURN_FALL`; ``None``: only a NaN or infinite loss ends it.
 
     Returns:
         The recorded :class:`Curve`; a NaN or infinite loss ends it and is not recorded.
@@ -93,7 +97,7 @@ def run_sweep(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimiz
     _prepare(pl_module, optimizers)
     lrs: list[float] = []
     losses: list[float] = []
-    avg, best = 0.0, math.inf
+    avg, best, start_level = 0.0, math.inf, math.inf
     beta = 1.0 - smoothing
     source = batches(trainer.train_dataloader, max_restarts=num_steps * accumulate + 1)
     reason = f"completed num_steps={num_steps}"
@@ -103,7 +107,7 @@ def run_sweep(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimiz
         while step < num_steps:
             lr = rate(step)
             for optimizer in optimizers:
-                set_lr(optimizer, lr)
+                update_groups(optimizer, "lr", lr)
             window: list[torch.Tensor] = []
             for batch, batch_idx in source:
                 batch = strategy.batch_to_device(batch, dataloader_idx=0)
@@ -144,9 +148,18 @@ def run_sweep(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimiz
             smoothed = avg / (1.0 - beta ** len(losses))
             best = min(best, smoothed)
             step += 1
-            if divergence_threshold is not None and smoothed > best + (divergence_threshold - 1.0) * abs(best):
+            if len(losses) == 3:
+                start_level = sorted(losses)[1]
+            if divergence_threshold is None:
+                continue
+            if smoothed > best + (divergence_threshold - 1.0) * abs(best):
                 reason = (f"the loss diverged at lr={lr:.4g} (step {step - 1}): smoothed loss {smoothed:.4g} > "
                           f"{divergence_threshold:g} x best {best:.4g}")
+                stopped_early = step < num_steps
+                break
+            if best < start_level - RETURN_FALL * abs(start_level) and smoothed > start_level:
+                reason = (f"the loss diverged at lr={lr:.4g} (step {step - 1}): after falling to {best:.4g}, the "
+                          f"smoothed loss climbed back above its starting level {start_level:.4g}")
                 stopped_early = step < num_steps
                 break
     for optimizer in optimizers:

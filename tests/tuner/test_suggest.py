@@ -1,0 +1,142 @@
+"""The suggestion rules on real range-test curves stored as literals (``curves.py``): no training, no torch needed."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import curves
+
+from lightning_clr.tuner.result import build_result
+from lightning_clr.tuner.rules import BASELINE_RULES
+from lightning_clr.tuner.suggest import (
+    FALLBACK_DIVISOR,
+    PEAK_FACTORS,
+    POLICIES,
+    RangeTestError,
+    fitted_step_size,
+    read_curve,
+    suggest,
+)
+
+READABLE = ["FLAT_START_SGD", "ADAM_MLP", "ADAM_TRANSFORMER", "NOISY_GRU", "BATCHNORM_RESNET", "NEVER_TURNS"]
+
+
+def reading(name: str):
+    lrs, losses, stopped, optimizer = getattr(curves, name)
+    return read_curve(lrs, losses, 0.05, stopped, optimizer)
+
+
+@pytest.mark.parametrize(
+    ("name", "min_loss_lr", "fall", "divergence_lr"),
+    [
+        ("FLAT_START_SGD", 0.3162, 0.049, None),  # a 5% fall after four flat decades is enough to read
+        ("ADAM_MLP", 0.02054, 0.638, 0.5623),
+        ("ADAM_TRANSFORMER", 0.05623, 0.379, 1.334),
+        ("NOISY_GRU", 0.0487, 0.164, 4.870),
+        ("BATCHNORM_RESNET", 0.487, 0.347, None),  # BatchNorm: no divergence up to 10
+        ("NEVER_TURNS", 0.003652, 0.073, None),
+    ],
+)
+def test_landmarks_of_recorded_curves(name, min_loss_lr, fall, divergence_lr):
+    r = reading(name)
+    assert r.min_loss_lr == pytest.approx(min_loss_lr, rel=1e-3)
+    assert r.fall == pytest.approx(fall, abs=1e-3)
+    if divergence_lr is None:
+        assert r.divergence_lr is None
+    else:
+        assert r.divergence_lr == pytest.approx(divergence_lr, rel=1e-3)
+    assert r.fallback is None
+    assert r.lrs[0] <= r.steepest_lr <= r.min_loss_lr
+
+
+@pytest.mark.parametrize("name", READABLE)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_each_policy_reads_its_multiple_of_the_knee(name, policy):
+    r = reading(name)
+    bounds = suggest(r, policy)
+    assert bounds.policy == policy and bounds.rule == f"{policy}_default"
+    assert bounds.max_lr == pytest.approx(PEAK_FACTORS[(policy, r.optimizer)] * r.knee_lr, rel=1e-12)
+    assert r.lrs[0] < r.knee_lr <= r.min_loss_lr
+    assert (bounds.base_lr is not None) == (policy == "cyclic")
+    if bounds.base_lr is not None:
+        assert bounds.base_lr == pytest.approx(bounds.max_lr / 4, rel=1e-12)
+
+
+def test_a_curve_that_never_turns_is_read_with_a_note():
+    r = reading("NEVER_TURNS")
+    assert r.min_loss_lr == r.lrs[-1] and "still falling at the largest rate" in r.note
+
+
+def test_a_network_killed_by_the_first_steps_is_a_clear_error_naming_min_lr():
+    lrs, losses, _, optimizer = curves.DEAD_FROM_THE_START
+    with pytest.raises(RangeTestError, match="lower the range test's min_lr") as error:
+        read_curve(lrs, losses, 0.05, False, optimizer)
+    assert isinstance(error.value, ValueError) and "neither" not in str(error.value)
+
+
+def test_a_flat_curve_that_diverged_falls_back_to_a_tenth_of_the_divergence_rate():
+    lrs, losses, _, optimizer = curves.DEAD_FROM_THE_START
+    r = read_curve(lrs, losses, 0.05, True, optimizer)  # as if the sweep had stopped on a divergence
+    assert r.divergence_lr == lrs[-1] and "fell only" in r.fallback
+    for policy in POLICIES:
+        assert suggest(r, policy).max_lr == pytest.approx(lrs[-1] / FALLBACK_DIVISOR, rel=1e-12)
+    result = build_result(lrs, losses, 0.05, True, "diverged", 35, 4.0, "exponential", optimizer="sgd")
+    assert result.has_suggestion and "fell only" in result.note  # degrades with a note, does not raise
+
+
+def test_too_few_points_is_an_error_naming_min_lr():
+    with pytest.raises(RangeTestError, match=r"diverged at once\. Lower the range test's min_lr"):
+        read_curve([1.0, 2.0, 3.0], [2.0, 9.0, 50.0], stopped_early=True)
+    with pytest.raises(ValueError, match="as many losses as rates"):
+        read_curve([1.0, 2.0], [1.0])
+
+
+def test_a_rule_can_be_replaced_and_is_checked():
+    r = reading("ADAM_MLP")
+
+    def tenth_of_divergence(reading):
+        return reading.divergence_lr / 10
+
+    bounds = suggest(r, "one_cycle", tenth_of_divergence)
+    assert bounds.max_lr == pytest.approx(0.05623, rel=1e-3) and bounds.rule == "tenth_of_divergence"
+    assert suggest(r, "one_cycle", lambda reading: BASELINE_RULES["fastai_valley"](reading.lrs, reading.losses)
+                   ).max_lr == pytest.approx(0.00237, rel=1e-2)
+    with pytest.raises(ValueError, match="to return a positive rate"):
+        suggest(r, "one_cycle", lambda reading: math.nan)
+    with pytest.raises(ValueError, match="Expected policy to be one of"):
+        suggest(r, "step")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [  # the other libraries' rules on the same curves (rates rounded as printed by benchmarks/auto_bounds.py)
+        ("ADAM_MLP", {"lightning_steepest": 0.01155, "fastai_valley": 0.00237, "fastai_minimum": 0.0154,
+                      "fastai_steep": 0.01, "fastai_slide": 0.0075, "lightning_clr_0.1": 0.01155}),
+        ("FLAT_START_SGD", {"lightning_steepest": 0.3162, "fastai_valley": 0.03162, "fastai_minimum": 0.04217,
+                            "fastai_steep": 0.3162, "fastai_slide": 0.5623, "lightning_clr_0.1": 0.2738}),
+    ],
+)
+def test_baseline_rules_on_recorded_curves(name, expected):
+    lrs, losses, _, _ = getattr(curves, name)
+    for rule, value in expected.items():
+        assert BASELINE_RULES[rule](lrs, losses) == pytest.approx(value, rel=2e-3), rule
+
+
+@pytest.mark.parametrize(
+    ("total", "per_epoch", "epochs", "expected"),
+    [
+        (350, 35, 4.0, 175),  # 10 epochs: one cycle of 2 x 5 epochs, not 1.25 cycles of 2 x 4
+        (700, 35, 4.0, 175),  # 20 epochs: 2 cycles of 2 x 5
+        (1400, 35, 4.0, 140),  # 40 epochs: 5 cycles of 2 x 4
+        (None, 35, 4.0, 140),  # unknown run length: 4 epochs
+        (350, None, 4.0, None),  # unknown epoch length
+        (1, 9, 4.0, 1),
+    ],
+)
+def test_fitted_step_size_ends_the_run_at_a_cycle_end(total, per_epoch, epochs, expected):
+    assert fitted_step_size(total, per_epoch, epochs) == expected

@@ -505,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, help="optimizer steps per Trainer run (default 2000)")
     parser.add_argument("--repeats", type=int, help="interleaved repeats of the plain loop (default 5)")
     parser.add_argument("--rounds", type=int, help="rounds of the paired Trainer measurement (default 12)")
+    parser.add_argument("--loop-steps", type=int, help="steps per run of the plain PyTorch loop (default 2000)")
+    parser.add_argument("--mnist-steps", type=int, help="steps timed for the MNIST-1D model (default 600)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: this process's CPU time (default; robust to other load), wall: wall time")
     args = parser.parse_args(argv)
@@ -516,6 +518,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         settings = replace(settings, repeats=args.repeats)
     if args.rounds:
         settings = replace(settings, rounds=args.rounds)
+    if args.loop_steps:
+        settings = replace(settings, loop_steps=args.loop_steps)
+    if args.mnist_steps:
+        settings = replace(settings, mnist_steps=args.mnist_steps)
     torch.set_num_threads(1)
     quiet_lightning()
     info = machine_info()

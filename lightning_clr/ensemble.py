@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import torch
 
+from lightning_clr._checks import check_choice
+
 __all__ = ["SnapshotEnsemble"]
 
 OutputKind = Literal["logits", "probs", "log_probs", "binary_logits"]
@@ -50,8 +52,7 @@ class SnapshotEnsemble(torch.nn.Module):
         wrong = [type(m).__name__ for m in members if not isinstance(m, torch.nn.Module)]
         if wrong:
             raise ValueError(f"Expected every member to be a torch.nn.Module, but got {wrong}.")
-        if output not in _OUTPUTS:
-            raise ValueError(f"Expected output to be one of {list(_OUTPUTS)}, but got {output!r}.")
+        check_choice(output, "output", _OUTPUTS)
         self.members = torch.nn.ModuleList(members)
         self.output = output
         self.dim = dim

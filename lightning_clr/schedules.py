@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Optional, Protocol, runtime_checkable
 
 from lightning_clr._checks import ANNEAL_STRATEGIES, CYCLIC_MODES, check_choice, check_int, check_number
 
@@ -143,7 +143,7 @@ class CyclicSchedule(_Precomputed, ScheduleBase):
     start: float
     peak: float
     step_size_up: int = 2000
-    step_size_down: int | None = None
+    step_size_down: Optional[int] = None  # noqa: UP045 - LightningCLI shows this form
     mode: CyclicMode = "triangular"
     gamma: float = 1.0
 

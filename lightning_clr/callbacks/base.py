@@ -106,6 +106,7 @@ class ScheduleCallback(ScheduleState):
         self._rate_scale = 1.0
         self._cadence = LogCadence()
         self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
+        self._step_seen = -1  # Lightning's clock: trainer.global_step as read at the last write (-1: not read)
 
     # ------------------------------------------------------------------ to implement in subclasses (and _arguments)
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
@@ -130,6 +131,7 @@ class ScheduleCallback(ScheduleState):
         self._remove_hooks()
         self._trainer = trainer
         self._warned_past_end = False
+        self._step_seen = -1
         owner = type(self).__name__
         others = [(type(cb).__name__, cb.optimizers) for cb in trainer.callbacks
                   if cb is not self and isinstance(cb, ScheduleCallback)]
@@ -236,7 +238,9 @@ class ScheduleCallback(ScheduleState):
     @override
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if self._use_global_step:  # a safety net: the value was already written ahead
-            self._refresh_all(trainer)
+            # global_step cannot move between the last batch end (or train start) and this batch start: reuse
+            # the value read there (a read costs as much as the rest of this hook).
+            self._refresh_all(trainer, self._step_seen if self._step_seen >= 0 else None)
         if self._cadence.due(trainer):
             self._log(trainer)
 
@@ -267,11 +271,15 @@ class ScheduleCallback(ScheduleState):
     def _write_all(self, trainer: Any) -> None:
         for driven in self._driven:
             self._write(driven, driven.clock.now(trainer))
+        if self._use_global_step:
+            self._step_seen = trainer.global_step
 
-    def _refresh_all(self, trainer: Any) -> None:
-        """Under Lightning's clock: writes the values for the current step unless they are in place already
-        (same step, and each group's ``lr`` still the object written last)."""
-        step = trainer.global_step
+    def _refresh_all(self, trainer: Any, step: int | None = None) -> None:
+        """Under Lightning's clock: writes the values for the current step (``trainer.global_step``, or ``step``
+        if known) unless they are in place already (same step, the optimizer's own param groups, and each
+        group's ``lr`` still the object written last)."""
+        if step is None:
+            step = self._step_seen = trainer.global_step
         for driven in self._driven:
             writer = driven.writer
             if writer is not None and not writer.is_current(step):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
@@ -26,7 +26,7 @@ __all__ = [
     "per_group",
 ]
 
-OptimizerIndices = int | list[int] | None
+OptimizerIndices = Union[int, list[int], None]  # noqa: UP007 - LightningCLI shows this form
 #: Per param group, ``(lr_schedule, momentum_schedule_or_None)``.
 GroupSchedules = list[tuple[Callable[[int], float], Callable[[int], float] | None]]
 
@@ -48,11 +48,12 @@ class FitContext:
     owner: str = ""
 
     def resolve(self, length: Length, name: str | None = None, spec: Any = None) -> int:
-        """``length`` in optimizer steps. In a fit (a Trainer is known), a length longer than the whole fit
-        warns, naming the argument ``name`` and its value ``spec``."""
+        """``length`` in optimizer steps. In a fit (a Trainer is known, not ``fast_dev_run``), a length longer
+        than the whole fit warns, naming the argument ``name`` and its value ``spec``."""
         steps = length.resolve(self.steps_per_epoch, self.total_steps)
         total = self.total_steps
-        if name is not None and self.trainer is not None and total is not None and steps > total:
+        debug_run = bool(getattr(self.trainer, "fast_dev_run", False))  # a smoke run is short on purpose
+        if name is not None and self.trainer is not None and total is not None and steps > total and not debug_run:
             shown = str(length) if spec is None else repr(spec)
             rank_zero_warn(
                 f"{self.owner or 'lightning_clr'}: {name}={shown} resolves to {steps} optimizer steps, longer than "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 from lightning_clr._checks import AUTO, check_bound, check_number
 from lightning_clr.callbacks.base import ScheduleCallback
@@ -44,8 +44,8 @@ class CosineRestartsLR(ScheduleCallback):
 
     def __init__(
         self,
-        max_lr: float | list[float] | Literal["auto"],
-        first_cycle: int | float | str,
+        max_lr: Union[float, list[float], Literal["auto"]],  # noqa: UP007 - LightningCLI shows this form
+        first_cycle: Union[int, float, str],  # noqa: UP007
         t_mul: float = 1.0,
         m_mul: float = 1.0,
         alpha: float = 0.0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 from lightning_clr._checks import AUTO, CYCLIC_MODES, check_bound, check_choice, check_momentum_bounds, check_number
 from lightning_clr.callbacks.base import ScheduleCallback
@@ -12,7 +12,7 @@ from lightning_clr.schedules import CyclicSchedule
 
 __all__ = ["CyclicLR"]
 
-Bound = float | list[float] | Literal["auto"]
+Bound = Union[float, list[float], Literal["auto"]]  # noqa: UP007 - LightningCLI shows this form
 
 
 def _check_max_above_base(base_lr: Any, max_lr: Any) -> None:
@@ -71,8 +71,8 @@ class CyclicLR(ScheduleCallback):
         self,
         base_lr: Bound,
         max_lr: Bound,
-        step_size_up: int | float | str = 2000,
-        step_size_down: int | float | str | None = None,
+        step_size_up: Union[int, float, str] = 2000,  # noqa: UP007 - LightningCLI shows this form
+        step_size_down: Union[int, float, str, None] = None,  # noqa: UP007
         mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
         gamma: float = 1.0,
         cycle_momentum: bool = True,

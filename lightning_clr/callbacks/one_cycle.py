@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 from lightning_clr._checks import (
     ANNEAL_STRATEGIES,
@@ -58,8 +58,8 @@ class OneCycleLR(ScheduleCallback):
 
     def __init__(
         self,
-        max_lr: float | list[float] | Literal["auto"],
-        total_steps: int | float | str | None = None,
+        max_lr: Union[float, list[float], Literal["auto"]],  # noqa: UP007 - LightningCLI shows this form
+        total_steps: Union[int, float, str, None] = None,  # noqa: UP007
         pct_start: float = 0.3,
         anneal_strategy: Literal["cos", "linear"] = "cos",
         div_factor: float = 25.0,

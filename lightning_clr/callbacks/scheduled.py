@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 from lightning_clr.callbacks.base import ScheduleCallback
 from lightning_clr.callbacks.context import FitContext, GroupSchedules, OptimizerIndices, per_group
@@ -39,8 +39,8 @@ class ScheduledLR(ScheduleCallback):
 
     def __init__(
         self,
-        lr: ScheduleBase | list[ScheduleBase],
-        momentum: ScheduleBase | list[ScheduleBase] | None = None,
+        lr: Union[ScheduleBase, list[ScheduleBase]],  # noqa: UP007 - LightningCLI shows this form
+        momentum: Union[ScheduleBase, list[ScheduleBase], None] = None,  # noqa: UP007
         optimizers: OptimizerIndices = None,
         count_skipped_steps: bool = True,
         log_momentum: bool = True,

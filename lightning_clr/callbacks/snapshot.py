@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
 from weakref import proxy
 
 from typing_extensions import override
@@ -76,9 +76,9 @@ class SnapshotCheckpoint(CheckpointBase):
 
     def __init__(
         self,
-        dirpath: str | None = None,
+        dirpath: Optional[str] = None,  # noqa: UP045 - LightningCLI shows this form
         filename: str = _DEFAULT_FILENAME,
-        keep_last: int | None = None,
+        keep_last: Optional[int] = None,  # noqa: UP045
         save_weights_only: bool = False,
         optimizer: int = 0,
     ) -> None:

@@ -211,7 +211,9 @@ def run_one(spec: Spec) -> Outcome:
         outcome.test_steps = len(result.lrs)
         outcome.test_seconds = float(getattr(result, "seconds", 0.0) or 0.0)
         outcome.curve = {"lrs": list(result.lrs), "losses": list(result.losses)}
-        outcome.bounds = {k: getattr(result, k, None) for k in ("base_lr", "max_lr", "step_size_up")}
+        policy = {"triangular2-auto": "cyclic", "cosine-auto": "cosine_restarts"}.get(spec.method, "one_cycle")
+        used = result.for_policy(policy) if result.has_suggestion else result
+        outcome.bounds = {k: getattr(used, k, None) for k in ("base_lr", "max_lr", "step_size_up")}
     return outcome
 
 
@@ -265,6 +267,7 @@ def tune(family: str, seeds: int, workers: int, cache: str | None, method: str =
     """The peak of ``method`` with the best mean validation accuracy: the grid, then a quarter decade either side
     of its best (``refine``)."""
     f = FAMILIES[family]
+    seeds = min(seeds, f.tune_seeds)
 
     def grid_scores(peaks: Sequence[float]) -> dict[float, float]:
         specs = [Spec(family, method, s, p, "val") for p in peaks for s in range(100, 100 + seeds)]

@@ -39,6 +39,7 @@ class Family:
         batch_size: the training batch size.
         grid: the 1cycle peaks tuned over (on validation), a half decade apart.
         describe: one line for the report.
+        tune_seeds: validation seeds per grid point (fewer where compute forced it).
     """
 
     name: str
@@ -48,6 +49,7 @@ class Family:
     batch_size: int
     grid: tuple[float, ...]
     describe: str
+    tune_seeds: int = 2
 
     @property
     def adam_family(self) -> bool:
@@ -206,7 +208,8 @@ FAMILIES: dict[str, Family] = {
                "residual CNN + BatchNorm, SGD Nesterov, wd 5e-4, MNIST-1D"),
         Family("mlp", "adamw", 0.01, 10, 64, _grid(3e-4, 6), "MLP 64-128-128-10, AdamW wd 0.01, digits"),
         Family("charlm", "adamw", 0.01, 2, 32, _grid(3e-4, 6), "char pre-LN transformer 2x48, AdamW, pydoc text"),
-        Family("gru", "adam", 0.0, 10, 100, _grid(3e-4, 6), "GRU 48 units, Adam, MNIST-1D as a sequence"),
+        Family("gru", "adam", 0.0, 10, 100, _grid(3e-4, 6), "GRU 48 units, Adam, MNIST-1D as a sequence",
+               tune_seeds=1),
     )
 }
 

@@ -26,7 +26,6 @@ read off at each budget's end.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import os
@@ -34,7 +33,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,7 +53,16 @@ from common import (  # noqa: E402
     trainer_kwargs,
     use_policy_bounds,
 )
-from tta_summary import AUTO_POLICIES, DESCRIPTIONS, HAND_SET, OPTIMIZER_BASELINES, POLICIES, plot, summarize, tables  # noqa: E402  # noqa: E402
+from tta_summary import (  # noqa: E402
+    AUTO_POLICIES,
+    DESCRIPTIONS,
+    HAND_SET,
+    OPTIMIZER_BASELINES,
+    POLICIES,
+    summarize,
+    tables,
+    write_outputs,
+)
 
 __all__ = [
     "AUTO_POLICIES",
@@ -350,52 +358,6 @@ def _truncate(result: RunResult, epochs: int, settings: Settings) -> RunResult:
     return RunResult(replace(result.spec, epochs=epochs), [result.steps[i] for i in keep],
                      [result.accuracy[i] for i in keep], result.lrs[:end], result.extra_steps,
                      dict(result.bounds), result.wall_s * epochs / result.spec.epochs)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
-def write_outputs(output: str, runs: dict[tuple[str, int], list[RunResult]], summary: dict[str, Any],
-                  scores: dict, chosen: dict, settings: Settings, report: str, info: dict[str, Any]) -> list[str]:
-    """Writes results.json, summary.csv, report.md and time_to_accuracy.png into ``output``."""
-    os.makedirs(output, exist_ok=True)
-    paths = []
-    path = os.path.join(output, "time_to_accuracy.json")
-    with open(path, "w") as f:
-        json.dump(_jsonable({
-            "settings": asdict(settings), "machine": info, "summary": summary,
-            "tuning": {f"{p}|{e}|{r:g}": s for (p, e, r), s in scores.items()},
-            "chosen": {f"{p}|{e}": r for (p, e), r in chosen.items()},
-            "runs": {f"{p}|{e}": [{"seed": r.spec.seed, "peak": r.spec.peak, "steps": r.steps,
-                                   "accuracy": r.accuracy, "extra_steps": r.extra_steps, "bounds": r.bounds,
-                                   "lrs": r.lrs}
-                                  for r in rs] for (p, e), rs in runs.items()},
-        }), f)
-    paths.append(path)
-    path = os.path.join(output, "time_to_accuracy.csv")
-    with open(path, "w") as f:
-        f.write("policy,epochs,steps,rate,seed,final_test_accuracy,range_test_steps\n")
-        for (policy, e), results in runs.items():
-            for r in results:
-                f.write(f"{policy},{e},{e * settings.steps_per_epoch},{r.spec.peak if r.spec.peak else 'auto'},"
-                        f"{r.spec.seed},{r.accuracy[-1]:.4f},{r.extra_steps}\n")
-    paths.append(path)
-    path = os.path.join(output, "time_to_accuracy.md")
-    with open(path, "w") as f:
-        f.write(report + "\n")
-    paths.append(path)
-    path = os.path.join(output, "time_to_accuracy.png")
-    plot(summary, settings, path, info.get("command", "python benchmarks/time_to_accuracy.py"),
-         f"{info.get('cpu', '?')}, {info.get('cores', '?')} cores")
-    paths.append(path)
-    return paths
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]:

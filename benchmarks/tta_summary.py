@@ -8,9 +8,12 @@ target, not the first evaluation of a long run that happens to cross it.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 __all__ = [
@@ -200,21 +203,67 @@ def plot(summary: dict[str, Any], settings: Any, path: str, command: str, machin
     names = list(summary["policies"])
     runs = [summary["policies"][p]["run_steps"] for p in names]
     totals = [summary["policies"][p]["total_steps"] for p in names]
-    cap = max([v for v in totals if math.isfinite(v)] or [1.0]) * 1.15
     xs = range(len(names))
     axes[1].bar([x - 0.2 for x in xs], [v if math.isfinite(v) else 0 for v in runs], 0.4, label="run steps")
     axes[1].bar([x + 0.2 for x in xs], [v if math.isfinite(v) else 0 for v in totals], 0.4,
                 label="total steps (with the rate search)")
     for x, v in zip(xs, runs, strict=True):
         if not math.isfinite(v):
-            axes[1].text(x, cap * 0.02, "not reached", rotation=90, ha="center", va="bottom", fontsize=8)
+            axes[1].text(x, 0.03, "not reached", rotation=90, ha="center", va="bottom", fontsize=8,
+                         transform=axes[1].get_xaxis_transform())
     axes[1].set_xticks(list(xs))
     axes[1].set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     axes[1].set_yscale("log")
     axes[1].set_ylabel("optimizer steps to the target")
     axes[1].legend(fontsize=8)
     axes[1].set_title("Steps to reach the target")
-    fig.suptitle(f"{command} ({machine})", fontsize=8)
-    fig.tight_layout()
+    fig.suptitle(f"{command}\n{machine}", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def write_outputs(output: str, runs: dict[tuple[str, int], list[Any]], summary: dict[str, Any],
+                  scores: dict, chosen: dict, settings: Any, report: str, info: dict[str, Any]) -> list[str]:
+    """Writes results.json, summary.csv, report.md and time_to_accuracy.png into ``output``."""
+    os.makedirs(output, exist_ok=True)
+    paths = []
+    path = os.path.join(output, "time_to_accuracy.json")
+    with open(path, "w") as f:
+        json.dump(_jsonable({
+            "settings": asdict(settings), "machine": info, "summary": summary,
+            "tuning": {f"{p}|{e}|{r:g}": s for (p, e, r), s in scores.items()},
+            "chosen": {f"{p}|{e}": r for (p, e), r in chosen.items()},
+            "runs": {f"{p}|{e}": [{"seed": r.spec.seed, "peak": r.spec.peak, "steps": r.steps,
+                                   "accuracy": r.accuracy, "extra_steps": r.extra_steps, "bounds": r.bounds,
+                                   "lrs": r.lrs}
+                                  for r in rs] for (p, e), rs in runs.items()},
+        }), f)
+    paths.append(path)
+    path = os.path.join(output, "time_to_accuracy.csv")
+    with open(path, "w") as f:
+        f.write("policy,epochs,steps,rate,seed,final_test_accuracy,range_test_steps\n")
+        for (policy, e), results in runs.items():
+            for r in results:
+                f.write(f"{policy},{e},{e * settings.steps_per_epoch},{r.spec.peak if r.spec.peak else 'auto'},"
+                        f"{r.spec.seed},{r.accuracy[-1]:.4f},{r.extra_steps}\n")
+    paths.append(path)
+    path = os.path.join(output, "time_to_accuracy.md")
+    with open(path, "w") as f:
+        f.write(report + "\n")
+    paths.append(path)
+    path = os.path.join(output, "time_to_accuracy.png")
+    plot(summary, settings, path, info.get("command", "python benchmarks/time_to_accuracy.py"),
+         f"{info.get('cpu', '?')}, {info.get('cores', '?')} cores")
+    paths.append(path)
+    return paths

@@ -6,10 +6,13 @@ loaders as the fit loop does (``max_size_cycle``), starting over when they run o
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+from lightning_clr._compat import NAMESPACES
 
 __all__ = ["batches"]
 
@@ -37,11 +40,9 @@ def _wrap_tree(item: Any) -> Any:
 
 def _combined_loader(iterables: Any) -> Any:
     """The loaders combined as the fit loop combines them (``max_size_cycle``), each with a fresh iterator."""
-    try:
-        from pytorch_lightning.utilities.combined_loader import CombinedLoader
-    except ImportError:  # pragma: no cover - only the unified package installed
-        from lightning.pytorch.utilities.combined_loader import CombinedLoader
-    return CombinedLoader(_wrap_tree(iterables), mode="max_size_cycle")
+    namespace = NAMESPACES[0]  # pytorch_lightning, or lightning.pytorch when only the unified package is installed
+    combined = importlib.import_module(f"{namespace}.utilities.combined_loader").CombinedLoader
+    return combined(_wrap_tree(iterables), mode="max_size_cycle")
 
 
 def batches(iterables: Any, max_restarts: int) -> Iterator[tuple[Any, int]]:

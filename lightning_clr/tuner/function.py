@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from lightning_clr.tuner.range_test import RESULT_NAME, LRRangeTest
@@ -74,11 +75,9 @@ def lr_range_test(    model: Any,
 
 
 def _quiet_trainer(model: Any) -> Any:
-    if any(cls.__module__.startswith("lightning.pytorch") for cls in type(model).__mro__):
-        from lightning.pytorch import Trainer
-    else:
-        from pytorch_lightning import Trainer
-    return Trainer(
+    unified = any(cls.__module__.startswith("lightning.pytorch") for cls in type(model).__mro__)
+    trainer_class = importlib.import_module("lightning.pytorch" if unified else "pytorch_lightning").Trainer
+    return trainer_class(
         max_epochs=1, devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
     )

@@ -67,7 +67,7 @@ class Snapshot:
     """Everything the test changes (tensors as host copies), kept to put back exactly."""
 
     tensors: list[tuple[torch.Tensor, _HostCopy]]
-    grads: list[tuple[torch.nn.Parameter, _HostCopy | None]]
+    grads: list[tuple[torch.Tensor, _HostCopy | None]]
     training: list[tuple[torch.nn.Module, bool]]
     optimizers: list[tuple[torch.optim.Optimizer, dict, list[dict], Any, Any]]
     generators: list[tuple[torch.Generator, torch.Tensor]]
@@ -167,10 +167,10 @@ def restore(snapshot: Snapshot, trainer: Any, pl_module: Any) -> None:
         current = dict(optimizer.state)
         optimizer.state.clear()
         optimizer.state.update({param: _from_host(value, current.get(param)) for param, value in state.items()})
-        for group, saved in zip(optimizer.param_groups, groups, strict=False):
-            for key in [k for k in group if k != "params" and k not in saved]:
+        for group, saved_group in zip(optimizer.param_groups, groups, strict=True):
+            for key in [k for k in group if k != "params" and k not in saved_group]:
                 del group[key]
-            for key, value in saved.items():
+            for key, value in saved_group.items():
                 group[key] = _from_host(value, group.get(key))
         if pre is not None:
             optimizer._optimizer_step_pre_hooks = pre

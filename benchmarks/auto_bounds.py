@@ -40,7 +40,14 @@ if _HERE not in sys.path:
 
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
-from common import machine_info, markdown_table, quiet_lightning, train_loader, trainer_kwargs  # noqa: E402
+from common import (  # noqa: E402
+    machine_info,
+    markdown_table,
+    quiet_lightning,
+    train_loader,
+    trainer_kwargs,
+    use_policy_bounds,
+)
 from families import FAMILIES, Family, family_data, loss_and_correct  # noqa: E402
 from torch import nn  # noqa: E402
 from typing_extensions import override  # noqa: E402
@@ -178,6 +185,7 @@ def _evaluate(task: Task, trainer: pl.Trainer, spec: Spec) -> float:
 def run_one(spec: Spec) -> Outcome:
     """Trains one run (or only records the range test, method ``"curve"``) and scores it."""
     quiet_lightning()
+    use_policy_bounds()
     f = FAMILIES[spec.family]
     data = family_data(spec.family)
     loader = train_loader(data.x_train, data.y_train, f.batch_size, seed=spec.seed)

@@ -30,23 +30,31 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # make `common` importable
     sys.path.insert(0, _HERE)
 
-import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-from typing_extensions import override  # noqa: E402
+import pytorch_lightning as pl
+import torch
+from common import Classifier, machine_info, make_mnist1d, markdown_table, quiet_lightning, trainer_kwargs
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
 
-from common import Classifier, machine_info, make_mnist1d, markdown_table, quiet_lightning, trainer_kwargs  # noqa: E402
-
-__all__ = ["Settings", "VARIANTS", "LOOP_VARIANTS", "measure_trainer", "measure_loop", "mnist1d_step_us",
-           "run", "main"]
+__all__ = [
+    "LOOP_VARIANTS",
+    "VARIANTS",
+    "Settings",
+    "main",
+    "measure_loop",
+    "measure_trainer",
+    "mnist1d_step_us",
+    "run",
+]
 
 BASE_LR, MAX_LR = 0.001, 0.01
 
@@ -88,7 +96,7 @@ class TinyMLP(nn.Module):
 
 
 class _Regression(pl.LightningModule):
-    def __init__(self, groups: int, scheduler: Optional[Callable[[torch.optim.Optimizer], Any]] = None) -> None:
+    def __init__(self, groups: int, scheduler: Callable[[torch.optim.Optimizer], Any] | None = None) -> None:
         super().__init__()
         self.net = TinyMLP()
         self.groups = groups
@@ -132,7 +140,7 @@ class _StepTimer(pl.Callback):
 
     def __init__(self, warmup: int) -> None:
         self.warmup = warmup
-        self.start: Optional[float] = None
+        self.start: float | None = None
         self.end = 0.0
 
     @override
@@ -167,7 +175,7 @@ class _Factory:
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=MAX_LR, total_steps=self.total)
 
 
-def _variant(name: str, total: int) -> tuple[list[Any], Optional[Callable[[torch.optim.Optimizer], Any]]]:
+def _variant(name: str, total: int) -> tuple[list[Any], Callable[[torch.optim.Optimizer], Any] | None]:
     import lightning_clr as clr
 
     if name == "none":
@@ -230,7 +238,7 @@ def measure_loop(variant: str, groups: int, settings: Settings) -> float:
     optimizer = torch.optim.SGD(_param_groups(net, groups), lr=BASE_LR, momentum=0.9)
     x = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
     scheduler: Any = None
-    write: Optional[Callable[[torch.optim.Optimizer, int], None]] = None
+    write: Callable[[torch.optim.Optimizer, int], None] | None = None
     if variant == "torch CyclicLR.step()":
         scheduler = torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=BASE_LR, max_lr=MAX_LR, step_size_up=n // 8)
     elif variant == "torch OneCycleLR.step()":
@@ -383,7 +391,7 @@ def plot(results: dict[str, Any], settings: Settings, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds; a smoke test, not for its numbers")
     parser.add_argument("--output", help="folder for overhead.json, overhead.md and overhead.png")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import torch
 
@@ -84,7 +84,7 @@ class SnapshotEnsemble(torch.nn.Module):
     def from_checkpoints(
         cls,
         module_class: Any,
-        paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
         output: OutputKind = "logits",
         dim: int = -1,
         **load_kwargs: Any,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from lightning_clr._checks import AUTO, check_bound, check_number
 from lightning_clr.callbacks.base import ScheduleCallback
@@ -32,7 +32,8 @@ class CosineRestartsLR(ScheduleCallback):
         t_mul: each cycle is ``t_mul`` times as long as the one before (any float > 0).
         m_mul: each restart's peak is ``m_mul`` times the one before.
         alpha: the floor, as a fraction of ``max_lr``, in [0, 1].
-        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        optimizers: indices of the optimizers to drive; ``None`` drives all. Two schedule callbacks on one
+            Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         logging_name: prefix of the logged names (``lr-clr-SGD``).
 
@@ -43,8 +44,8 @@ class CosineRestartsLR(ScheduleCallback):
 
     def __init__(
         self,
-        max_lr: Union[float, list[float], Literal["auto"]],
-        first_cycle: Union[int, float, str],
+        max_lr: float | list[float] | Literal["auto"],
+        first_cycle: int | float | str,
         t_mul: float = 1.0,
         m_mul: float = 1.0,
         alpha: float = 0.0,

@@ -36,7 +36,8 @@ _POLICY_STYLE = {"one_cycle": ("C3", "-", "OneCycleLR max_lr"), "cyclic": ("C2",
 
 
 def _mark_suggestions(ax: Any, result: RangeTestResult) -> None:
-    """Every suggestion the test made: each policy's peak, CLR's band, the lowest loss and the divergence."""
+    """Every suggestion the test made: each policy's peak, CLR's band, and the landmarks they come from (the knee,
+    the lowest loss, the divergence)."""
     cyclic = result.suggest("cyclic")
     if cyclic.base_lr is not None:
         ax.axvspan(cyclic.base_lr, cyclic.max_lr, color="C2", alpha=0.10,
@@ -44,6 +45,9 @@ def _mark_suggestions(ax: Any, result: RangeTestResult) -> None:
     for policy, (color, style, name) in _POLICY_STYLE.items():
         bounds = result.suggest(policy)
         ax.axvline(bounds.max_lr, color=color, linestyle=style, linewidth=1.3, label=f"{name} = {bounds.max_lr:.3g}")
+    if result.knee_lr is not None:
+        ax.axvline(result.knee_lr, color="0.55", linestyle=(0, (5, 2, 1, 2)), linewidth=1.0,
+                   label=f"knee (90% of the fall) at lr = {result.knee_lr:.3g}")
     if result.min_loss_lr is not None:
         ax.axvline(result.min_loss_lr, color="0.4", linestyle=":", linewidth=1.0,
                    label=f"lowest smoothed loss at lr = {result.min_loss_lr:.3g}")

@@ -55,6 +55,7 @@ class RangeTestResult:
             dict (``max_lr``, ``base_lr``, ``rule``).
         optimizer: ``"sgd"`` or ``"adam"`` (an optimizer with ``betas``), which the rules may depend on.
         divergence_lr: the rate where the loss diverged, or ``None``.
+        knee_lr: the first rate where the analysis curve made 90% of its fall (the rules' landmark), or ``None``.
         total_steps: optimizer steps of the real training, or ``None`` if unknown.
         seconds: how long the test took.
     """
@@ -78,6 +79,7 @@ class RangeTestResult:
     optimizer: str = "sgd"
     divergence_lr: float | None = None
     total_steps: int | None = None
+    knee_lr: float | None = None
     seconds: float = field(default=0.0, compare=False)
 
     @property
@@ -183,7 +185,8 @@ def build_result(lrs: list[float], losses: list[float], smoothing: float, stoppe
     else:
         values.update(base_lr=suggestions["cyclic"]["base_lr"], max_lr=suggestions["one_cycle"]["max_lr"],
                       min_loss_lr=reading.min_loss_lr, steepest_lr=reading.steepest_lr,
-                      divergence_lr=reading.divergence_lr, note=reading.fallback or reading.note)
+                      divergence_lr=reading.divergence_lr, note=reading.fallback or reading.note,
+                      knee_lr=reading.knee_lr)
     return RangeTestResult(
         lrs=list(lrs), losses=list(losses), smoothed_losses=smooth_losses(losses, smoothing),
         base_lr=values.get("base_lr"), max_lr=values.get("max_lr"),
@@ -192,5 +195,5 @@ def build_result(lrs: list[float], losses: list[float], smoothing: float, stoppe
         min_loss_lr=values.get("min_loss_lr"), steepest_lr=values.get("steepest_lr"),
         suggestion_error=values.get("suggestion_error"), note=values.get("note"), mode=mode, smoothing=smoothing,
         suggestions=suggestions, optimizer=optimizer, divergence_lr=values.get("divergence_lr"),
-        total_steps=total_steps, seconds=seconds,
+        total_steps=total_steps, knee_lr=values.get("knee_lr"), seconds=seconds,
     )

@@ -2,18 +2,34 @@
 
 A range test records, for each optimizer step of a sweep, the rate it used and the training loss. Everything
 here reads such a curve (two lists of floats), so the rules can be tested, compared and replaced offline on
-recorded curves.
+recorded curves (``benchmarks/auto_bounds.py --rules`` compares them with Lightning's and fastai's).
 
-The suggestion (:func:`suggest_bounds`) is read off a robust, centred smoothing of the recorded losses
+Reading a curve (:func:`read_curve`) finds its landmarks on a robust, centred smoothing of the losses
 (:func:`analysis_curve`: clipped to the starting level, a 5-step running median, then the moving average run
-forward and backward, so it is not ~``1/smoothing`` steps late like the one-sided average):
+forward and backward, so that it is not ~``1/smoothing`` steps late like the one-sided average): its knee (the
+first rate where it has made 90% of its fall, :attr:`CurveReading.knee_lr`), its lowest point, how far it fell
+and where it diverged.
 
-1. ``bottom`` is the lowest point of that curve, ``top`` the highest before it; the loss must fall by at
-   least 2% between them, over at least :data:`MIN_POINTS` recorded steps;
-2. ``max_lr`` is the first rate where the curve has made 90% of its fall from ``top`` to ``bottom``: the
-   loss is about to stop falling, a little before its lowest point and the ragged region past it;
-3. ``base_lr`` is the first rate where it has made 10% of its fall (the loss starts to fall), kept between
-   ``max_lr / 10`` and ``max_lr / 3``.
+The rule of each policy (:func:`default_peak`) is a multiple of the knee (:data:`PEAK_FACTORS`), per optimizer
+family. The reasoning, from ``benchmarks/auto_bounds.py`` (five families, five seeds):
+
+- the knee is the most stable landmark of a curve: across seeds it moved by 1.3-1.8x on every family, the
+  lowest point by 1.8-2.7x (the bottom of the valley is flat and noisy), fastai's ``valley`` and Lightning's
+  steepest point by up to 10x (they read the slope of a noisy curve);
+- SGD (plain, momentum, Nesterov) peaks at the knee itself (x1): past it, a network without normalisation dies
+  later in the run (the sweep reads a network that has barely trained, and a network sharpens as it trains),
+  while BatchNorm networks tolerate more but gain nothing from it;
+- Adam-family optimizers peak at three times the knee: their curves fall early and far, so the knee comes
+  early, and their tuned 1cycle peaks sat 2-5x above it (the old rule, the knee itself, trained AdamW models
+  4-12 points under tuned);
+- CLR's ``max_lr`` is 1cycle's peak, its ``base_lr`` a quarter of it (Smith: 3 to 4 times below), and its
+  ``step_size_up`` is fitted so that the run ends at the end of a cycle (:func:`fitted_step_size`);
+- SGDR (``CosineRestartsLR``) starts at its peak on the untrained network, with no warm-up (1cycle warms up from
+  ``max_lr / 25``, CLR from ``max_lr / 4``), so its peak is half of 1cycle's.
+
+A curve that barely fell (less than :data:`MIN_FALL`) but diverged gets the conservative fallback, a tenth of the
+divergence rate, with a note (the callbacks warn); only a curve that neither fell nor diverged, or that
+diverged within its first :data:`MIN_POINTS` steps, is an error, and its message says what to change.
 """
 
 from __future__ import annotations
@@ -30,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CYCLIC_RATIO",
     "FALLBACK_DIVISOR",
+    "KNEE_FRACTION",
     "MIN_FALL",
     "MIN_POINTS",
     "PEAK_FACTORS",
@@ -130,6 +147,8 @@ class CurveReading:
         optimizer: ``"sgd"`` (plain or momentum SGD and other non-adaptive optimizers) or ``"adam"`` (an
             optimizer with ``betas``: Adam, AdamW, NAdam...).
         min_loss_lr: the rate at the lowest point of the analysis curve.
+        knee_lr: the first rate where the analysis curve has made :data:`KNEE_FRACTION` (90%) of its fall from
+            its highest point to its lowest: the loss is about to stop falling.
         fall: how far the analysis curve fell from its highest point before the lowest one, as a share of that
             highest value.
         divergence_lr: the rate where the loss diverged (the sweep's last rate when it stopped early), or
@@ -143,6 +162,7 @@ class CurveReading:
     analysis: list[float]
     optimizer: str
     min_loss_lr: float
+    knee_lr: float
     fall: float
     divergence_lr: float | None
     fallback: str | None = None
@@ -206,8 +226,9 @@ def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float =
     elif bottom == len(z) - 1:
         note = ("the loss was still falling at the largest rate tried, so the suggestion may be low: raise the "
                 "test's max_lr to see where the loss stops falling")
-    return CurveReading(list(map(float, lrs)), list(map(float, losses)), z, optimizer, float(lrs[bottom]), fall,
-                        divergence, fallback, note)
+    knee = next(i for i in range(top, bottom + 1) if z[i] <= z[top] - KNEE_FRACTION * (z[top] - z[bottom]))
+    return CurveReading(list(map(float, lrs)), list(map(float, losses)), z, optimizer, float(lrs[bottom]),
+                        float(lrs[knee]), fall, divergence, fallback, note)
 
 
 # ---------------------------------------------------------------------------------------------- the rules
@@ -231,14 +252,16 @@ class PolicyBounds:
 POLICIES = ("one_cycle", "cyclic", "cosine_restarts")
 """The policies with their own suggestion."""
 PEAK_FACTORS: dict[tuple[str, str], float] = {
-    ("one_cycle", "sgd"): 0.5,
-    ("one_cycle", "adam"): 0.5,
-    ("cyclic", "sgd"): 0.5,
-    ("cyclic", "adam"): 0.5,
+    ("one_cycle", "sgd"): 1.0,
+    ("one_cycle", "adam"): 3.0,
+    ("cyclic", "sgd"): 1.0,
+    ("cyclic", "adam"): 3.0,
     ("cosine_restarts", "sgd"): 0.5,
-    ("cosine_restarts", "adam"): 0.5,
+    ("cosine_restarts", "adam"): 1.5,
 }
-"""Each policy's peak as a share of the rate at the lowest smoothed loss, per optimizer family."""
+"""Each policy's peak as a multiple of the curve's knee (:attr:`CurveReading.knee_lr`), per optimizer family."""
+KNEE_FRACTION = 0.9
+"""The knee is where the analysis curve has made this share of its fall."""
 CYCLIC_RATIO = 4.0
 """CLR's ``base_lr`` is its ``max_lr`` divided by this (Smith: 3 to 4)."""
 FALLBACK_DIVISOR = 10.0
@@ -249,13 +272,13 @@ Rule = Callable[[CurveReading], float]
 
 
 def default_peak(policy: str) -> Rule:
-    """The built-in rule of ``policy``: a share (:data:`PEAK_FACTORS`) of the rate at the lowest smoothed loss,
-    or a tenth of the divergence rate on a curve that barely fell."""
+    """The built-in rule of ``policy``: a multiple (:data:`PEAK_FACTORS`) of the curve's knee, or a tenth of the
+    divergence rate on a curve that barely fell."""
 
     def rule(reading: CurveReading) -> float:
         if reading.fallback is not None and reading.divergence_lr is not None:
             return reading.divergence_lr / FALLBACK_DIVISOR
-        return PEAK_FACTORS[(policy, reading.optimizer)] * reading.min_loss_lr
+        return PEAK_FACTORS[(policy, reading.optimizer)] * reading.knee_lr
 
     rule.__name__ = f"{policy}_default"
     return rule

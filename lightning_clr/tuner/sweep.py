@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
+from lightning_clr.callbacks.writer import update_groups
 from lightning_clr.tuner.data import batches
 
-__all__ = ["RETURN_FALL", "Curve", "optimizer_family", "run_sweep", "set_lr"]
+__all__ = ["RETURN_FALL", "Curve", "optimizer_family", "run_sweep"]
 
 RETURN_FALL = 0.1
 """A loss that fell by this share of its starting level (the median of the first three steps) and then climbed
@@ -33,15 +34,6 @@ class Curve:
     losses: list[float]
     stopped_early: bool
     reason: str
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Writes ``lr`` into every param group (in place into a tensor rate)."""
-    for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 def optimizer_family(optimizers: list[torch.optim.Optimizer]) -> str:
@@ -115,7 +107,7 @@ def run_sweep(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimiz
         while step < num_steps:
             lr = rate(step)
             for optimizer in optimizers:
-                set_lr(optimizer, lr)
+                update_groups(optimizer, "lr", lr)
             window: list[torch.Tensor] = []
             for batch, batch_idx in source:
                 batch = strategy.batch_to_device(batch, dataloader_idx=0)

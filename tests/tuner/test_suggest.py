@@ -56,11 +56,12 @@ def test_landmarks_of_recorded_curves(name, min_loss_lr, fall, divergence_lr):
 
 @pytest.mark.parametrize("name", READABLE)
 @pytest.mark.parametrize("policy", POLICIES)
-def test_each_policy_reads_its_share_of_the_lowest_loss_rate(name, policy):
+def test_each_policy_reads_its_multiple_of_the_knee(name, policy):
     r = reading(name)
     bounds = suggest(r, policy)
     assert bounds.policy == policy and bounds.rule == f"{policy}_default"
-    assert bounds.max_lr == pytest.approx(PEAK_FACTORS[(policy, r.optimizer)] * r.min_loss_lr, rel=1e-12)
+    assert bounds.max_lr == pytest.approx(PEAK_FACTORS[(policy, r.optimizer)] * r.knee_lr, rel=1e-12)
+    assert r.lrs[0] < r.knee_lr <= r.min_loss_lr
     assert (bounds.base_lr is not None) == (policy == "cyclic")
     if bounds.base_lr is not None:
         assert bounds.base_lr == pytest.approx(bounds.max_lr / 4, rel=1e-12)

@@ -38,6 +38,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -353,13 +354,14 @@ def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
-def paired_report(paired: dict[str, Any], settings: Settings) -> str:
-    """The paired Trainer tables: each variant's cost, and lightning_clr against the goals."""
+def paired_report(paired: dict[str, Any], settings: Settings, title: str = "") -> str:
+    """The paired tables: each variant's cost, and lightning_clr against the goals."""
     differences, reference = paired["differences"], paired["reference"]
     groups = settings.groups
-    out = [f"\nLightning Trainer, tiny MLP, {settings.steps} steps per run, {settings.rounds} rounds: each variant "
-           f"between two runs of an empty Callback; cost = its µs/step minus their mean; median [interquartile "
-           "range] of the rounds.\n"]
+    title = title or (f"Lightning Trainer, tiny MLP, {settings.steps} steps per run, {settings.rounds} rounds: each "
+                      "variant between two runs of an empty Callback; cost = its µs/step minus their mean; median "
+                      "[interquartile range] of the rounds.")
+    out = ["\n" + title + "\n"]
     headers = ["variant"] + [f"cost, µs/step ({g} group{'s' if g > 1 else ''})" for g in groups]
     rows = [[f"{REFERENCE} (reference, absolute µs/step)"]
             + [f"{statistics.median(reference[g]):.1f}" for g in groups]]
@@ -395,17 +397,89 @@ def paired_report(paired: dict[str, Any], settings: Settings) -> str:
     return "\n".join(out)
 
 
+def _fitted(variant: str, groups: int) -> tuple[Any, Any, Any]:
+    """A Trainer after a 3-step fit of ``variant`` (torch's OneCycleLR with room for many more steps)."""
+    callbacks, scheduler = _variant(variant, 10**7)
+    model = _Regression(groups, scheduler)
+    data = torch.randn(16 * 3, 8, generator=torch.Generator().manual_seed(0))
+    trainer = pl.Trainer(**trainer_kwargs(max_steps=3, max_epochs=1, callbacks=[*callbacks, EmptyCallback()]))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*longer than the whole fit")  # 3 steps, on purpose
+        trainer.fit(model, DataLoader(TensorDataset(data), batch_size=16))
+    return trainer, model, callbacks[0] if callbacks else trainer.callbacks[-1]
+
+
+def _per_step(variant: str, trainer: Any, model: Any, callback: Any) -> Callable[[int], None]:
+    """One optimizer step's scheduling work: a callback's three per-step hooks (its write forced, as after a
+    step), or Lightning's per-batch scheduler update for torch's schedulers (what ``fit`` calls)."""
+    optimizer = trainer.optimizers[0]
+    if variant.startswith("torch"):
+        loop = trainer.fit_loop.epoch_loop
+
+        def torch_step(i: int) -> None:
+            loop.update_lr_schedulers("step", update_plateau_schedulers=False)
+
+        return torch_step
+    writers = [d.writer for d in getattr(callback, "_driven", [])]
+    start, before, end = (callback.on_train_batch_start, callback.on_before_optimizer_step,
+                          callback.on_train_batch_end)
+
+    def callback_step(i: int) -> None:
+        start(trainer, model, None, i)
+        before(trainer, model, optimizer)
+        for writer in writers:
+            writer.written_step = -1  # as after an optimizer step: the next values must be written
+        end(trainer, model, None, None, i)
+
+    return callback_step
+
+
+def measure_hooks(settings: Settings, iterations: int = 3000) -> dict[str, Any]:
+    """The paired method on the per-step scheduling work alone, in a tight loop on fitted Trainers: each
+    variant's ``iterations`` steps between two runs of the empty Callback's hooks, CPU time, rotated rounds."""
+    steps: dict[tuple[str, int], Callable[[int], None]] = {}
+    for g in settings.groups:
+        for v in (REFERENCE, *PAIRED_VARIANTS):
+            steps[(v, g)] = _per_step(v, *_fitted(v, g))
+
+    def timed(cell: tuple[str, int]) -> float:
+        step = steps[cell]
+        begin = _now()
+        for i in range(iterations):
+            step(i)
+        return (_now() - begin) / iterations * 1e6
+
+    for cell in steps:
+        timed(cell)
+    differences: dict[tuple[str, int], list[float]] = {(v, g): [] for g in settings.groups for v in PAIRED_VARIANTS}
+    reference: dict[int, list[float]] = {g: [] for g in settings.groups}
+    for r in range(4 * settings.rounds):
+        shift = r % len(PAIRED_VARIANTS)
+        order = PAIRED_VARIANTS[shift:] + PAIRED_VARIANTS[:shift]
+        for g in settings.groups:
+            before = timed((REFERENCE, g))
+            reference[g].append(before)
+            for variant in order:
+                value = timed((variant, g))
+                after = timed((REFERENCE, g))
+                reference[g].append(after)
+                differences[(variant, g)].append(value - (before + after) / 2)
+                before = after
+    return {"differences": differences, "reference": reference}
+
+
 def run(settings: Settings) -> dict[str, Any]:
     """Measures everything: the paired Trainer costs, the plain-loop medians and the MNIST-1D step."""
     torch.set_num_threads(1)
     quiet_lightning()
     short = replace(settings, loop_steps=min(settings.loop_steps, 200))
     paired = measure_paired(settings)
+    hooks = measure_hooks(settings)
     loop_times = _interleaved(LOOP_VARIANTS, settings.groups, settings.repeats,
                               lambda v, g: measure_loop(v, g, settings),
                               lambda v, g: measure_loop(v, g, short))
     mnist = statistics.median(mnist1d_step_us(settings) for _ in range(3))
-    return {"paired": paired, "loop": _stats(loop_times), "mnist1d_step_us": mnist}
+    return {"paired": paired, "hooks": hooks, "loop": _stats(loop_times), "mnist1d_step_us": mnist}
 
 
 def _stats(times: dict[tuple[str, int], list[float]]) -> dict[str, Any]:
@@ -429,6 +503,13 @@ def report(results: dict[str, Any], settings: Settings) -> str:
     """Markdown tables of the measurements: the paired Trainer tables (if measured), then medians against
     ``none`` for the kinds present (``trainer``: the unpaired form, ``loop``: the plain PyTorch loop)."""
     out = [paired_report(results["paired"], settings)] if "paired" in results else []
+    if "hooks" in results:
+        out.append(paired_report(results["hooks"], settings, (
+            f"The per-step scheduling work alone, in a tight loop on fitted Trainers ({4 * settings.rounds} "
+            "rounds of 3,000 steps; a callback's three per-step hooks with its write forced, torch's schedulers "
+            "through Lightning's per-batch `update_lr_schedulers`; the empty Callback's hooks as the reference; "
+            "paired as above). Inside a fit the same work costs more (the Trainer's own work evicts it from the "
+            "caches).")))
     mnist = results["mnist1d_step_us"]
     for kind, title in (("trainer", f"Lightning Trainer, tiny MLP, {settings.steps} steps per run"),
                         ("loop", f"Plain PyTorch loop, tiny MLP, {settings.loop_steps} steps per run")):
@@ -541,11 +622,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         paired = results["paired"]
-        plain = {"differences": {f"{v}|{g}": d for (v, g), d in paired["differences"].items()},
-                 "reference": {str(g): r for g, r in paired["reference"].items()}}
+        def plain_of(measured: dict[str, Any]) -> dict[str, Any]:
+            return {"differences": {f"{v}|{g}": d for (v, g), d in measured["differences"].items()},
+                    "reference": {str(g): r for g, r in measured["reference"].items()}}
+
+        plain = plain_of(paired)
         with open(os.path.join(args.output, "overhead.json"), "w") as f:
             json.dump({"settings": asdict(settings), "machine": info, "load_average": load,
-                       **results, "paired": plain}, f, indent=1)
+                       **results, "paired": plain, "hooks": plain_of(results["hooks"])}, f, indent=1)
         with open(os.path.join(args.output, "overhead.md"), "w") as f:
             f.write(text + "\n")
         caption = f"{command.strip()} | {info['cpu']}, {info['cores']} cores, load {load:.1f} | torch {info['torch']}"

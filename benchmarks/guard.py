@@ -1,20 +1,23 @@
 """Aggressive 1cycle peaks with and without :class:`lightning_clr.DivergenceGuard` on MNIST-1D ConvBase.
 
 The tuned 1cycle peak for ConvBase with SGD (momentum 0.9, batch 64) is 0.2 (``results/time_to_accuracy.md``:
-the best mean validation accuracy at 4, 8 and 16 epochs). This script trains 1cycle at the tuned peak, and at
-2x and 3x it with and without the guard (its defaults), ``--seeds`` seeds each, for ``--epochs`` epochs
+the best mean validation accuracy at 4, 8 and 16 epochs). This script trains 1cycle at the tuned peak and at
+2x and 3x it, each with and without the guard (its defaults), ``--seeds`` seeds each, for ``--epochs`` epochs
 (16 by default: 880 optimizer steps, the budget where the tuned 1cycle reaches its plateau), and reports per
 variant how many runs diverged (final test accuracy under 20%, chance is 10%, or a non-finite loss, or the
 guard gave up), the final test accuracy, and the guard's rollbacks.
 
-``--curves`` also prints how the spike rule's arguments fare on the unguarded runs' loss curves (the mean
-loss of each 10-step window, recorded in the same runs): the highest ratio of a window to the smoothed level
-on the runs that did not diverge, and whether each rule fires on the runs that did.
+``--curves`` also prints how spike rules (the guard's arguments) fare on the unguarded runs' loss curves (the
+mean loss of each 10-step window, recorded in the same runs): on which tuned-peak runs they fire (false
+alarms), and which runs that died or were hurt at 2x/3x they catch, at which step.
 
-Results are cached per run in ``results/guard.csv`` (delete it to re-run); runs use ``torch.set_num_threads(1)``
-and at most ``--workers`` (2) spawned processes.
+``--rate-factors`` runs the guard with other ``rate_factor`` values too (one table row each).
 
-    python benchmarks/guard.py --output benchmarks/results     # about 40 runs of 880 steps
+Results are cached per run in ``results/guard.csv``; its ``guard`` column is the guard's ``rate_factor`` (0: no
+guard), and the key is peak, guard, seed, epochs (delete the guarded rows after changing the guard's defaults).
+Runs use ``torch.set_num_threads(1)`` and at most ``--workers`` (2) spawned processes.
+
+    python benchmarks/guard.py --curves --output benchmarks/results   # 30 runs of 880 steps, ~15 min here
     python benchmarks/guard.py --seeds 1 --epochs 1 --output /tmp/guard-smoke
 """
 
@@ -55,21 +58,23 @@ BATCH = 64
 WINDOW = 10  # the guard's default check window, for the curves
 FIELDS = ["peak", "guard", "seed", "epochs", "accuracy", "final_loss", "diverged", "gave_up", "rollbacks",
           "rate_scale", "event_steps", "wall_s", "window_means"]
-RULES = [(f, p, s) for s in (0.8, 0.9) for f in (1.2, 1.3, 1.5, 2.0) for p in (1, 2, 3)]
+#: (spike_factor, patience, smoothing, level_memory) rules compared on the curves; memory 1 = the current level
+RULES = [(f, p, 0.8, k) for k in (1, 20) for f in (1.2, 1.3, 1.5) for p in (2, 3)] + [(1.3, 3, 0.9, 20)]
 
 
-def run_one(spec: tuple[float, bool, int, int]) -> dict[str, Any]:
-    """Trains ConvBase with 1cycle at ``peak`` (guarded or not) and returns one CSV row."""
+def run_one(spec: tuple[float, float, int, int]) -> dict[str, Any]:
+    """Trains ConvBase with 1cycle at ``peak``, guarded with that ``rate_factor`` (0: not), returns one CSV row."""
     import lightning_clr as clr
     from lightning_clr.callbacks.guard import DivergenceError
 
-    peak, guarded, seed, epochs = spec
+    peak, factor, seed, epochs = spec
+    guarded = factor > 0
     torch.set_num_threads(1)
     quiet_lightning()
     data = make_mnist1d()
     pl.seed_everything(seed, verbose=False)
     model = Classifier(momentum=0.9)
-    guard = clr.DivergenceGuard() if guarded else None
+    guard = clr.DivergenceGuard(rate_factor=factor) if guarded else None
     windows: list[float] = []
     losses = WindowMeans(windows)
     callbacks = [clr.OneCycleLR(max_lr=peak), *([guard] if guard else []), *([] if guarded else [losses])]
@@ -84,7 +89,7 @@ def run_one(spec: tuple[float, bool, int, int]) -> dict[str, Any]:
     final_loss = float(torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).detach())
     acc = accuracy(model, data.x_test, data.y_test)
     events = guard.events if guard else []
-    return {"peak": peak, "guard": int(guarded), "seed": seed, "epochs": epochs, "accuracy": acc,
+    return {"peak": peak, "guard": factor, "seed": seed, "epochs": epochs, "accuracy": acc,
             "final_loss": final_loss, "diverged": int(gave_up or not math.isfinite(final_loss) or acc < 0.2),
             "gave_up": int(gave_up), "rollbacks": len(events), "rate_scale": guard.rate_scale if guard else 1.0,
             "event_steps": json.dumps([e["step"] for e in events]), "wall_s": time.perf_counter() - start,
@@ -106,17 +111,17 @@ class WindowMeans(pl.Callback):
             self.total, self.count = 0.0, 0
 
 
-def _key(row: dict[str, Any]) -> tuple[float, int, int, int]:
-    return float(row["peak"]), int(row["guard"]), int(row["seed"]), int(row["epochs"])
+def _key(row: dict[str, Any]) -> tuple[float, float, int, int]:
+    return float(row["peak"]), float(row["guard"]), int(row["seed"]), int(row["epochs"])
 
 
-def run_all(specs: list[tuple[float, bool, int, int]], cache: str, workers: int) -> list[dict[str, Any]]:
+def run_all(specs: list[tuple[float, float, int, int]], cache: str, workers: int) -> list[dict[str, Any]]:
     """Runs the specs not in ``cache`` (in at most ``workers`` processes), appends them to it, returns all."""
     rows: dict[tuple, dict[str, Any]] = {}
     if os.path.exists(cache):
         with open(cache, newline="") as handle:
             rows = {_key(r): r for r in csv.DictReader(handle)}
-    todo = [s for s in specs if (float(s[0]), int(s[1]), s[2], s[3]) not in rows]
+    todo = [s for s in specs if (float(s[0]), float(s[1]), s[2], s[3]) not in rows]
     if todo:
         print(f"running {len(todo)} runs ({len(specs) - len(todo)} cached) in {workers} process(es)", flush=True)
         start = time.perf_counter()
@@ -137,7 +142,7 @@ def run_all(specs: list[tuple[float, bool, int, int]], cache: str, workers: int)
             if pool is not None:
                 pool.close()
                 pool.join()
-    return [rows[(float(s[0]), int(s[1]), s[2], s[3])] for s in specs]
+    return [rows[(float(s[0]), float(s[1]), s[2], s[3])] for s in specs]
 
 
 def _pct(values: Sequence[float]) -> str:
@@ -145,17 +150,18 @@ def _pct(values: Sequence[float]) -> str:
 
 
 def report(rows: list[dict[str, Any]], seeds: int, epochs: int) -> str:
-    tuned = [float(r["accuracy"]) for r in rows if float(r["peak"]) == TUNED_PEAK and r["guard"] == "0"]
+    tuned = [float(r["accuracy"]) for r in rows if float(r["peak"]) == TUNED_PEAK and float(r["guard"]) == 0]
     tuned_median = statistics.median(tuned)
     table = []
     for peak in sorted({float(r["peak"]) for r in rows}):
-        for guarded in ("0", "1"):
-            group = [r for r in rows if float(r["peak"]) == peak and r["guard"] == guarded]
+        for factor in sorted({float(r["guard"]) for r in rows}, key=lambda f: (f != 0, -f)):
+            guarded = "0" if factor == 0 else "1"
+            group = [r for r in rows if float(r["peak"]) == peak and float(r["guard"]) == factor]
             if not group:
                 continue
             accs = [float(r["accuracy"]) for r in group]
             rollbacks = [int(r["rollbacks"]) for r in group]
-            table.append([f"{peak:g} ({peak / TUNED_PEAK:g}x)", "yes" if guarded == "1" else "no",
+            table.append([f"{peak:g} ({peak / TUNED_PEAK:g}x)", "no" if factor == 0 else f"rate_factor={factor:.3g}",
                           f"{sum(int(r['diverged']) for r in group)}/{len(group)}", _pct(accs),
                           f"{100 * (statistics.median(accs) - tuned_median):+.1f}",
                           "–" if guarded == "0" else f"{sum(rollbacks)} ({', '.join(map(str, rollbacks))})",
@@ -164,14 +170,15 @@ def report(rows: list[dict[str, Any]], seeds: int, epochs: int) -> str:
             "rollbacks (per seed)", "final rate scale (per seed)"]
     return (f"MNIST-1D ConvBase, SGD momentum 0.9, batch {BATCH}, 1cycle over {epochs} epochs "
             f"({epochs * math.ceil(3500 / BATCH)} steps), seeds 0..{seeds - 1}; diverged = final test accuracy "
-            f"< 20% (chance 10%), a non-finite loss or the guard gave up. Guard: DivergenceGuard() defaults.\n\n"
+            f"< 20% (chance 10%), a non-finite loss or the guard gave up. Guard: DivergenceGuard() defaults, "
+            "rate_factor as shown.\n\n"
             + markdown_table(head, table))
 
 
-def _fires(means: list[float], factor: float, patience: int, smoothing: float) -> int | None:
+def _fires(means: list[float], factor: float, patience: int, smoothing: float, memory: int) -> int | None:
     from lightning_clr.callbacks._spike import LossMonitor
 
-    monitor = LossMonitor(factor, patience, smoothing)
+    monitor = LossMonitor(factor, patience, smoothing, memory)
     for k, mean in enumerate(means):
         if monitor.observe(mean) is not None:
             return (k + 1) * WINDOW
@@ -179,32 +186,26 @@ def _fires(means: list[float], factor: float, patience: int, smoothing: float) -
 
 
 def curves_report(rows: list[dict[str, Any]]) -> str:
-    """How each spike rule fares on the unguarded runs' window means."""
-    plain = [r for r in rows if r["guard"] == "0" and r["window_means"] not in ("", "[]")]
-    healthy = [r for r in plain if r["diverged"] == "0"]
-    dead = [r for r in plain if r["diverged"] == "1"]
-    lines = [f"Spike rule on the loss curves of the {len(plain)} unguarded runs ({len(healthy)} healthy, "
-             f"{len(dead)} diverged), windows of {WINDOW} steps.\n"]
-    ratios = []
-    for r in healthy:
-        means = json.loads(r["window_means"])
-        level = None
-        for m in means:
-            if level is not None:
-                ratios.append(m / level)
-            level = m if level is None else 0.8 * level + 0.2 * m
-    if ratios:
-        lines.append(f"Healthy runs, window mean / smoothed level (s=0.8): max {max(ratios):.3f}, "
-                     f"99th percentile {sorted(ratios)[int(0.99 * (len(ratios) - 1))]:.3f}.\n")
+    """How each spike rule fares on the unguarded runs' window means: the tuned-peak runs (where an event is a
+    false alarm), the runs that died, and those at 2x/3x that survived but lost accuracy (hurt)."""
+    plain = [r for r in rows if float(r["guard"]) == 0 and r["window_means"] not in ("", "[]")]
+    groups = {"tuned": [r for r in plain if float(r["peak"]) == TUNED_PEAK],
+              "died": [r for r in plain if r["diverged"] == "1"],
+              "hurt": [r for r in plain if float(r["peak"]) != TUNED_PEAK and r["diverged"] == "0"]}
+    lines = [f"Spike rules on the loss curves (means of {WINDOW}-step windows) of the unguarded runs: "
+             + ", ".join(f"{len(v)} {k}" for k, v in groups.items())
+             + " (hurt: at 2x/3x, alive but below the tuned accuracy). Cells: runs where the rule fires, and at "
+             "which step.\n"]
     table = []
-    for factor, patience, smoothing in RULES:
-        false = sum(_fires(json.loads(r["window_means"]), factor, patience, smoothing) is not None for r in healthy)
-        steps = [_fires(json.loads(r["window_means"]), factor, patience, smoothing) for r in dead]
-        table.append([f"{factor:g}", patience, f"{smoothing:g}", f"{false}/{len(healthy)}",
-                      f"{sum(s is not None for s in steps)}/{len(dead)}",
-                      ", ".join("–" if s is None else str(s) for s in steps)])
-    lines.append(markdown_table(["spike_factor", "patience", "smoothing", "fires on healthy", "catches diverged",
-                                 "step caught (per diverged run)"], table))
+    for factor, patience, smoothing, memory in RULES:
+        cells = []
+        for group in groups.values():
+            steps = [_fires(json.loads(r["window_means"]), factor, patience, smoothing, memory) for r in group]
+            cells.append(f"{sum(s is not None for s in steps)}/{len(steps)} "
+                         f"({', '.join('–' if s is None else str(s) for s in steps)})")
+        table.append([f"{factor:g}", patience, f"{smoothing:g}", memory, *cells])
+    lines.append(markdown_table(["spike_factor", "patience", "smoothing", "level_memory",
+                                 *(f"fires on {k}" for k in groups)], table))
     return "\n".join(lines)
 
 
@@ -214,14 +215,17 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--peaks", default="2,3", help="multiples of the tuned peak to run (guarded and not)")
+    parser.add_argument("--rate-factors", default="0.5", help="the guard's rate_factor values to run (0.5: default)")
     parser.add_argument("--curves", action="store_true", help="also report the spike rule on the loss curves")
     parser.add_argument("--output", default=os.path.join(_HERE, "results"))
     args = parser.parse_args(argv)
     os.makedirs(args.output, exist_ok=True)
-    specs: list[tuple[float, bool, int, int]] = [(TUNED_PEAK, False, s, args.epochs) for s in range(args.seeds)]
+    # The tuned peak runs guarded too: there an event is a false alarm, and its cost shows.
+    factors = [0.0, *(float(f) for f in args.rate_factors.split(","))]
+    specs = [(TUNED_PEAK, f, s, args.epochs) for f in factors for s in range(args.seeds)]
     for multiple in (float(m) for m in args.peaks.split(",")):
         peak = round(TUNED_PEAK * multiple, 10)
-        specs += [(peak, g, s, args.epochs) for g in (False, True) for s in range(args.seeds)]
+        specs += [(peak, f, s, args.epochs) for f in factors for s in range(args.seeds)]
     start = time.perf_counter()
     rows = run_all(specs, os.path.join(args.output, "guard.csv"), args.workers)
     text = report(rows, args.seeds, args.epochs)

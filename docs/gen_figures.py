@@ -14,8 +14,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR  # noqa: E402
-from lightning_clr.schedules import ExponentialRamp, LinearRamp  # noqa: E402
+from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
+from lightning_clr.schedules import ExponentialRamp, LinearRamp
 
 OUT = Path(__file__).resolve().parent / "figures"
 

@@ -13,8 +13,12 @@ The script compares, on the test set and for several seeds:
 Data: MNIST-1D (Greydanus, 2020; 4,000 train / 1,000 test sequences of length 40, 10 classes), generated
 locally by the ``mnist1d`` package, no download; or ``--dataset digits`` (scikit-learn's 8x8 digits, bundled).
 
-    python examples/snapshot_ensemble.py                 # 5 seeds, about 30 s on 2 CPU cores
+    python examples/snapshot_ensemble.py                 # 5 seeds; 249-712 s on a heavily shared 2-core CPU
     python examples/snapshot_ensemble.py --no-baseline   # without the single-cycle runs (half the time)
+
+Its output (deterministic; seeds 0-4; 2-core AMD EPYC, torch 2.13.0+cpu, pytorch_lightning 2.6.6), test
+accuracy in %, as last snapshot / ensemble of 5 / one cosine cycle: means 74.3 ± 1.2 / 74.8 ± 1.1 /
+73.9 ± 0.7; seed 0: 75.0 / 74.4 / 74.5. The full table is in docs/snapshots.md.
 """
 
 from __future__ import annotations
@@ -97,7 +101,9 @@ def train(x: torch.Tensor, y: torch.Tensor, seed: int, args: argparse.Namespace,
     epochs = args.cycles * args.cycle_epochs
     snapshots = SnapshotCheckpoint(dirpath=folder, save_weights_only=True)
     trainer = pl.Trainer(
-        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        # SnapshotCheckpoint is a Lightning Checkpoint: it needs enable_checkpointing=True, and is then the only one
+        # (Lightning adds its default ModelCheckpoint only when no Checkpoint callback is given).
+        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=True,
         enable_progress_bar=False, enable_model_summary=False,
         callbacks=[CosineRestartsLR(max_lr=args.max_lr, first_cycle=f"{epochs // cycles} epochs"), snapshots],
     )

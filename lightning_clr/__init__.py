@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "SnapshotCheckpoint": "lightning_clr.callbacks.snapshot",
     "SchedulePreviewLogger": "lightning_clr.callbacks.preview_logger",
     "DivergenceGuard": "lightning_clr.callbacks.guard",
+    "DivergenceError": "lightning_clr.callbacks.guard",
     "LRRangeTest": "lightning_clr.tuner.range_test",
     "RangeTestResult": "lightning_clr.tuner.result",
     "RangeTestError": "lightning_clr.tuner.suggest",
@@ -59,7 +60,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from lightning_clr.callbacks.base import FitContext, ScheduleCallback
     from lightning_clr.callbacks.cosine_restarts import CosineRestartsLR
     from lightning_clr.callbacks.cyclic import CyclicLR
-    from lightning_clr.callbacks.guard import DivergenceGuard
+    from lightning_clr.callbacks.guard import DivergenceError, DivergenceGuard
     from lightning_clr.callbacks.one_cycle import OneCycleLR
     from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger
     from lightning_clr.callbacks.scheduled import ScheduledLR

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 __all__ = [
+    "ANNEAL_STRATEGIES",
     "AUTO",
     "CYCLIC_MODES",
-    "ANNEAL_STRATEGIES",
-    "is_number",
     "check_bool",
-    "check_int",
-    "check_number",
-    "check_choice",
     "check_bound",
+    "check_choice",
+    "check_int",
     "check_momentum_bounds",
+    "check_number",
+    "is_number",
 ]
 
 AUTO = "auto"
@@ -69,7 +69,7 @@ def check_int(value: Any, name: str, minimum: int = 1, what: str = "", *, allow_
     return value
 
 
-def _interval(low: Optional[float], high: Optional[float], low_open: bool, high_open: bool) -> str:
+def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     if low is None and high is None:
         return "a finite number"
     if high is None:
@@ -82,8 +82,8 @@ def _interval(low: Optional[float], high: Optional[float], low_open: bool, high_
 def check_number(
     value: Any,
     name: str,
-    low: Optional[float] = None,
-    high: Optional[float] = None,
+    low: float | None = None,
+    high: float | None = None,
     *,
     low_open: bool = False,
     high_open: bool = False,

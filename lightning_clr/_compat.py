@@ -14,8 +14,15 @@ from typing import Any
 
 from lightning_utilities.core.rank_zero import rank_zero_warn
 
-__all__ = ["CALLBACK_BASES", "CHECKPOINT_BASES", "CallbackBase", "CheckpointBase", "rank_zero_warn", "NAMESPACES",
-           "arguments_repr"]
+__all__ = [
+    "CALLBACK_BASES",
+    "CHECKPOINT_BASES",
+    "NAMESPACES",
+    "CallbackBase",
+    "CheckpointBase",
+    "arguments_repr",
+    "rank_zero_warn",
+]
 
 
 def _import_callbacks(namespace: str) -> Any:

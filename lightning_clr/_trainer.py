@@ -8,13 +8,13 @@ Everything here is duck-typed, so it serves both Lightning namespaces (``pytorch
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
 from lightning_clr._checks import is_number
 
-__all__ = ["unwrap_optimizer", "steps_per_epoch", "total_steps", "run_size", "is_automatic_optimization"]
+__all__ = ["is_automatic_optimization", "run_size", "steps_per_epoch", "total_steps", "unwrap_optimizer"]
 
 
 def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
@@ -25,7 +25,7 @@ def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
     return optimizer
 
 
-def steps_per_epoch(trainer: Any) -> Optional[int]:
+def steps_per_epoch(trainer: Any) -> int | None:
     """Optimizer steps in one training epoch, per rank: ``ceil(batches / accumulate_grad_batches)``, or
     ``None`` while the number of batches is unknown (an ``IterableDataset`` without ``__len__``, or before
     the train loader is set up)."""
@@ -36,16 +36,16 @@ def steps_per_epoch(trainer: Any) -> Optional[int]:
     return math.ceil(batches / accumulate)
 
 
-def total_steps(trainer: Any) -> Optional[int]:
+def total_steps(trainer: Any) -> int | None:
     """Optimizer steps in the whole fit (``trainer.estimated_stepping_batches``), or ``None`` if endless."""
     total = float(trainer.estimated_stepping_batches)  # also sets up the train loader
     return int(total) if math.isfinite(total) and total > 0 else None
 
 
-def run_size(trainer: Any) -> tuple[Optional[int], Optional[int]]:
+def run_size(trainer: Any) -> tuple[int | None, int | None]:
     """``(steps_per_epoch, total_steps)`` of the fit, ``None`` where unknown; sets up the train loader if needed."""
     total = total_steps(trainer)
-    fit_loop = getattr(trainer, "fit_loop", None)
+    fit_loop: Any = getattr(trainer, "fit_loop", None)
     if getattr(trainer, "train_dataloader", None) is None and hasattr(fit_loop, "setup_data"):
         fit_loop.setup_data()  # an endless run (max_epochs=-1, max_time) skips it, yet its epochs have a length
     return steps_per_epoch(trainer), total

@@ -10,9 +10,11 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import torch
+
+from lightning_clr._checks import check_choice
 
 __all__ = ["SnapshotEnsemble"]
 
@@ -50,8 +52,7 @@ class SnapshotEnsemble(torch.nn.Module):
         wrong = [type(m).__name__ for m in members if not isinstance(m, torch.nn.Module)]
         if wrong:
             raise ValueError(f"Expected every member to be a torch.nn.Module, but got {wrong}.")
-        if output not in _OUTPUTS:
-            raise ValueError(f"Expected output to be one of {list(_OUTPUTS)}, but got {output!r}.")
+        check_choice(output, "output", _OUTPUTS)
         self.members = torch.nn.ModuleList(members)
         self.output = output
         self.dim = dim
@@ -84,7 +85,7 @@ class SnapshotEnsemble(torch.nn.Module):
     def from_checkpoints(
         cls,
         module_class: Any,
-        paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
         output: OutputKind = "logits",
         dim: int = -1,
         **load_kwargs: Any,

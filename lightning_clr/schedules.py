@@ -20,16 +20,16 @@ from typing import Any, Literal, Optional, Protocol, runtime_checkable
 from lightning_clr._checks import ANNEAL_STRATEGIES, CYCLIC_MODES, check_choice, check_int, check_number
 
 __all__ = [
+    "ANNEAL_STRATEGIES",
+    "CYCLIC_MODES",
+    "ConstantSchedule",
+    "CosineRestartsSchedule",
+    "CyclicSchedule",
+    "ExponentialRamp",
+    "LinearRamp",
+    "OneCycleSchedule",
     "Schedule",
     "ScheduleBase",
-    "CyclicSchedule",
-    "OneCycleSchedule",
-    "CosineRestartsSchedule",
-    "ConstantSchedule",
-    "LinearRamp",
-    "ExponentialRamp",
-    "CYCLIC_MODES",
-    "ANNEAL_STRATEGIES",
 ]
 
 CyclicMode = Literal["triangular", "triangular2", "exp_range"]
@@ -48,7 +48,7 @@ class ScheduleBase:
 
     #: The first step past the schedule's end, from which it holds its final value; ``None`` if endless.
     @property
-    def total_steps_or_none(self) -> Optional[int]:
+    def total_steps_or_none(self) -> int | None:
         return None
 
     def __call__(self, step: int) -> float:  # pragma: no cover - abstract
@@ -78,6 +78,22 @@ class _Precomputed:
     """A frozen schedule with step-independent constants worked out once, in :meth:`_precompute` (called
     from ``__post_init__``). They live in ``__dict__`` beside the fields, but are no fields: equality and
     ``repr`` ignore them, and a pickle (or copy) holds the fields only and works them out again."""
+
+    # The constants, by name (each schedule sets those it uses); declared here, outside the dataclasses, so
+    # that they are no fields.
+    _total: int
+    _ratio: float
+    _ratio_down: float
+    _amplitude: float
+    _mode: int
+    _table: tuple[tuple[float, float, float, float, float, float], ...]
+    _cos: bool
+    _last: int
+    _limit: float
+    _log_t_mul: float
+    _floor: float
+    _cycle: tuple[int, float, float, float, float]
+    _delta: float
 
     def _precompute(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -127,7 +143,7 @@ class CyclicSchedule(_Precomputed, ScheduleBase):
     start: float
     peak: float
     step_size_up: int = 2000
-    step_size_down: Optional[int] = None
+    step_size_down: Optional[int] = None  # noqa: UP045 - LightningCLI shows this form
     mode: CyclicMode = "triangular"
     gamma: float = 1.0
 
@@ -223,7 +239,7 @@ class OneCycleSchedule(_Precomputed, ScheduleBase):
         self._cache(_table=tuple(table), _cos=self.anneal_strategy == "cos", _last=self.total_steps - 1)
 
     @property
-    def total_steps_or_none(self) -> Optional[int]:
+    def total_steps_or_none(self) -> int | None:
         return self.total_steps
 
     def _phases(self) -> tuple[tuple[float, float, float], ...]:
@@ -383,7 +399,7 @@ class LinearRamp(_Precomputed, ScheduleBase):
         self._cache(_delta=self.end - self.start, _last=self.num_steps - 1)
 
     @property
-    def total_steps_or_none(self) -> Optional[int]:
+    def total_steps_or_none(self) -> int | None:
         return self.num_steps
 
     def __call__(self, step: int) -> float:
@@ -416,7 +432,7 @@ class ExponentialRamp(_Precomputed, ScheduleBase):
         self._cache(_ratio=self.end / self.start, _last=self.num_steps - 1)
 
     @property
-    def total_steps_or_none(self) -> Optional[int]:
+    def total_steps_or_none(self) -> int | None:
         return self.num_steps
 
     def __call__(self, step: int) -> float:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -54,7 +55,7 @@ class RecordingModel(pl.LightningModule):
 
     def __init__(
         self,
-        optimizer: Optional[Callable[[Any], torch.optim.Optimizer]] = None,
+        optimizer: Callable[[Any], torch.optim.Optimizer] | None = None,
         num_batches: int = 10,
         groups: int = 1,
         seed: int = 0,
@@ -68,7 +69,7 @@ class RecordingModel(pl.LightningModule):
         self.groups = groups
         generator = torch.Generator().manual_seed(seed)
         self.data = torch.randn(num_batches * 2, 4, generator=generator)
-        self.used: list[tuple[int, list[float], list[Optional[float]]]] = []
+        self.used: list[tuple[int, list[float], list[float | None]]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.relu(self.layer(x)))
@@ -113,7 +114,7 @@ def used_lrs(model: RecordingModel, group: int = 0) -> list[float]:
     return [lrs[group] for _, lrs, _ in model.used]
 
 
-def used_momenta(model: RecordingModel, group: int = 0) -> list[Optional[float]]:
+def used_momenta(model: RecordingModel, group: int = 0) -> list[float | None]:
     return [moms[group] for _, _, moms in model.used]
 
 
@@ -121,13 +122,13 @@ def torch_reference(
     optimizer_factory: Callable[[Any], torch.optim.Optimizer],
     make_scheduler: Callable[[torch.optim.Optimizer], Any],
     steps: int,
-) -> list[tuple[float, Optional[float]]]:
+) -> list[tuple[float, float | None]]:
     """``(lr, momentum)`` that each of ``steps`` ``optimizer.step()`` calls of a plain torch loop used, with the
     torch scheduler stepped once after every optimizer step (the per-iteration pattern). The momentum is
     ``betas[0]`` for Adam-like optimizers and ``None`` without either."""
     optimizer = optimizer_factory([torch.zeros(1, requires_grad=True)])
     scheduler = make_scheduler(optimizer)
-    trace: list[tuple[float, Optional[float]]] = []
+    trace: list[tuple[float, float | None]] = []
     for _ in range(steps):
         group = optimizer.param_groups[0]
         momentum = group["betas"][0] if "betas" in group else group.get("momentum")

@@ -67,12 +67,15 @@ def test_every_problem_gets_its_own_line(tmp_path):
     ) + "lr_scheduler:\n  class_path: torch.optim.lr_scheduler.StepLR\n")
     problems, checked = check_config(config)
     text = [line.removeprefix(f"{config}: ") for line in problems]
+    # The callbacks' own messages for a bad mode and gamma (their exact wording is the callbacks' business):
+    prefix = "trainer.callbacks[1] (lightning_clr.CyclicLR): Expected "
+    assert text[1].startswith(prefix + "mode") and "'triangle'" in text[1] and "'triangular2'" in text[1]
+    assert text[2].startswith(prefix + "gamma") and "2.0" in text[2]
+    text[1:3] = ["MODE", "GAMMA"]
     assert text == [
         "trainer.callbacks[0] (lightning_clr.OneCycleLR): unknown argument 'pct_strat'; did you mean pct_start?",
-        "trainer.callbacks[1] (lightning_clr.CyclicLR): Expected mode to be one of ['triangular', 'triangular2', "
-        "'exp_range'], but got mode='triangle'.",
-        "trainer.callbacks[1] (lightning_clr.CyclicLR): Expected gamma in (0, 1] (gamma > 1 grows the amplitude "
-        "without bound), but got gamma=2.0.",
+        "MODE",
+        "GAMMA",
         "trainer.callbacks[2] (lightning_clr.CyclicLR): missing required argument max_lr (under init_args).",
         "trainer.callbacks[3].init_args.lr: no class lightning_clr.schedules.CyclicSchedul; did you mean "
         "lightning_clr.CyclicSchedule?",

@@ -1,8 +1,10 @@
-"""The README's main example runs end to end and learns; its logs hold the scheduled rate."""
+"""The README's main example runs end to end, learns, logs the scheduled rate and prints the README's numbers."""
 
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,3 +33,46 @@ def test_main_example_trains_and_logs_the_rate(tmp_path, schedule):
     else:
         assert len(momenta) == 51
     assert list(tmp_path.glob("tensorboard/version_*/events.out.tfevents.*"))
+
+
+ROOT = EXAMPLES.parent
+FOREIGN_NOISE = ("LeafSpec", "💡 Tip", "litlogger", "does not have many workers", "GPU available but not used",
+                 "Warning", "warn(")
+
+
+def _readme_main_example_output() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("The main example's output", 1)[1]
+    block = section.split("```\n", 2)[1]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_main_example_prints_the_numbers_the_readme_shows_and_nothing_foreign(tmp_path):
+    """The README's command, run as a user runs it: the printed lines (accuracy included) are the README's,
+    and no foreign deprecation warning or tip reaches the terminal."""
+    expected = _readme_main_example_output()
+    assert any(line.startswith("test accuracy: ") for line in expected)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, str(EXAMPLES / "train_digits.py"), "--output", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert run.returncode == 0, f"exit code {run.returncode}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+    printed = run.stdout.splitlines()
+    for line in expected:
+        assert line in printed, f"the README shows {line!r}, the example printed:\n{run.stdout}"
+    noise = [line for line in (run.stdout + run.stderr).splitlines() if any(n in line for n in FOREIGN_NOISE)]
+    assert noise == [], "foreign warnings or tips printed:\n" + "\n".join(noise)
+
+
+def test_the_snapshot_ensemble_example_runs_end_to_end(tmp_path):
+    """A small run of the script (2 one-epoch cycles on the bundled digits): it trains, snapshots, ensembles
+    and prints its table, quietly."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(EXAMPLES / "snapshot_ensemble.py"), "--dataset", "digits", "--seeds", "1",
+               "--cycles", "2", "--cycle-epochs", "1", "--hidden", "16", "--no-baseline"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert run.returncode == 0, f"exit code {run.returncode}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+    rows = [line.split() for line in run.stdout.splitlines() if line.strip().startswith(("0 ", "mean"))]
+    assert [row[0] for row in rows] == ["0", "mean"]
+    assert all(10 < float(value) <= 100 for value in rows[0][1:])  # percentages, above chance
+    noise = [line for line in (run.stdout + run.stderr).splitlines() if any(n in line for n in FOREIGN_NOISE)]
+    assert noise == []

@@ -16,9 +16,9 @@ matplotlib = pytest.importorskip("matplotlib")
 pytest.importorskip("yaml")
 
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR  # noqa: E402
+from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger  # noqa: E402
 from lightning_clr.cli import main  # noqa: E402
 from lightning_clr.preview import format_table, preview_callback, preview_schedule  # noqa: E402
-from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger  # noqa: E402
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, LinearRamp, OneCycleSchedule  # noqa: E402
 from tests.helpers import RecordingModel, trainer_kwargs  # noqa: E402
 

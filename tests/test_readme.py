@@ -44,3 +44,67 @@ def test_ci_runs_the_readme_test_command():
     test_command = tests.split("&&")[-1].strip()
     assert test_command == "python -m pytest -q"
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+DOCS = ROOT / "docs"
+
+
+def test_readme_is_a_first_visit_and_links_only_to_what_exists():
+    assert README.count("\n") < 250, "the reference material belongs in docs/, the README stays short"
+    links = re.findall(r"\]\(((?:docs/|CHANGELOG|LICENSE)[^)#]*)", README)
+    assert "docs/lengths-and-clock.md" in links
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert missing == []
+    assert "mkdocs serve" in README and "site/" in README  # where the docs are built
+    assert "## Known limitations" in README and "## Install" in README
+
+
+def test_every_docs_page_is_in_the_nav_and_every_nav_entry_exists():
+    nav = re.findall(r":\s*([\w/.-]+\.md)\s*$|^\s*-\s*([\w/.-]+\.md)\s*$",
+                     (ROOT / "mkdocs.yml").read_text(), flags=re.M)
+    entries = {a or b for a, b in nav}
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    assert entries == pages
+    for placeholder in ("benchmarks/overhead.md", "benchmarks/auto_bounds.md", "benchmarks/time_to_accuracy.md",
+                        "guard.md"):
+        assert placeholder in entries
+
+
+def test_api_reference_uses_only_public_top_level_names():
+    import lightning_clr
+
+    targets = re.findall(r"^::: (\S+)$", (DOCS / "reference.md").read_text(), flags=re.M)
+    assert len(targets) >= 20
+    for target in targets:
+        module, _, name = target.rpartition(".")
+        assert module in ("lightning_clr", "lightning_clr.schedules"), target
+        owner = lightning_clr if module == "lightning_clr" else lightning_clr.schedules
+        assert name in owner.__all__, target
+    assert set(lightning_clr.__all__) <= {t.rpartition(".")[2] for t in targets}
+
+
+@pytest.mark.parametrize("page", ["migrating.md", "schedules/custom.md"])
+def test_docs_code_blocks_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, f"docs/{page}", "exec"), {"__name__": "docs"})
+
+
+def test_every_figure_names_the_command_that_made_it():
+    for page in [ROOT / "README.md", *DOCS.rglob("*.md")]:
+        text = page.read_text()
+        for match in re.finditer(r"!\[[^\]]*\]\(([^)]+\.png)\)", text):
+            after = text[match.end():match.end() + 600]
+            assert re.search(r"`python [^`]+`", after), f"{page.name}: {match.group(1)} names no command"
+            assert (page.parent / match.group(1)).exists(), f"{page.name}: {match.group(1)} does not exist"
+
+
+def test_ci_builds_the_docs_strictly_checks_the_wheel_and_lints_last():
+    ci = (ROOT / ".ci" / "run").read_text()
+    for command in ("mkdocs build --strict", "python -m build", "twine check", ".ci/smoke.py", 'lightning-clr" preview',
+                    "OLDEST_LIGHTNING", "ruff check lightning_clr", "mypy lightning_clr"):
+        assert command in ci, command
+    assert ci.index("mypy lightning_clr") > ci.index("python -m pytest -q")
+    assert "-e " not in ci[ci.index("python -m build"):ci.index("smoke.py")]  # the wheel, not an editable install

@@ -14,15 +14,15 @@ import math
 import os
 import pickle
 import warnings
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from helpers import torch_reference
 from lightning_clr.schedules import (
     ConstantSchedule,
     CosineRestartsSchedule,
@@ -32,6 +32,8 @@ from lightning_clr.schedules import (
     OneCycleSchedule,
     Schedule,
 )
+
+from helpers import torch_reference
 
 REL = 1e-9  # the contract's relative error against torch
 FLOAT32_EPS = 2.0**-23
@@ -51,7 +53,7 @@ def _adam(params: Any) -> torch.optim.Optimizer:
 
 
 def torch_trace(make_scheduler: Callable[[torch.optim.Optimizer], Any], steps: int,
-                optimizer: str = "sgd") -> list[tuple[float, Optional[float]]]:
+                optimizer: str = "sgd") -> list[tuple[float, float | None]]:
     """What torch's scheduler sets for each optimizer step of SGD or Adam created with lr=0.5."""
     return torch_reference(_sgd if optimizer == "sgd" else _adam, make_scheduler, steps)
 
@@ -90,7 +92,7 @@ def reference_restarts(cycles: list[tuple[Fraction, Fraction]], peak: float, t_m
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("up,down", [(1, None), (3, None), (4, 2), (2, 7)])
 @pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
-def test_cyclic_equals_torch_cycliclr(mode: str, up: int, down: Optional[int], optimizer: str) -> None:
+def test_cyclic_equals_torch_cycliclr(mode: str, up: int, down: int | None, optimizer: str) -> None:
     """CyclicSchedule (rate and inverse momentum / Adam beta1) equals torch's CyclicLR over six cycles."""
     gamma = 0.97 if mode == "exp_range" else 1.0
     steps = 6 * (up + (down or up)) + 1
@@ -367,7 +369,7 @@ def test_listed_cycle_ends_are_restarts(first_cycle: int, t_mul: float, peak: fl
     schedule = CosineRestartsSchedule(peak, first_cycle, t_mul)
     ends = schedule.cycle_ends(2000)
     assert ends == [e for e in exact_restart_steps(first_cycle, t_mul, 2000) if e > 0]
-    for previous, end in zip([0, *ends], ends):
+    for previous, end in zip([0, *ends], ends, strict=False):
         assert schedule(end) == peak
         if end - previous > 1:  # the step before is the last of a longer cycle, below the peak
             assert schedule(end - 1) < peak
@@ -383,7 +385,7 @@ heights = st.floats(1e-3, 5.0)
 @FAST
 @given(start=starts, height=heights, up=sizes, down=st.none() | sizes, mode=modes, gamma=st.floats(0.5, 1.0),
        step=st.integers(0, 10**7), inverse=st.booleans())
-def test_cyclic_stays_within_bounds(start: float, height: float, up: int, down: Optional[int], mode: str,
+def test_cyclic_stays_within_bounds(start: float, height: float, up: int, down: int | None, mode: str,
                                     gamma: float, step: int, inverse: bool) -> None:
     low, high = start, start + height
     bounds = (high, low) if inverse else (low, high)
@@ -396,7 +398,7 @@ def test_cyclic_stays_within_bounds(start: float, height: float, up: int, down: 
 @FAST
 @given(start=starts, height=heights, up=sizes, down=st.none() | sizes, step=st.integers(0, 10**5),
        cycles=st.integers(1, 50))
-def test_triangular_is_periodic(start: float, height: float, up: int, down: Optional[int], step: int,
+def test_triangular_is_periodic(start: float, height: float, up: int, down: int | None, step: int,
                                 cycles: int) -> None:
     schedule = CyclicSchedule(start, start + height, up, down)
     later = step + cycles * schedule.cycle_length
@@ -405,7 +407,7 @@ def test_triangular_is_periodic(start: float, height: float, up: int, down: Opti
 
 @FAST
 @given(start=starts, height=heights, up=sizes, down=st.none() | sizes, step=st.integers(0, 10**4))
-def test_triangular2_amplitude_halves_every_cycle(start: float, height: float, up: int, down: Optional[int],
+def test_triangular2_amplitude_halves_every_cycle(start: float, height: float, up: int, down: int | None,
                                                   step: int) -> None:
     schedule = CyclicSchedule(start, start + height, up, down, mode="triangular2")
     above = schedule(step) - start

@@ -18,13 +18,13 @@ from lightning_clr.callbacks.scheduled import ScheduledLR
 from lightning_clr.callbacks.snapshot import SnapshotCheckpoint
 
 __all__ = [
-    "FitContext",
-    "ScheduleCallback",
-    "ScheduledLR",
-    "CyclicLR",
-    "OneCycleLR",
     "CosineRestartsLR",
-    "SnapshotCheckpoint",
-    "SchedulePreviewLogger",
+    "CyclicLR",
     "DivergenceGuard",
+    "FitContext",
+    "OneCycleLR",
+    "ScheduleCallback",
+    "SchedulePreviewLogger",
+    "ScheduledLR",
+    "SnapshotCheckpoint",
 ]

@@ -2,28 +2,32 @@
 divergence?
 
 The rule, with ``m`` the window's mean loss (already averaged over the ranks, so every rank decides alike),
-``L`` the smoothed level and ``f``, ``p``, ``s`` the arguments:
+``L`` the smoothed level, ``R`` the reference (the lowest ``L`` of the last ``k`` clean windows) and ``f``,
+``p``, ``s``, ``k`` the arguments:
 
 * ``m`` not finite (NaN or inf): an event at once (``"non-finite"``);
-* ``m > f * L`` (with ``L > 0``): the window is *high*; ``p`` high windows in a row are an event (``"spike"``).
-  A high window does not move ``L``, so a loss that settles at a bad plateau stays above it;
+* ``m > f * R`` (with ``R > 0``): the window is *high*; ``p`` high windows in a row are an event (``"spike"``).
+  A high window does not move ``L``, so a loss that settles at a bad plateau stays above it, and ``R`` being
+  the lowest recent level, a loss that creeps up a little each window does not drag its reference along;
 * otherwise the window is *clean* and ``L <- s * L + (1 - s) * m`` (the first clean window sets ``L``);
 * a window in which the AMP GradScaler skipped every step has no mean: ``p`` such windows in a row are an event
   (``"skipped"``: the gradients have been inf/NaN for ``p`` windows, a divergence the scaler cannot fix).
 
-Defaults (``f = 1.3``, ``p = 2``, ``s = 0.8``, windows of 10 steps) were read off MNIST-1D ConvBase 1cycle
-curves (``benchmarks/guard.py --curves``): on the tuned peak the highest ratio ``m / L`` in a run was 1.07;
-the runs at 2x and 3x the tuned peak that died went to the chance level, 1.4x-1.6x their level, and stayed.
-A slower level (``s = 0.9``) still remembers the initial plateau when the net dies, and ``f >= 1.4`` missed
-two of the three deaths.
+Defaults (``f = 1.3``, ``p = 2``, ``s = 0.8``, ``k = 20``, windows of 10 steps) were read off the loss curves
+of 15 unguarded MNIST-1D ConvBase 1cycle runs (``benchmarks/guard.py --curves``, table in ``docs/guard.md``):
+they catch 5 of the 6 runs at 2x and 3x the tuned peak that died (the loss went to the chance level and
+stayed) and all 4 that survived with a lasting loss jump, 170-450 steps into the run, and fire on 1 of the 5
+runs at the tuned peak. Comparing with the current level (``k = 1``) misses the deaths that creep up;
+``p = 3`` fires on no tuned run but lets half of the hurt runs go; ``f = 1.5`` misses most of both.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
-__all__ = ["LossMonitor", "NON_FINITE", "SPIKE", "SKIPPED"]
+__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
@@ -37,15 +41,22 @@ class LossMonitor:
         factor: ``f``, the multiple of the level above which a window is high.
         patience: ``p``, high (or all-skipped) windows in a row that make an event.
         smoothing: ``s``, the weight of the old level in its update, in [0, 1).
+        memory: ``k``, the clean windows whose lowest level is the reference.
     """
 
-    def __init__(self, factor: float, patience: int, smoothing: float) -> None:
+    def __init__(self, factor: float, patience: int, smoothing: float, memory: int = 20) -> None:
         self.factor = factor
         self.patience = patience
         self.smoothing = smoothing
         self.level: float | None = None
+        self.recent: deque[float] = deque(maxlen=memory)
         self.high = 0
         self.skipped = 0
+
+    @property
+    def reference(self) -> float | None:
+        """``R``: the lowest smoothed level of the last ``memory`` clean windows (``None`` before the first)."""
+        return min(self.recent) if self.recent else None
 
     def observe(self, mean: float | None) -> str | None:
         """Takes one window's mean loss (``None``: every step skipped) and returns the event, or ``None``."""
@@ -55,11 +66,13 @@ class LossMonitor:
         self.skipped = 0
         if not math.isfinite(mean):
             return NON_FINITE
-        if self.level is not None and self.level > 0 and mean > self.factor * self.level:
+        reference = self.reference
+        if reference is not None and reference > 0 and mean > self.factor * reference:
             self.high += 1
             return SPIKE if self.high >= self.patience else None
         self.high = 0
         self.level = mean if self.level is None else self.smoothing * self.level + (1.0 - self.smoothing) * mean
+        self.recent.append(self.level)
         return None
 
     @property
@@ -72,10 +85,12 @@ class LossMonitor:
         self.high = self.skipped = 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "high": self.high, "skipped": self.skipped}
+        return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
         self.level = None if level is None else float(level)
+        self.recent.clear()
+        self.recent.extend(float(v) for v in state.get("recent", []))
         self.high = int(state.get("high", 0))
         self.skipped = int(state.get("skipped", 0))

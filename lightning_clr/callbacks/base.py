@@ -8,23 +8,20 @@ function of the step count alone, resume and DDP are consistent by construction.
 
 The parts, one a module: the clock (:class:`~lightning_clr.callbacks.clock.StepClock`: which step, with
 its states and transitions), the writer (:class:`~lightning_clr.callbacks.writer.GroupWriter`: into the
-param groups) and the logging (:mod:`~lightning_clr.callbacks.logging`: names and cadence). This module
-holds the hooks that connect them to a Trainer, the checkpoint state and the read-only accessors.
-
-Counts that Lightning does not keep are saved in the callback's ``state_dict``.
+param groups), the logging (:mod:`~lightning_clr.callbacks.logging`: names and cadence), the fit-start
+checks (:mod:`~lightning_clr.callbacks.context`) and the checkpoint state with the read-only accessors
+(:mod:`~lightning_clr.callbacks.state`). This module holds the hooks that connect them to a Trainer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+import functools
+from typing import Any
 
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
-from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import is_automatic_optimization, run_size, unwrap_optimizer
 from lightning_clr.callbacks.clock import StepClock
 from lightning_clr.callbacks.context import (
@@ -38,25 +35,13 @@ from lightning_clr.callbacks.context import (
     per_group,
 )
 from lightning_clr.callbacks.logging import LogCadence, logging_step, metric_names
+from lightning_clr.callbacks.state import ScheduleState, _Driven
 from lightning_clr.callbacks.writer import GroupWriter, momentum_key
 
-__all__ = ["ScheduleCallback", "FitContext", "per_group", "OptimizerIndices", "GroupSchedules"]
-
-_STATE_VERSION = 1
+__all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "ScheduleCallback", "per_group"]
 
 
-@dataclass
-class _Driven:
-    """One optimizer this callback drives: its clock, and (once built) the writer of its groups."""
-
-    index: int
-    optimizer: Any
-    clock: StepClock
-    writer: Optional[GroupWriter] = None
-    end: Optional[int] = None  # first step past the end of the schedule, if it ends
-
-
-class ScheduleCallback(CallbackBase):
+class ScheduleCallback(ScheduleState):
     """Base of the lightning_clr callbacks: drives optimizers' rates from pure schedules.
 
     Subclasses implement :meth:`_schedules_for` and :meth:`_arguments`.
@@ -106,7 +91,7 @@ class ScheduleCallback(CallbackBase):
                     f"but got {optimizers!r}."
                 )
             optimizers = sorted(set(indices))
-        self.optimizers: Optional[list[int]] = optimizers
+        self.optimizers: list[int] | None = optimizers
         self.count_skipped_steps = bool(count_skipped_steps)
         self.log_momentum = bool(log_momentum)
         self.logging_name = logging_name
@@ -117,77 +102,21 @@ class ScheduleCallback(CallbackBase):
         self._loaded_from_checkpoint = False
         self._warned_past_end = False
         self._trainer: Any = None
-        self._pending_build: Optional[FitContext] = None
+        self._pending_build: FitContext | None = None
         self._rate_scale = 1.0
         self._cadence = LogCadence()
         self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
+        self._step_seen = -1  # Lightning's clock: trainer.global_step as read at the last write (-1: not read)
 
-    # ------------------------------------------------------------------ to implement in subclasses
+    # ------------------------------------------------------------------ to implement in subclasses (and _arguments)
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         """One ``(lr_schedule, momentum_schedule_or_None)`` for each of the ``num_groups`` param groups of
         the optimizer called ``optimizer_name`` in messages (e.g. ``"optimizer 0 (SGD)"``)."""
         raise NotImplementedError
 
-    def _arguments(self) -> dict[str, Any]:
-        """The constructor's arguments as plain values, for the checkpoint fingerprint."""
-        raise NotImplementedError
-
     def _needs_range_test(self) -> bool:
         """Whether a value is ``"auto"`` and must come from an :class:`~lightning_clr.LRRangeTest`."""
         return False
-
-    # ------------------------------------------------------------------ identity and checkpoints
-    @property
-    @override
-    def state_key(self) -> str:
-        """The key of this callback's state in a checkpoint: the class name, with ``optimizers`` if given.
-        Two callbacks of one class on one Trainer need different ``optimizers=[...]``."""
-        if self.optimizers is None:
-            return self.__class__.__qualname__
-        return self._generate_state_key(optimizers=self.optimizers)
-
-    def fingerprint(self) -> str:
-        """A short hash of the arguments: a resumed run compares it with the checkpoint's."""
-        arguments = {"class": type(self).__qualname__, **self._arguments()}
-        text = json.dumps(arguments, sort_keys=True, default=repr)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def _plain_arguments(self) -> dict[str, Any]:
-        """The arguments as JSON values (non-JSON ones by ``repr``), as saved in and compared with a checkpoint."""
-        return json.loads(json.dumps(self._arguments(), default=repr))
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        if self._driven and self._use_global_step and self._trainer is not None:
-            # Lightning's clock drives every optimizer: save it, so a resume that switches to the own clock
-            # (count_skipped_steps=False) continues from the same step.
-            counts = {d.index: int(self._trainer.global_step) for d in self._driven}
-        elif self._driven:
-            counts = {d.index: d.clock.count for d in self._driven}
-        else:
-            counts = dict(self._restored_counts)
-        return {
-            "version": _STATE_VERSION,
-            "fingerprint": self.fingerprint(),
-            "arguments": self._plain_arguments(),
-            "step_counts": {str(k): v for k, v in counts.items()},
-            "rate_scale": self._rate_scale,
-        }
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._restored_counts = {int(k): int(v) for k, v in state_dict.get("step_counts", {}).items()}
-        self._loaded_from_checkpoint = True
-        self._rate_scale = float(state_dict.get("rate_scale", 1.0))
-        fingerprint = state_dict.get("fingerprint")
-        if fingerprint is not None and fingerprint != self.fingerprint():
-            saved = state_dict.get("arguments", {})
-            changed = {k: (saved.get(k), v) for k, v in self._plain_arguments().items() if saved.get(k) != v}
-            rank_zero_warn(
-                f"{type(self).__name__} is resuming from a checkpoint saved with other arguments "
-                f"(changed, as (saved, now): {changed}). The schedule continues from the restored step with "
-                "the new arguments."
-            )
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -202,6 +131,7 @@ class ScheduleCallback(CallbackBase):
         self._remove_hooks()
         self._trainer = trainer
         self._warned_past_end = False
+        self._step_seen = -1
         owner = type(self).__name__
         others = [(type(cb).__name__, cb.optimizers) for cb in trainer.callbacks
                   if cb is not self and isinstance(cb, ScheduleCallback)]
@@ -227,13 +157,7 @@ class ScheduleCallback(CallbackBase):
         else:
             self._build(context)
         for driven in self._driven:
-            self._handles += driven.clock.attach(driven.optimizer, self._writer_of(driven))
-
-    def _writer_of(self, driven: _Driven) -> Callable[[int], None]:
-        def write(step: int) -> None:
-            self._write(driven, step)
-
-        return write
+            self._handles += driven.clock.attach(driven.optimizer, functools.partial(self._write, driven))
 
     def _build(self, context: FitContext) -> None:
         for driven in self._driven:
@@ -242,7 +166,7 @@ class ScheduleCallback(CallbackBase):
             schedules = self._schedules_for(context, len(param_groups), name)
             lrs, momenta, keys = [], [], []
             no_momentum = False
-            for params, (lr_schedule, momentum_schedule) in zip(param_groups, schedules):
+            for params, (lr_schedule, momentum_schedule) in zip(param_groups, schedules, strict=False):
                 key = None
                 if momentum_schedule is not None:
                     key = momentum_key(params)
@@ -256,7 +180,7 @@ class ScheduleCallback(CallbackBase):
                     f"{type(self).__name__}: {name} has neither `momentum` nor `betas`, so only its learning rate "
                     "cycles. Pass cycle_momentum=False to silence this warning."
                 )
-            ends = [getattr(lr, "total_steps_or_none", None) for lr in lrs]
+            ends: list[Any] = [getattr(lr, "total_steps_or_none", None) for lr in lrs]
             driven.end = max(ends) if ends and all(e is not None for e in ends) else None
             driven.writer = GroupWriter(driven.optimizer, lrs, momenta, keys)
         self._update_idle()
@@ -314,7 +238,9 @@ class ScheduleCallback(CallbackBase):
     @override
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if self._use_global_step:  # a safety net: the value was already written ahead
-            self._refresh_all(trainer)
+            # global_step cannot move between the last batch end (or train start) and this batch start: reuse
+            # the value read there (a read costs as much as the rest of this hook).
+            self._refresh_all(trainer, self._step_seen if self._step_seen >= 0 else None)
         if self._cadence.due(trainer):
             self._log(trainer)
 
@@ -345,18 +271,22 @@ class ScheduleCallback(CallbackBase):
     def _write_all(self, trainer: Any) -> None:
         for driven in self._driven:
             self._write(driven, driven.clock.now(trainer))
+        if self._use_global_step:
+            self._step_seen = trainer.global_step
 
-    def _refresh_all(self, trainer: Any) -> None:
-        """Under Lightning's clock: writes the values for the current step unless they are in place already
-        (same step, and each group's ``lr`` still the object written last)."""
-        step = trainer.global_step
+    def _refresh_all(self, trainer: Any, step: int | None = None) -> None:
+        """Under Lightning's clock: writes the values for the current step (``trainer.global_step``, or ``step``
+        if known) unless they are in place already (same step, the optimizer's own param groups, and each
+        group's ``lr`` still the object written last)."""
+        if step is None:
+            step = self._step_seen = trainer.global_step
         for driven in self._driven:
             writer = driven.writer
             if writer is not None and not writer.is_current(step):
                 self._write(driven, step)
 
     # ------------------------------------------------------------------ logging
-    def _names(self) -> list[tuple[_Driven, list[str], Optional[str]]]:
+    def _names(self) -> list[tuple[_Driven, list[str], str | None]]:
         """Logged names per driven optimizer: one per param group, and the momentum's."""
         described = []
         for driven in self._driven:
@@ -365,7 +295,7 @@ class ScheduleCallback(CallbackBase):
             momentum = writer is not None and any(m is not None for m in writer.momentum)
             described.append((type(driven.optimizer).__name__, params, momentum))
         names = metric_names(self.logging_name, described, self.log_momentum)
-        return [(driven, lr_names, momentum) for driven, (lr_names, momentum) in zip(self._driven, names)]
+        return [(driven, lr_names, momentum) for driven, (lr_names, momentum) in zip(self._driven, names, strict=False)]
 
     def _log(self, trainer: Any) -> None:
         if not trainer.is_global_zero:
@@ -378,23 +308,16 @@ class ScheduleCallback(CallbackBase):
             if writer is None:
                 continue
             step = driven.clock.now(trainer)
-            for name, lr in zip(names, writer.lr):
+            for name, lr in zip(names, writer.lr, strict=False):
                 metrics[name] = lr(step) * self._rate_scale
             if momentum_name is not None:
                 moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
-                for name, momentum in zip(moment_names, writer.momentum):
+                for name, momentum in zip(moment_names, writer.momentum, strict=False):
                     if momentum is not None:
                         metrics[name] = momentum(step)
         step = logging_step(trainer)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
-
-    # ------------------------------------------------------------------ scaling the rates
-    @property
-    def rate_scale(self) -> float:
-        """The factor every learning rate this callback writes is multiplied by: 1.0 unless lowered (e.g. by
-        :class:`~lightning_clr.DivergenceGuard`). Saved in the checkpoint, so a resumed run writes the same rates."""
-        return self._rate_scale
 
     def set_rate_scale(self, scale: float) -> None:
         """Multiplies the learning-rate schedules by ``scale`` from the next write on (the shape stays: the
@@ -413,42 +336,8 @@ class ScheduleCallback(CallbackBase):
         if self._trainer is not None and self._driven:
             self._write_all(self._trainer)
 
-    # ------------------------------------------------------------------ read-only access for other callbacks
-    def drives(self, optimizer_index: int) -> bool:
-        """Whether this callback schedules optimizer ``optimizer_index`` of the Trainer."""
-        return self.optimizers is None or optimizer_index in self.optimizers
-
-    def _built(self, optimizer_index: int, group: int) -> Optional[GroupWriter]:
-        for driven in self._driven:
-            if driven.index == optimizer_index and driven.writer is not None and len(driven.writer.lr) > group:
-                return driven.writer
-        return None
-
-    def step_schedule(self, optimizer_index: int = 0, group: int = 0) -> Optional[Callable[[int], float]]:
-        """The learning-rate schedule built for param group ``group`` of optimizer ``optimizer_index`` in
-        the current fit, or ``None`` before it is built (at fit start, or at train start with "auto" bounds)."""
-        writer = self._built(optimizer_index, group)
-        return None if writer is None else writer.lr[group]
-
-    def step_momentum_schedule(self, optimizer_index: int = 0, group: int = 0) -> Optional[Callable[[int], float]]:
-        """The momentum schedule of that param group, or ``None`` (not built yet, or the momentum is not cycled)."""
-        writer = self._built(optimizer_index, group)
-        return None if writer is None else writer.momentum[group]
-
-    def current_step(self, trainer: Any, optimizer_index: int = 0) -> int:
-        """The count of optimizer steps of ``optimizer_index`` taken so far: the step the schedule writes next.
-
-        Raises:
-            ValueError: if this callback does not drive that optimizer in the current fit.
-        """
-        for driven in self._driven:
-            if driven.index == optimizer_index:
-                return driven.clock.now(trainer)
-        raise ValueError(f"{type(self).__name__} does not drive optimizer {optimizer_index} in the current fit "
-                         f"(it drives {[d.index for d in self._driven]}).")
-
     # ------------------------------------------------------------------ previews
-    def schedules(self, steps_per_epoch: Optional[float] = None, total_steps: Optional[float] = None,
+    def schedules(self, steps_per_epoch: float | None = None, total_steps: float | None = None,
                   num_groups: int = 1) -> GroupSchedules:
         """The ``(lr, momentum)`` schedules this callback would use for an optimizer with ``num_groups``
         param groups, for a run of ``total_steps`` optimizer steps with ``steps_per_epoch`` per epoch.
@@ -462,7 +351,7 @@ class ScheduleCallback(CallbackBase):
         context = FitContext(steps_per_epoch, total_steps, owner=type(self).__name__)
         return self._schedules_for(context, num_groups, "the preview optimizer")
 
-    def plot(self, steps: int, steps_per_epoch: Optional[float] = None, **kwargs: Any) -> Any:
+    def plot(self, steps: int, steps_per_epoch: float | None = None, **kwargs: Any) -> Any:
         """Draws the schedule this callback would apply over ``steps`` optimizer steps (a run of that
         length, so percent lengths and ``total_steps=None`` refer to it) and returns the figure."""
         from lightning_clr.plotting import plot_schedule

@@ -6,11 +6,12 @@ tells the callback which step's values to write and when.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Optional
+from collections.abc import Callable
+from typing import Any, Literal
 
 import torch
 
-__all__ = ["StepClock", "ClockMode"]
+__all__ = ["ClockMode", "StepClock"]
 
 ClockMode = Literal["global_step", "updates", "attempts"]
 
@@ -70,7 +71,7 @@ class StepClock:
         count: the own count to start from (a resume, or an earlier fit of the same Trainer).
     """
 
-    __slots__ = ("mode", "count", "in_step", "counted_in_step", "attempt_pending")
+    __slots__ = ("attempt_pending", "count", "counted_in_step", "in_step", "mode")
 
     def __init__(self, mode: ClockMode, count: int = 0) -> None:
         self.mode = mode
@@ -94,7 +95,7 @@ class StepClock:
         return self.count - 1 if self.in_step and self.counted_in_step else self.count
 
     # ------------------------------------------------------------------ events
-    def before_optimizer_step(self) -> Optional[int]:
+    def before_optimizer_step(self) -> int | None:
         """Lightning's ``on_before_optimizer_step`` for this optimizer; returns the step whose values must be
         written now (AMP, before ``GradScaler.step``), or ``None``."""
         if self.mode != "attempts":

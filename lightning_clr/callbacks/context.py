@@ -7,20 +7,28 @@ do. Nothing here runs on the per-step path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Union
 
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr.lengths import Length
 
-__all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "per_group", "driven_indices",
-           "check_no_sibling_conflict", "check_no_scheduler_conflict", "find_range_test"]
+__all__ = [
+    "FitContext",
+    "GroupSchedules",
+    "OptimizerIndices",
+    "check_no_scheduler_conflict",
+    "check_no_sibling_conflict",
+    "driven_indices",
+    "find_range_test",
+    "per_group",
+]
 
-OptimizerIndices = Union[int, list[int], None]
+OptimizerIndices = Union[int, list[int], None]  # noqa: UP007 - LightningCLI shows this form
 #: Per param group, ``(lr_schedule, momentum_schedule_or_None)``.
-GroupSchedules = list[tuple[Callable[[int], float], Optional[Callable[[int], float]]]]
+GroupSchedules = list[tuple[Callable[[int], float], Callable[[int], float] | None]]
 
 
 @dataclass
@@ -33,18 +41,19 @@ class FitContext:
         owner: the callback, as named in warnings.
     """
 
-    steps_per_epoch: Optional[float]
-    total_steps: Optional[float]
+    steps_per_epoch: float | None
+    total_steps: float | None
     trainer: Any = field(default=None, repr=False)
     pl_module: Any = field(default=None, repr=False)
     owner: str = ""
 
-    def resolve(self, length: Length, name: Optional[str] = None, spec: Any = None) -> int:
-        """``length`` in optimizer steps. In a fit (a Trainer is known), a length longer than the whole fit
-        warns, naming the argument ``name`` and its value ``spec``."""
+    def resolve(self, length: Length, name: str | None = None, spec: Any = None) -> int:
+        """``length`` in optimizer steps. In a fit (a Trainer is known, not ``fast_dev_run``), a length longer
+        than the whole fit warns, naming the argument ``name`` and its value ``spec``."""
         steps = length.resolve(self.steps_per_epoch, self.total_steps)
         total = self.total_steps
-        if name is not None and self.trainer is not None and total is not None and steps > total:
+        debug_run = bool(getattr(self.trainer, "fast_dev_run", False))  # a smoke run is short on purpose
+        if name is not None and self.trainer is not None and total is not None and steps > total and not debug_run:
             shown = str(length) if spec is None else repr(spec)
             rank_zero_warn(
                 f"{self.owner or 'lightning_clr'}: {name}={shown} resolves to {steps} optimizer steps, longer than "
@@ -70,7 +79,7 @@ def per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> li
     return [value] * num_groups
 
 
-def driven_indices(owner: str, requested: Optional[list[int]], count: int) -> list[int]:
+def driven_indices(owner: str, requested: list[int] | None, count: int) -> list[int]:
     """The indices of the optimizers to drive: ``requested``, or all ``count``.
 
     Raises:
@@ -88,8 +97,8 @@ def driven_indices(owner: str, requested: Optional[list[int]], count: int) -> li
     return indices
 
 
-def check_no_sibling_conflict(owner: str, mine: Optional[list[int]],
-                              others: Sequence[tuple[str, Optional[list[int]]]]) -> None:
+def check_no_sibling_conflict(owner: str, mine: list[int] | None,
+                              others: Sequence[tuple[str, list[int] | None]]) -> None:
     """Refuses two schedule callbacks that drive one optimizer.
 
     Args:

@@ -32,7 +32,8 @@ class CosineRestartsLR(ScheduleCallback):
         t_mul: each cycle is ``t_mul`` times as long as the one before (any float > 0).
         m_mul: each restart's peak is ``m_mul`` times the one before.
         alpha: the floor, as a fraction of ``max_lr``, in [0, 1].
-        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        optimizers: indices of the optimizers to drive; ``None`` drives all. Two schedule callbacks on one
+            Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         logging_name: prefix of the logged names (``lr-clr-SGD``).
 
@@ -43,8 +44,8 @@ class CosineRestartsLR(ScheduleCallback):
 
     def __init__(
         self,
-        max_lr: Union[float, list[float], Literal["auto"]],
-        first_cycle: Union[int, float, str],
+        max_lr: Union[float, list[float], Literal["auto"]],  # noqa: UP007 - LightningCLI shows this form
+        first_cycle: Union[int, float, str],  # noqa: UP007
         t_mul: float = 1.0,
         m_mul: float = 1.0,
         alpha: float = 0.0,

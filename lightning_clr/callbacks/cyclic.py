@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 from lightning_clr._checks import AUTO, CYCLIC_MODES, check_bound, check_choice, check_momentum_bounds, check_number
 from lightning_clr.callbacks.base import ScheduleCallback
@@ -12,7 +12,7 @@ from lightning_clr.schedules import CyclicSchedule
 
 __all__ = ["CyclicLR"]
 
-Bound = Union[float, list[float], Literal["auto"]]
+Bound = Union[float, list[float], Literal["auto"]]  # noqa: UP007 - LightningCLI shows this form
 
 
 def _check_max_above_base(base_lr: Any, max_lr: Any) -> None:
@@ -24,7 +24,7 @@ def _check_max_above_base(base_lr: Any, max_lr: Any) -> None:
                          f"{len(base_lr)} and {len(max_lr)} values: base_lr={base_lr!r}, max_lr={max_lr!r}.")
     bases = per_group(base_lr, n, "base_lr", "max_lr's list")
     maxes = per_group(max_lr, n, "max_lr", "base_lr's list")
-    for index, (b, m) in enumerate(zip(bases, maxes)):
+    for index, (b, m) in enumerate(zip(bases, maxes, strict=False)):
         if not m > b:
             where = f" in param group {index}" if lists else ""
             raise ValueError(f"Expected max_lr > base_lr{where}, but got base_lr={b!r}, max_lr={m!r}"
@@ -56,7 +56,8 @@ class CyclicLR(ScheduleCallback):
         cycle_momentum: cycle the momentum inversely to the rate.
         base_momentum: the momentum at the rate's peak.
         max_momentum: the momentum at the rate's floor.
-        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        optimizers: indices of the optimizers to drive; ``None`` drives all. Two schedule callbacks on one
+            Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         log_momentum: also log the momentum when it is cycled.
         logging_name: prefix of the logged names (``lr-clr-SGD``).
@@ -70,8 +71,8 @@ class CyclicLR(ScheduleCallback):
         self,
         base_lr: Bound,
         max_lr: Bound,
-        step_size_up: Union[int, float, str] = 2000,
-        step_size_down: Union[int, float, str, None] = None,
+        step_size_up: Union[int, float, str] = 2000,  # noqa: UP007 - LightningCLI shows this form
+        step_size_down: Union[int, float, str, None] = None,  # noqa: UP007
         mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
         gamma: float = 1.0,
         cycle_momentum: bool = True,
@@ -113,7 +114,7 @@ class CyclicLR(ScheduleCallback):
 
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         base_lr, max_lr = self.base_lr, self.max_lr
-        up: Optional[int] = (None if self._step_size_up is None
+        up: int | None = (None if self._step_size_up is None
                              else context.resolve(self._step_size_up, "step_size_up", self.step_size_up))
         if self._needs_range_test():
             result = self._range_test_result(context)
@@ -125,6 +126,8 @@ class CyclicLR(ScheduleCallback):
                     "length is unknown (a train loader without __len__). Give step_size_up in steps."
                 )
             up = int(result.step_size_up) if up is None else up
+        if up is None:  # pragma: no cover - "auto" is the only way to leave it unset, and was resolved above
+            raise ValueError("CyclicLR: step_size_up is unknown.")
         down = (None if self._step_size_down is None
                 else context.resolve(self._step_size_down, "step_size_down", self.step_size_down))
         bases = per_group(base_lr, num_groups, "base_lr", optimizer_name)
@@ -132,7 +135,7 @@ class CyclicLR(ScheduleCallback):
         momentum = (CyclicSchedule(self.max_momentum, self.base_momentum, up, down, self.mode, self.gamma)
                     if self.cycle_momentum else None)
         schedules: GroupSchedules = []
-        for index, (b, m) in enumerate(zip(bases, maxes)):
+        for index, (b, m) in enumerate(zip(bases, maxes, strict=False)):
             if not m > b:
                 where = f" in param group {index} of {optimizer_name}" if num_groups > 1 else ""
                 raise ValueError(f"Expected max_lr > base_lr{where}, but got base_lr={b!r}, max_lr={m!r}.")

@@ -24,7 +24,8 @@ Design (see ``docs/guard.md`` for the measurements):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from typing_extensions import override
@@ -35,7 +36,7 @@ from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr.callbacks._spike import LossMonitor
 from lightning_clr.callbacks.base import ScheduleCallback
 
-__all__ = ["DivergenceGuard", "DivergenceError"]
+__all__ = ["DivergenceError", "DivergenceGuard"]
 
 _STATE_VERSION = 1
 _PEAK_SAMPLES = 100_000  # steps evaluated at most to find a schedule's peak (for the give-up message only)
@@ -82,9 +83,10 @@ class DivergenceGuard(CallbackBase):
         check_every_n_steps: optimizer steps per check window; the loss is read (one sync) once a window.
         keep_every_n_steps: optimizer steps between two kept states (a multiple of ``check_every_n_steps``);
             each keep copies the weights and the optimizer state to host memory.
-        spike_factor: a window whose mean loss is above this multiple of the smoothed level is high.
+        spike_factor: a window whose mean loss is above this multiple of the reference level is high.
         patience: high windows in a row (or windows of only AMP-skipped steps) that make an event.
-        smoothing: weight of the old level when a clean window updates it, in [0, 1).
+        smoothing: weight of the old smoothed level when a clean window updates it, in [0, 1).
+        level_memory: the reference level is the lowest smoothed level of this many last clean windows.
         rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
         max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
 
@@ -100,6 +102,7 @@ class DivergenceGuard(CallbackBase):
         spike_factor: float = 1.3,
         patience: int = 2,
         smoothing: float = 0.8,
+        level_memory: int = 20,
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
     ) -> None:
@@ -114,9 +117,10 @@ class DivergenceGuard(CallbackBase):
         self.spike_factor = check_number(spike_factor, "spike_factor", 1.0, low_open=True)
         self.patience = check_int(patience, "patience", what="checks")
         self.smoothing = check_number(smoothing, "smoothing", 0.0, 1.0, high_open=True)
+        self.level_memory = check_int(level_memory, "level_memory", what="checks")
         self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
-        self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing)
+        self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing, self.level_memory)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
         self.kept_step: int | None = None
@@ -253,16 +257,16 @@ class DivergenceGuard(CallbackBase):
     # ------------------------------------------------------------------ a rollback
     def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
         scale = self.rate_scale * self.rate_factor
-        event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.level,
+        event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.reference,
                                  "kept_step": self.kept_step, "rate_scale": scale}
         self.events.append(event)
         if len(self.events) > self.max_rollbacks or self._kept is None:
             raise DivergenceError(self._give_up_message(trainer))
         pl_module.load_state_dict(_map_tensors(self._kept["model"], torch.Tensor.clone))
-        for optimizer, saved in zip(self._optimizers, self._kept["optimizers"]):
+        for optimizer, saved in zip(self._optimizers, self._kept["optimizers"], strict=True):
             hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
             optimizer.load_state_dict(_map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
-            for group, values in zip(optimizer.param_groups, hyper):
+            for group, values in zip(optimizer.param_groups, hyper, strict=True):
                 group.update(values)  # the rate and momentum of the current step (the schedules continue)
         self.rate_scale = scale
         for callback in self._schedules:
@@ -283,7 +287,7 @@ class DivergenceGuard(CallbackBase):
         elif event["reason"] == "non-finite":
             what = f"{window} is {event['loss']}"
         else:
-            what = (f"{window} stayed above {self.spike_factor:g}x its smoothed level ({event['level']:.4g}) for "
+            what = (f"{window} stayed above {self.spike_factor:g}x its recent level ({event['level']:.4g}) for "
                     f"{self.patience} checks (last: {event['loss']:.4g})")
         return (f"at step {event['step']}, {what}; rolled back to the state kept at step {event['kept_step']} and "
                 f"scaled the schedules' rates to {event['rate_scale']:g}x")

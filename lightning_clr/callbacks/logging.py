@@ -13,13 +13,13 @@ rate).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
-__all__ = ["LogCadence", "metric_names", "logging_step"]
+__all__ = ["LogCadence", "logging_step", "metric_names"]
 
 
 def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], bool]],
-                 log_momentum: bool) -> list[tuple[list[str], Optional[str]]]:
+                 log_momentum: bool) -> list[tuple[list[str], str | None]]:
     """The logged names of each driven optimizer: one per param group, and the momentum's (or ``None``).
 
     Args:
@@ -54,7 +54,7 @@ class LogCadence:
     and with no logger it answers ``False`` at once.
     """
 
-    __slots__ = ("_loop", "_every", "_active")
+    __slots__ = ("_active", "_every", "_loop")
 
     def __init__(self) -> None:
         self._loop: Any = None

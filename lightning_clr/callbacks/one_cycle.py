@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 from lightning_clr._checks import (
     ANNEAL_STRATEGIES,
@@ -45,7 +45,8 @@ class OneCycleLR(ScheduleCallback):
         cycle_momentum: cycle the momentum inversely to the rate.
         base_momentum: the momentum at the rate's peak.
         max_momentum: the momentum at the start and the end.
-        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        optimizers: indices of the optimizers to drive; ``None`` drives all. Two schedule callbacks on one
+            Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         log_momentum: also log the momentum when it is cycled.
         logging_name: prefix of the logged names (``lr-clr-SGD``).
@@ -57,8 +58,8 @@ class OneCycleLR(ScheduleCallback):
 
     def __init__(
         self,
-        max_lr: Union[float, list[float], Literal["auto"]],
-        total_steps: Union[int, float, str, None] = None,
+        max_lr: Union[float, list[float], Literal["auto"]],  # noqa: UP007 - LightningCLI shows this form
+        total_steps: Union[int, float, str, None] = None,  # noqa: UP007
         pct_start: float = 0.3,
         anneal_strategy: Literal["cos", "linear"] = "cos",
         div_factor: float = 25.0,
@@ -112,7 +113,7 @@ class OneCycleLR(ScheduleCallback):
         else:
             total = context.resolve(self._total_steps, "total_steps", self.total_steps)
         max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
-        momentum: Optional[OneCycleSchedule] = None
+        momentum: OneCycleSchedule | None = None
         if self.cycle_momentum:
             momentum = OneCycleSchedule(self.max_momentum, self.base_momentum, self.max_momentum, total,
                                         self.pct_start, self.anneal_strategy, self.three_phase)

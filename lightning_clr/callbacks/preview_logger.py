@@ -40,7 +40,7 @@ class SchedulePreviewLogger(CallbackBase):
         ValueError: if ``steps`` is not ``None`` or a positive int.
     """
 
-    def __init__(self, steps: Optional[int] = None, tag: str = "lr-schedule") -> None:
+    def __init__(self, steps: Optional[int] = None, tag: str = "lr-schedule") -> None:  # noqa: UP045
         super().__init__()
         check_int(steps, "steps", 1, "optimizer steps", allow_none=True)
         self.steps = steps
@@ -57,7 +57,7 @@ class SchedulePreviewLogger(CallbackBase):
         if self._pending:  # a schedule built at train start after this callback's own hook ("auto" bounds)
             self._try_log(trainer)
 
-    def _steps(self, trainer: Any) -> Optional[int]:
+    def _steps(self, trainer: Any) -> int | None:
         return self.steps if self.steps is not None else total_steps(trainer)
 
     def _try_log(self, trainer: Any) -> None:

@@ -27,7 +27,8 @@ class ScheduledLR(ScheduleCallback):
     Args:
         lr: the learning-rate schedule, or a list with one per param group.
         momentum: the momentum (or Adam ``betas[0]``) schedule, a list with one per group, or ``None``.
-        optimizers: see :class:`ScheduleCallback`.
+        optimizers: see :class:`ScheduleCallback`; two schedule callbacks on one Trainer need disjoint
+            ``optimizers=[...]``.
         count_skipped_steps: see :class:`ScheduleCallback`.
         log_momentum: see :class:`ScheduleCallback`.
         logging_name: see :class:`ScheduleCallback`.
@@ -38,8 +39,8 @@ class ScheduledLR(ScheduleCallback):
 
     def __init__(
         self,
-        lr: Union[ScheduleBase, list[ScheduleBase]],
-        momentum: Union[ScheduleBase, list[ScheduleBase], None] = None,
+        lr: Union[ScheduleBase, list[ScheduleBase]],  # noqa: UP007 - LightningCLI shows this form
+        momentum: Union[ScheduleBase, list[ScheduleBase], None] = None,  # noqa: UP007
         optimizers: OptimizerIndices = None,
         count_skipped_steps: bool = True,
         log_momentum: bool = True,
@@ -57,7 +58,7 @@ class ScheduledLR(ScheduleCallback):
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         lrs = per_group(self.lr, num_groups, "lr", optimizer_name)
         momenta = per_group(self.momentum, num_groups, "momentum", optimizer_name)
-        return list(zip(lrs, momenta))
+        return list(zip(lrs, momenta, strict=False))
 
     def _arguments(self) -> dict[str, Any]:
         return {"lr": repr(self.lr), "momentum": repr(self.momentum), "optimizers": self.optimizers,

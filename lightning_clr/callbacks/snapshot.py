@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import bisect
 import os
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 from weakref import proxy
 
 from typing_extensions import override
@@ -75,9 +76,9 @@ class SnapshotCheckpoint(CheckpointBase):
 
     def __init__(
         self,
-        dirpath: Optional[str] = None,
+        dirpath: Optional[str] = None,  # noqa: UP045 - LightningCLI shows this form
         filename: str = _DEFAULT_FILENAME,
-        keep_last: Optional[int] = None,
+        keep_last: Optional[int] = None,  # noqa: UP045
         save_weights_only: bool = False,
         optimizer: int = 0,
     ) -> None:
@@ -101,14 +102,14 @@ class SnapshotCheckpoint(CheckpointBase):
         self.keep_last = keep_last
         self.save_weights_only = bool(save_weights_only)
         self.optimizer = optimizer
-        self._schedule_callback: Optional[ScheduleCallback] = None
+        self._schedule_callback: ScheduleCallback | None = None
         self._saved_steps: list[int] = []  # every snapshot taken, deleted ones included
         self._kept: list[tuple[int, int, str]] = []  # (cycle, step, path) of the snapshots still on disk
-        self._last_seen: Optional[int] = None
+        self._last_seen: int | None = None
         self._ends: list[int] = []
         self._ends_horizon = 0
-        self._ends_of: Optional[Callable[[int], float]] = None
-        self._resolved_dirpath: Optional[str] = None
+        self._ends_of: Callable[[int], float] | None = None
+        self._resolved_dirpath: str | None = None
         #: The newest snapshot, as for ``last_model_path``: snapshots have no score, and this is what
         #: ``trainer.test(ckpt_path="best")`` loads (Lightning's name; ``""`` before the first snapshot).
         self.best_model_path = ""

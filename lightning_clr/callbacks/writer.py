@@ -15,19 +15,19 @@ Following timm's ``Scheduler.update_groups``, every value lightning_clr sets in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import Tensor
 
-__all__ = ["MOMENTUM_KEYS", "momentum_key", "write_value", "update_groups", "GroupWriter"]
+__all__ = ["MOMENTUM_KEYS", "GroupWriter", "momentum_key", "update_groups", "write_value"]
 
 Schedule = Callable[[int], float]
 #: The param-group entries that hold a momentum: SGD's / RMSprop's ``momentum``, Adam's ``betas`` (its first).
 MOMENTUM_KEYS: tuple[str, ...] = ("betas", "momentum")
 
 
-def momentum_key(params: dict) -> Optional[str]:
+def momentum_key(params: dict) -> str | None:
     """The entry of ``params`` that holds its momentum (``"betas"`` first, as Adam has both), or ``None``."""
     return "betas" if "betas" in params else ("momentum" if "momentum" in params else None)
 
@@ -60,7 +60,7 @@ def write_value(params: dict, key: str, value: float) -> Any:
     return value
 
 
-def update_groups(optimizer: Any, key: str, values: Union[float, Sequence[float]]) -> None:
+def update_groups(optimizer: Any, key: str, values: float | Sequence[float]) -> None:
     """Writes ``values`` into ``key`` of every param group of ``optimizer`` (timm's ``update_groups``).
 
     Example::
@@ -77,18 +77,18 @@ def update_groups(optimizer: Any, key: str, values: Union[float, Sequence[float]
         ValueError: if a sequence's length differs from the number of param groups.
     """
     groups = optimizer.param_groups
-    if isinstance(values, (list, tuple)):
-        if len(values) != len(groups):
-            raise ValueError(f"Expected one value per param group ({len(groups)}), but got {len(values)}: "
-                             f"{list(values)!r}.")
-        for params, value in zip(groups, values):
-            write_value(params, key, value)
-    else:
+    if not isinstance(values, (list, tuple)):
         for params in groups:
-            write_value(params, key, values)
+            write_value(params, key, values)  # type: ignore[arg-type]
+        return
+    if len(values) != len(groups):
+        raise ValueError(f"Expected one value per param group ({len(groups)}), but got {len(values)}: "
+                         f"{list(values)!r}.")
+    for params, value in zip(groups, values, strict=False):
+        write_value(params, key, value)
 
 
-def _distinct(schedules: Sequence[Optional[Schedule]]) -> tuple[list[Schedule], list[int]]:
+def _distinct(schedules: Sequence[Schedule | None]) -> tuple[list[Schedule], list[int]]:
     """The distinct schedules (equal ones, e.g. equal frozen dataclasses, evaluated once) and, per group,
     the index of its schedule among them (-1 for ``None``)."""
     unique: list[Schedule] = []
@@ -126,15 +126,29 @@ class GroupWriter:
     The learning rate written is ``lr[i](step) * scale``; the momentum is not scaled.
     """
 
-    __slots__ = ("optimizer", "lr", "momentum", "momentum_keys", "_lr_unique", "_lr_index", "_lr_single",
-                 "_m_unique", "_m_index", "_m_single", "_linked", "_params", "written_lr", "written_step")
+    __slots__ = (
+        "_linked",
+        "_lr_index",
+        "_lr_single",
+        "_lr_unique",
+        "_m_index",
+        "_m_single",
+        "_m_unique",
+        "_params",
+        "lr",
+        "momentum",
+        "momentum_keys",
+        "optimizer",
+        "written_lr",
+        "written_step",
+    )
 
-    def __init__(self, optimizer: Any, lr: Sequence[Schedule], momentum: Sequence[Optional[Schedule]],
-                 momentum_keys: Sequence[Optional[str]]) -> None:
+    def __init__(self, optimizer: Any, lr: Sequence[Schedule], momentum: Sequence[Schedule | None],
+                 momentum_keys: Sequence[str | None]) -> None:
         self.optimizer = optimizer
         self.lr = list(lr)
-        self.momentum = [m if k is not None else None for m, k in zip(momentum, momentum_keys)]
-        self.momentum_keys = [k if m is not None else None for m, k in zip(momentum, momentum_keys)]
+        self.momentum = [m if k is not None else None for m, k in zip(momentum, momentum_keys, strict=False)]
+        self.momentum_keys = [k if m is not None else None for m, k in zip(momentum, momentum_keys, strict=False)]
         self._lr_unique, self._lr_index = _distinct(self.lr)
         self._m_unique, self._m_index = _distinct(self.momentum)
         # The usual case, one schedule for every group (and one momentum schedule, or none): no list per step.
@@ -183,7 +197,7 @@ class GroupWriter:
         m_single = self._m_single
         if m_single is not None:
             momentum = m_single(step)
-            for group, key in zip(params, self.momentum_keys):
+            for group, key in zip(params, self.momentum_keys, strict=False):
                 if key == "momentum":
                     current = group["momentum"]
                     if type(current) is float or not isinstance(current, Tensor):
@@ -194,7 +208,7 @@ class GroupWriter:
                     write_value(group, key, momentum)
         elif self._m_unique:
             momenta = [schedule(step) for schedule in self._m_unique]
-            for group, key, j in zip(params, self.momentum_keys, self._m_index):
+            for group, key, j in zip(params, self.momentum_keys, self._m_index, strict=False):
                 if key is not None:
                     write_value(group, key, momenta[j])
         self.written_step = step
@@ -204,7 +218,7 @@ class GroupWriter:
         each group's ``lr`` still the object written (anything else that set a rate replaced it)."""
         if step != self.written_step or self.optimizer.param_groups is not self._linked:
             return False
-        for group, written in zip(self._params, self.written_lr):  # noqa: SIM110 - a loop is faster than all()
+        for group, written in zip(self._params, self.written_lr, strict=False):  # noqa: SIM110 - a loop is faster than all()
             if group["lr"] is not written:
                 return False
         return True

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import pickle
 import re
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -22,9 +24,10 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import CSVLogger
 from typing_extensions import override
 
-from helpers import RecordingModel, torch_reference, trainer_kwargs, used_lrs, used_momenta
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR, ScheduledLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, LinearRamp, OneCycleSchedule
+
+from helpers import RecordingModel, torch_reference, trainer_kwargs, used_lrs, used_momenta
 
 
 def sgd(params: Any) -> torch.optim.Optimizer:
@@ -39,7 +42,7 @@ def adagrad(params: Any) -> torch.optim.Optimizer:
     return torch.optim.Adagrad(params, lr=0.5)
 
 
-def fit(tmp_path: Any, callbacks: list, model: Optional[RecordingModel] = None, **trainer: Any) -> tuple[
+def fit(tmp_path: Any, callbacks: list, model: RecordingModel | None = None, **trainer: Any) -> tuple[
         RecordingModel, pl.Trainer]:
     model = model or RecordingModel(num_batches=10)
     trainer_obj = pl.Trainer(**trainer_kwargs(tmp_path, **trainer), callbacks=callbacks)
@@ -121,7 +124,7 @@ def test_accumulation_rate_changes_only_when_the_optimizer_steps(tmp_path: Any) 
     assert trainer.global_step == 8
     assert [step for step, _, _ in model.used] == list(range(8))
     assert used_lrs(model) == schedule.values(8)
-    assert [step for _, step, _ in probe.seen] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3] + [4, 4, 4, 5, 5, 5, 6, 6, 6, 7]
+    assert [step for _, step, _ in probe.seen] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7]
     assert [lr for _, _, lr in probe.seen] == [schedule(step) for _, step, _ in probe.seen]
 
 
@@ -131,8 +134,8 @@ def test_rate_changes_every_step_not_every_epoch(tmp_path: Any) -> None:
     every optimizer step within the epoch."""
     model, _ = fit(tmp_path, [CyclicLR(0.1, 1.0, step_size_up="1 epochs")], max_epochs=2)
     lrs = used_lrs(model)
-    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))  # rising at every step of epoch 0
-    assert all(a > b for a, b in zip(lrs[10:19], lrs[11:20]))  # falling at every step of epoch 1
+    assert all(a < b for a, b in itertools.pairwise(lrs[:11]))  # rising at every step of epoch 0
+    assert all(a > b for a, b in itertools.pairwise(lrs[10:20]))  # falling at every step of epoch 1
     assert len(set(lrs)) == 11
 
 

@@ -10,15 +10,16 @@ tensor in place instead of replacing it with a float.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers import RecordingModel, trainer_kwargs
 
 from lightning_clr import CyclicLR, OneCycleLR
 from lightning_clr.schedules import CyclicSchedule, OneCycleSchedule
+
+from helpers import RecordingModel, trainer_kwargs
 
 dynamo = pytest.importorskip("torch._dynamo")
 from torch._dynamo.testing import CompileCounter  # noqa: E402
@@ -37,7 +38,7 @@ def _fresh_dynamo():
 class TensorRateModel(RecordingModel):
     """Records, before every optimizer step, the ``lr`` object and its value (and the momentum's)."""
 
-    def __init__(self, lr: Union[float, torch.Tensor], momentum: Union[float, torch.Tensor] = 0.0,
+    def __init__(self, lr: float | torch.Tensor, momentum: float | torch.Tensor = 0.0,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.initial_lr = lr

@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers import MinimalLogger, trainer_kwargs, used_lrs
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.precision import MixedPrecision
 
 from lightning_clr import DivergenceGuard, OneCycleLR
 from lightning_clr.callbacks.guard import DivergenceError
 
+from helpers import MinimalLogger, trainer_kwargs, used_lrs
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from guard_ddp_run import STEPS, InjectingModel  # noqa: E402
+from guard_ddp_run import STEPS, InjectingModel
 
 PEAK = 0.05
 GUARD = dict(check_every_n_steps=5, keep_every_n_steps=10)
@@ -86,7 +87,7 @@ def test_a_nan_rolls_back_to_exactly_the_kept_state_and_halves_the_rates(tmp_pat
         (25, "non-finite", 20, 0.5)]
     for name, value in snapshots.weights[20].items():
         assert torch.equal(snapshots.weights[25][name], value), name
-    for before, after in zip(snapshots.buffers[20], snapshots.buffers[25]):
+    for before, after in zip(snapshots.buffers[20], snapshots.buffers[25], strict=True):
         assert torch.equal(before, after)
     expected = [schedule()(s) * (0.5 if s >= 25 else 1.0) for s in range(STEPS)]
     assert used_lrs(model) == expected  # the written param_group["lr"]: the peak and all after it halved
@@ -98,10 +99,10 @@ def test_a_nan_rolls_back_to_exactly_the_kept_state_and_halves_the_rates(tmp_pat
 
 def test_a_spike_is_caught_after_patience_checks(tmp_path: Path) -> None:
     # Steps 20-29 report ten times their loss (the gradients are the true ones): the windows ending at 25 and
-    # 30 are high, the second one is the event.
+    # 30 are high, the second one (patience=2) is the event.
     model = InjectingModel(inject={s: 10.0 for s in range(20, 30)})
     guard = DivergenceGuard(**GUARD)
-    with pytest.warns(UserWarning, match="stayed above 1.3x its smoothed level"):
+    with pytest.warns(UserWarning, match="stayed above 1.3x its recent level"):
         pl.Trainer(**trainer_kwargs(tmp_path, max_steps=STEPS),
                    callbacks=[OneCycleLR(max_lr=PEAK), guard]).fit(model)
     assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(30, "spike", 20)]
@@ -115,7 +116,7 @@ def test_without_an_event_the_run_is_bit_identical_to_one_without_the_guard(tmp_
     fit(tmp_path / "b", plain, None)
     assert guard.events == [] and guard.kept_step == 50
     assert guarded.used == plain.used
-    for (name, a), (_, b) in zip(guarded.state_dict().items(), plain.state_dict().items()):
+    for (name, a), (_, b) in zip(guarded.state_dict().items(), plain.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -159,7 +160,7 @@ def test_amp_skipped_steps_are_not_a_divergence(tmp_path: Path) -> None:
 
 def test_amp_skipping_every_step_is_a_divergence_and_max_rollbacks_gives_up(tmp_path: Path) -> None:
     model = InjectingModel(inject={s: math.inf for s in range(22, STEPS)})
-    guard = DivergenceGuard(**GUARD, max_rollbacks=1)
+    guard = DivergenceGuard(**GUARD, patience=2, max_rollbacks=1)
     plugin = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=1.0))
     with pytest.raises(DivergenceError, match=r"after 1 rollback\(s\) \(max_rollbacks=1\)") as raised:
         fit(tmp_path, model, guard, plugins=[plugin])
@@ -193,8 +194,26 @@ def test_resume_after_a_rollback_is_exact(tmp_path: Path) -> None:
     assert resumed.used == whole.used[34:]  # the rate of every step after the resume, exactly
     assert list(map(repr, resumed.losses)) == list(map(repr, whole.losses[34:]))  # NaN too
     assert [(e["step"], e["kept_step"]) for e in again.events] == [(25, 20), (40, 30)]
-    for (name, a), (_, b) in zip(resumed.state_dict().items(), whole.state_dict().items()):
+    for (name, a), (_, b) in zip(resumed.state_dict().items(), whole.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_with_auto_bounds_the_range_test_is_not_watched_and_the_found_peak_is_scaled(tmp_path: Path) -> None:
+    # The guard comes first, so its train-start copy is taken before the range test runs: the test puts the
+    # state back exactly, so that copy is the state training starts from.
+    from lightning_clr import LRRangeTest
+
+    model = InjectingModel(inject={23: math.nan})
+    guard, one_cycle = DivergenceGuard(**GUARD, spike_factor=1e6), OneCycleLR(max_lr="auto")  # NaN only
+    test = LRRangeTest(min_lr=1e-4, max_lr=0.1, num_steps=20, verbose=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*DivergenceGuard: at step.*")
+        warnings.filterwarnings("ignore", message="LRRangeTest: the loss was still falling")  # a narrow sweep
+        pl.Trainer(**trainer_kwargs(tmp_path, max_steps=STEPS), callbacks=[guard, test, one_cycle]).fit(model)
+    found = one_cycle.step_schedule(0)
+    assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(25, "non-finite", 20)], found
+    assert used_lrs(model) == [found(s) * (0.5 if s >= 25 else 1.0) for s in range(STEPS)]
+    assert finite(model)
 
 
 def test_arguments_are_checked() -> None:
@@ -236,3 +255,15 @@ def test_two_ddp_ranks_roll_back_alike(tmp_path: Path, monkeypatch: pytest.Monke
     assert ranks[0]["used"] == ranks[1]["used"]
     assert ranks[0]["weights"] == ranks[1]["weights"]
     assert all(math.isfinite(w) for w in ranks[0]["weights"])
+
+
+def test_the_rule_on_a_literal_sequence() -> None:
+    from lightning_clr.callbacks._spike import LossMonitor
+
+    monitor = LossMonitor(factor=1.3, patience=2, smoothing=0.5, memory=3)
+    # level: 2, 1.5, 1.25 (reference 1.25); 1.7 > 1.3*1.25 is high; 1.6 is clean again (level 1.425, reference
+    # still 1.25); two high windows make the spike; a NaN is at once; None twice is the skipped event.
+    means = [2.0, 1.0, 1.0, 1.7, 1.6, 1.7, 1.7, math.nan, None, None]
+    events = [monitor.observe(m) for m in means]
+    assert events == [None, None, None, None, None, None, "spike", "non-finite", None, "skipped"]
+    assert monitor.recent[-1] == 1.425 and monitor.reference == 1.25

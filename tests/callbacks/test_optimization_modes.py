@@ -10,18 +10,19 @@ plugin with a CPU GradScaler themselves.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers import MinimalLogger, RecordingModel, trainer_kwargs, used_lrs, used_momenta
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
+
+from helpers import MinimalLogger, RecordingModel, trainer_kwargs, used_lrs, used_momenta
 
 LR = CyclicSchedule(0.01, 0.1, 3)
 MOMENTUM = CyclicSchedule(0.9, 0.8, 3)
@@ -36,12 +37,12 @@ class ListLogger(MinimalLogger):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[tuple[Optional[int], dict[str, float]]] = []
+        self.rows: list[tuple[int | None, dict[str, float]]] = []
 
-    def log_metrics(self, metrics: dict[str, float], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self.rows.append((step, {k: float(v) for k, v in metrics.items()}))
 
-    def series(self, key: str) -> list[tuple[Optional[int], float]]:
+    def series(self, key: str) -> list[tuple[int | None, float]]:
         return [(step, row[key]) for step, row in self.rows if key in row]
 
 

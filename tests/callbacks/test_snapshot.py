@@ -55,7 +55,7 @@ def test_cosine_restarts_snapshots_after_steps_6_18_42(tmp_path):
     assert snapshots.saved_steps == [6, 18, 42]
     assert snapshots.snapshot_paths == [str(tmp_path / "snap" / name) for name in COSINE_NAMES]
     schedule = CosineRestartsSchedule(peak=0.1, first_cycle=6, t_mul=2)
-    for name, steps in zip(COSINE_NAMES, [6, 18, 42]):
+    for name, steps in zip(COSINE_NAMES, [6, 18, 42], strict=False):
         checkpoint = _load(tmp_path / "snap" / name)
         assert checkpoint["global_step"] == steps
         # The snapshot holds the model after exactly `steps` optimizer steps; the last one used the
@@ -161,7 +161,7 @@ def test_resume_neither_repeats_nor_skips_a_snapshot(tmp_path):
     assert trainer.global_step == 42
     assert snapshots.saved_steps == [6, 18, 42]
     assert _files(folder) == COSINE_NAMES[1:]
-    for name, steps in zip(COSINE_NAMES[1:], [18, 42]):
+    for name, steps in zip(COSINE_NAMES[1:], [18, 42], strict=False):
         assert _load(folder / name)["global_step"] == steps
 
     # Resuming from a snapshot itself (step 18) continues to the next cycle end only.
@@ -270,7 +270,7 @@ def test_ensemble_from_snapshot_checkpoints(tmp_path):
     assert len(ensemble) == 3 and not ensemble.training
     assert all(isinstance(m, SnapshotModel) for m in ensemble.members)
     # Members differ (one per cycle) and match their checkpoints.
-    for member, path in zip(ensemble.members, snapshots.snapshot_paths):
+    for member, path in zip(ensemble.members, snapshots.snapshot_paths, strict=False):
         state = _load(path)["state_dict"]
         torch.testing.assert_close(member.head.weight, state["head.weight"])
     assert not torch.equal(ensemble.members[0].head.weight, ensemble.members[2].head.weight)
@@ -298,7 +298,7 @@ def test_ddp_spawn_snapshots_written_once_by_rank_zero(tmp_path):
     trainer.fit(RecordingModel(num_batches=6))
     names = [f"snapshot-cycle={i:02d}-step={s:06d}.ckpt" for i, s in ((1, 3), (2, 6), (3, 9))]
     assert _files(tmp_path / "snap") == names
-    for name, steps in zip(names, (3, 6, 9)):
+    for name, steps in zip(names, (3, 6, 9), strict=False):
         assert _load(tmp_path / "snap" / name)["global_step"] == steps
 
 

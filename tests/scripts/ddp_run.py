@@ -30,17 +30,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for helpers
 
-import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-from helpers import MinimalLogger, RecordingModel  # noqa: E402
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint  # noqa: E402
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
-from lightning_clr import CyclicLR  # noqa: E402
+from lightning_clr import CyclicLR
+
+from helpers import MinimalLogger, RecordingModel
 
 torch.set_num_threads(1)
 
@@ -139,7 +140,7 @@ class RankFileLogger(MinimalLogger):
         self.output = output
         self.phase = phase
 
-    def log_metrics(self, metrics: dict[str, float], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         rank = dist.get_rank() if dist.is_initialized() else 0
         path = Path(self.output) / f"{self.phase}-metrics-rank{rank}.jsonl"
         with path.open("a") as handle:
@@ -214,28 +215,52 @@ def make_trainer(output: str, phase: str, strategy: str, count_skipped_steps: bo
     )
 
 
-def run_phase(output: str, phase: str, strategy: str) -> None:
+def run_phase(output: str, phase: str, strategy: str) -> pl.Trainer:
     if phase == "baseline":  # the same fit without the CLR callback: the collectives Lightning makes anyway
-        make_trainer(output, phase, strategy, checkpoint=True, clr=False).fit(RecordingModel(num_batches=NUM_BATCHES))
-        return
+        trainer = make_trainer(output, phase, strategy, checkpoint=True, clr=False)
+        trainer.fit(RecordingModel(num_batches=NUM_BATCHES))
+        return trainer
     own_clock = phase.startswith("own_clock")
     base = "own_clock" if own_clock else "full"
     resume = phase.endswith("resume")
     trainer = make_trainer(output, phase, strategy, count_skipped_steps=not own_clock, checkpoint=not resume)
     ckpt_path = str(Path(output) / f"{base}-ckpt" / f"step={CHECKPOINT_STEP}.ckpt") if resume else None
     trainer.fit(RecordingModel(num_batches=NUM_BATCHES), ckpt_path=ckpt_path)
+    return trainer
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def finish(trainers: list[pl.Trainer]) -> int:
+    """Ends the run in an order that cannot abort: all ranks meet, the gloo group is destroyed on each, and
+    rank 0 (the ``ddp`` launcher) waits for its child rank and returns that rank's exit code.
+
+    Lightning never destroys a gloo process group (only NCCL's, at exit), so without this the ranks tore it
+    down during interpreter shutdown in no particular order; a rank whose peer or whose TCPStore (hosted by
+    rank 0) was already gone could abort with SIGABRT, and rank 0 could exit before noticing.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    # The first Trainer's launcher started the child rank; the later ones found it running.
+    children = [proc for trainer in trainers
+                for proc in getattr(getattr(trainer.strategy, "launcher", None), "procs", None) or []]
+    for rank, proc in enumerate(children, start=1):
+        code = proc.wait(timeout=300)
+        if code != 0:
+            print(f"ddp_run.py: rank {rank} (pid {proc.pid}) exited with code {code}", file=sys.stderr)
+            return code if code > 0 else 128 - code
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output")
     parser.add_argument("--strategy", default="ddp")
     parser.add_argument("--phases", default="full,resume,own_clock,own_clock_resume,baseline")
     args = parser.parse_args(argv)
     os.makedirs(args.output, exist_ok=True)
-    for phase in args.phases.split(","):
-        run_phase(args.output, phase, args.strategy)
+    trainers = [run_phase(args.output, phase, args.strategy) for phase in args.phases.split(",")]
+    return finish(trainers)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

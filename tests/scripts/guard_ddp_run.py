@@ -21,12 +21,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for helpers
 
-import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
-from helpers import RecordingModel  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_clr import DivergenceGuard, OneCycleLR  # noqa: E402
+from lightning_clr import DivergenceGuard, OneCycleLR
+
+from helpers import RecordingModel
 
 torch.set_num_threads(1)
 
@@ -78,7 +79,7 @@ class InjectingModel(RecordingModel):
         return DataLoader(TensorDataset(torch.zeros(self.num_batches, 1)), batch_size=1)
 
 
-class _count_update:  # noqa: N801 - a picklable hook
+class _count_update:
     def __init__(self, model: InjectingModel) -> None:
         self.model = model
 

@@ -1,0 +1,56 @@
+"""Ports for the multi-process tests that no other process on the machine can be handed meanwhile.
+
+A port found by binding to port 0 (what ``socket.bind(("", 0))`` and Lightning's ``find_free_network_port``
+do) lies in the kernel's *ephemeral* range, the range it also hands out as the local port of every outgoing
+connection. Between finding such a port and rank 0's TCPStore binding it (seconds on a loaded machine:
+the ranks start Python and import torch first), any process's ``connect()`` can take it, for example a gloo
+connection of another test run on the same machine. Then rank 0 fails with "address already in use".
+
+So pick a free port *below* the ephemeral range, which the kernel never hands out by itself; at random, so
+that concurrent runs of this suite rarely choose the same one (and a test that still sees EADDRINUSE
+retries once with a new port).
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+from pathlib import Path
+
+_FALLBACK_EPHEMERAL_START = 32768
+ADDRESS_IN_USE = ("address already in use", "eaddrinuse", "errno 98")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux: the IANA dynamic range starts at 49152
+        return _FALLBACK_EPHEMERAL_START
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+def reserve_port(rng: random.Random | None = None) -> int:
+    """A currently free TCP port outside the ephemeral range (or, failing that, one the kernel picks)."""
+    rng = rng or random.SystemRandom()
+    high = min(_ephemeral_start(), 65536) - 1
+    low = max(1024, high - 12000)
+    for _ in range(200):
+        port = rng.randint(low, high)
+        if _is_free(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # pragma: no cover - a crowded machine
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def address_in_use(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in ADDRESS_IN_USE)

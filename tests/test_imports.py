@@ -1,0 +1,82 @@
+"""Light imports: the pure modules load neither torch nor Lightning, ``import lightning_clr`` is lazy, and
+``lightning-clr --help`` answers fast. Each check runs in a fresh interpreter (this one has torch loaded)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "pytorch_lightning", "lightning", "lightning_fabric", "lightning_utilities", "matplotlib")
+PURE = ["lightning_clr.schedules", "lightning_clr.lengths", "lightning_clr._checks", "lightning_clr.preview"]
+#: The range test's suggestion rules (the tuner engineer's module): pure once it exists.
+SUGGEST = "lightning_clr.tuner.suggest"
+
+
+def _run(code: str) -> dict:
+    """Runs ``code`` in a fresh interpreter on this checkout; it prints one JSON line, returned here."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _loaded_after(statement: str) -> list[str]:
+    code = (f"import json, sys\n{statement}\n"
+            f"print(json.dumps(sorted(n for n in {HEAVY!r} if n in sys.modules)))")
+    return _run(code)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_import_neither_torch_nor_lightning(module: str) -> None:
+    assert _loaded_after(f"import {module}") == []
+
+
+def test_suggestion_module_imports_neither_torch_nor_lightning() -> None:
+    if not (ROOT / "lightning_clr" / "tuner" / "suggest.py").exists():
+        pytest.skip(f"{SUGGEST} is not in this checkout yet")
+    assert _loaded_after(f"import {SUGGEST}") == []
+
+
+def test_the_package_is_lazy_and_its_names_still_work() -> None:
+    result = _run(
+        "import json, sys\n"
+        "import lightning_clr\n"
+        f"before = sorted(n for n in {HEAVY!r} if n in sys.modules)\n"
+        "callback = lightning_clr.CyclicLR(base_lr=0.01, max_lr=0.1)\n"
+        "print(json.dumps({'before': before, 'torch_after': 'torch' in sys.modules, 'repr': repr(callback),\n"
+        "                  'names': sorted(lightning_clr.__all__)}))"
+    )
+    assert result["before"] == []
+    assert result["torch_after"]  # the callback needed it, and got it on first use
+    assert result["repr"] == "CyclicLR(base_lr=0.01, max_lr=0.1)"
+    assert {"CyclicLR", "OneCycleLR", "CosineRestartsLR", "ScheduledLR", "SnapshotCheckpoint"} <= set(result["names"])
+
+
+def test_cli_help_is_fast_and_imports_no_torch() -> None:
+    code = (
+        "import json, sys, time\n"
+        "start = time.perf_counter()\n"
+        "from lightning_clr.cli import main\n"
+        "sys.argv = ['lightning-clr', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code in (0, None), exit.code\n"
+        f"print(json.dumps(sorted(n for n in {HEAVY!r} if n in sys.modules)))"
+    )
+    times, loaded = [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        loaded = _run(code)  # type: ignore[assignment]
+        times.append(time.perf_counter() - start)  # the whole command: interpreter start-up included
+    assert loaded == []
+    assert statistics.median(times) < 1.0, f"lightning-clr --help took {times} s"

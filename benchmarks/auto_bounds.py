@@ -23,6 +23,7 @@ default range test's curves (for developing the rules offline) into ``auto_bound
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import multiprocessing
@@ -348,14 +349,14 @@ def _interpolate(scores: dict[float, float], peak: float) -> float:
         return points[0][1]
     if peak >= points[-1][0]:
         return points[-1][1]
-    for (a, sa), (b, sb) in zip(points, points[1:]):
+    for (a, sa), (b, sb) in itertools.pairwise(points):
         if a <= peak <= b:
             t = math.log(peak / a) / math.log(b / a)
             return sa + t * (sb - sa)
     raise AssertionError("unreachable")
 
 
-def rules_table(families: Sequence[str], seeds: int, cache: Optional[str], workers: int) -> str:
+def rules_table(families: Sequence[str], seeds: int, cache: str | None, workers: int) -> str:
     """Every rule's 1cycle peak on the recorded curves, scored by the tuned grid's validation accuracy there.
 
     Offline: a rule is judged by where its peak falls on the family's measured accuracy-by-peak curve, so many

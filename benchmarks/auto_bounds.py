@@ -47,7 +47,6 @@ from common import (  # noqa: E402
     quiet_lightning,
     train_loader,
     trainer_kwargs,
-    use_policy_bounds,
 )
 from families import FAMILIES, Family, family_data, loss_and_correct  # noqa: E402
 from torch import nn  # noqa: E402
@@ -186,7 +185,6 @@ def _evaluate(task: Task, trainer: pl.Trainer, spec: Spec) -> float:
 def run_one(spec: Spec) -> Outcome:
     """Trains one run (or only records the range test, method ``"curve"``) and scores it."""
     quiet_lightning()
-    use_policy_bounds()
     f = FAMILIES[spec.family]
     data = family_data(spec.family)
     loader = train_loader(data.x_train, data.y_train, f.batch_size, seed=spec.seed)

@@ -42,7 +42,6 @@ __all__ = [
     "quiet_lightning",
     "train_loader",
     "trainer_kwargs",
-    "use_policy_bounds",
 ]
 
 NUM_SAMPLES = 5000
@@ -290,33 +289,6 @@ class AccuracyTracker(pl.Callback):
         step = trainer.global_step
         if not self.history or self.history[-1][0] != step:
             self.history.append((step, evaluate_accuracy(trainer, pl_module, self.x, self.y)))
-
-
-_POLICY_OF = {"OneCycleLR": "one_cycle", "CyclicLR": "cyclic", "CosineRestartsLR": "cosine_restarts"}
-
-
-def use_policy_bounds() -> None:
-    """Makes each schedule callback read its own policy's "auto" bounds (``result.for_policy(...)``).
-
-    The callbacks read ``result.base_lr`` / ``result.max_lr`` (1cycle's peak and CLR's base) until their
-    ``_schedules_for`` asks ``result.for_policy(policy)`` themselves; this stands in for that change, and does
-    nothing once it is made.
-    """
-    import inspect
-
-    from lightning_clr.callbacks import base, cosine_restarts
-
-    if "for_policy" in inspect.getsource(cosine_restarts) or getattr(base.ScheduleCallback, "_policy_patch", False):
-        return
-    original = base.ScheduleCallback._range_test_result
-
-    def _range_test_result(self: Any, context: Any) -> Any:
-        result = original(self, context)
-        policy = _POLICY_OF.get(type(self).__name__)
-        return result if policy is None else result.for_policy(policy)
-
-    base.ScheduleCallback._range_test_result = _range_test_result  # type: ignore[method-assign]
-    base.ScheduleCallback._policy_patch = True  # type: ignore[attr-defined]
 
 
 def quiet_lightning() -> None:

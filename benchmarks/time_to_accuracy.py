@@ -51,7 +51,6 @@ from common import (  # noqa: E402
     quiet_lightning,
     train_loader,
     trainer_kwargs,
-    use_policy_bounds,
 )
 from tta_summary import (  # noqa: E402
     AUTO_POLICIES,
@@ -212,7 +211,6 @@ def run_one(spec: RunSpec, settings: Settings) -> RunResult:
 
     torch.set_num_threads(1)
     quiet_lightning()
-    use_policy_bounds()
     data = _data(settings)
     x_eval, y_eval = (data.x_val, data.y_val) if spec.split == "val" else (data.x_test, data.y_test)
     pl.seed_everything(spec.seed, verbose=False)

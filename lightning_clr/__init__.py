@@ -40,7 +40,33 @@ _EXPORTS: dict[str, str] = {
     "parse_length": "lightning_clr.lengths",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [  # the same names as _EXPORTS (tests/test_imports.py checks it)
+    "ConstantSchedule",
+    "CosineRestartsLR",
+    "CosineRestartsSchedule",
+    "CyclicLR",
+    "CyclicSchedule",
+    "DivergenceError",
+    "DivergenceGuard",
+    "ExponentialRamp",
+    "FitContext",
+    "LRRangeTest",
+    "Length",
+    "LinearRamp",
+    "OneCycleLR",
+    "OneCycleSchedule",
+    "RangeTestError",
+    "RangeTestResult",
+    "Schedule",
+    "ScheduleBase",
+    "ScheduleCallback",
+    "SchedulePreviewLogger",
+    "ScheduledLR",
+    "SnapshotCheckpoint",
+    "SnapshotEnsemble",
+    "lr_range_test",
+    "parse_length",
+]
 
 
 def __getattr__(name: str) -> Any:

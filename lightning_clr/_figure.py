@@ -25,5 +25,7 @@ def new_figure(figsize: tuple[float, float], what: str = "a figure") -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(f"Plotting {what} needs matplotlib: pip install 'lightning-clr[plot]' (or matplotlib).") from error
+        raise ImportError(
+            f"Plotting {what} needs matplotlib: pip install 'lightning-clr[plot]' (or matplotlib)."
+        ) from error
     return Figure(figsize=figsize, layout="constrained")

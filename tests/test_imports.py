@@ -80,3 +80,12 @@ def test_cli_help_is_fast_and_imports_no_torch() -> None:
         times.append(time.perf_counter() - start)  # the whole command: interpreter start-up included
     assert loaded == []
     assert statistics.median(times) < 1.0, f"lightning-clr --help took {times} s"
+
+
+def test_every_public_name_is_in_all_and_loads_from_its_module() -> None:
+    import lightning_clr
+
+    assert sorted(lightning_clr.__all__) == sorted(lightning_clr._EXPORTS)
+    for name in lightning_clr.__all__:
+        value = getattr(lightning_clr, name)
+        assert getattr(value, "__name__", name) == name

@@ -74,7 +74,9 @@ class CosineRestartsLR(ScheduleCallback):
 
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         first = context.resolve(self._first_cycle, "first_cycle", self.first_cycle)
-        max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
+        max_lr = self.max_lr
+        if max_lr == AUTO:
+            max_lr = self._range_test_result(context).for_policy("cosine_restarts").max_lr
         return [
             (CosineRestartsSchedule(float(peak), first, self.t_mul, self.m_mul, self.alpha), None)
             for peak in per_group(max_lr, num_groups, "max_lr", optimizer_name)

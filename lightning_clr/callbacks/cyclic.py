@@ -117,7 +117,7 @@ class CyclicLR(ScheduleCallback):
         up: int | None = (None if self._step_size_up is None
                              else context.resolve(self._step_size_up, "step_size_up", self.step_size_up))
         if self._needs_range_test():
-            result = self._range_test_result(context)
+            result = self._range_test_result(context).for_policy("cyclic")
             base_lr = result.base_lr if base_lr == AUTO else base_lr
             max_lr = result.max_lr if max_lr == AUTO else max_lr
             if up is None and result.step_size_up is None:

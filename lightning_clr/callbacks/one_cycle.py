@@ -112,7 +112,7 @@ class OneCycleLR(ScheduleCallback):
             total: int = int(context.total_steps)
         else:
             total = context.resolve(self._total_steps, "total_steps", self.total_steps)
-        max_lr = self._range_test_result(context).max_lr if self.max_lr == AUTO else self.max_lr
+        max_lr = self._range_test_result(context).for_policy("one_cycle").max_lr if self.max_lr == AUTO else self.max_lr
         momentum: OneCycleSchedule | None = None
         if self.cycle_momentum:
             momentum = OneCycleSchedule(self.max_momentum, self.base_momentum, self.max_momentum, total,

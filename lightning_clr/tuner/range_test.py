@@ -292,15 +292,3 @@ def _check_supported(trainer: Any, pl_module: Any) -> None:
             f"{type(trainer.strategy).__name__}. Run the range test on one device (lr_range_test) and pass "
             "the bounds as numbers."
         )
-
-
-
-
-def __getattr__(name: str) -> Any:
-    # lr_range_test moved to lightning_clr.tuner.function (which imports this module): kept reachable here
-    # without an import circle until lightning_clr's export table points there.
-    if name == "lr_range_test":
-        from lightning_clr.tuner.function import lr_range_test
-
-        return lr_range_test
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The tuner package's shape: the pure modules load no torch, and the public names stay where they were."""
+"""The tuner package's shape: the pure modules load no torch, and each public name has one home."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ def test_pure_modules_import_neither_torch_nor_lightning(module):
     assert out.stdout.strip() == "[]"
 
 
-def test_public_names_are_importable_from_the_package_and_the_old_module():
+def test_public_names_are_importable_from_the_package_and_the_tuner():
     import lightning_clr
     import lightning_clr.tuner as tuner
-    from lightning_clr.tuner import range_test
+    from lightning_clr.tuner import function, range_test, result, suggest
 
-    for name in ("LRRangeTest", "RangeTestResult", "RangeTestError", "lr_range_test"):
-        assert getattr(lightning_clr, name) is getattr(tuner, name) is getattr(range_test, name)
+    homes = {"LRRangeTest": range_test, "RangeTestResult": result, "RangeTestError": suggest,
+             "lr_range_test": function}
+    for name, home in homes.items():
+        assert getattr(lightning_clr, name) is getattr(tuner, name) is getattr(home, name)

@@ -23,6 +23,7 @@ from typing_extensions import override
 from lightning_clr._checks import check_int, check_number
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import is_automatic_optimization, run_size, unwrap_optimizer
+from lightning_clr.callbacks._hooks import StepHookOwner
 from lightning_clr.callbacks.clock import StepClock
 from lightning_clr.callbacks.context import (
     FitContext,
@@ -41,7 +42,7 @@ from lightning_clr.callbacks.writer import GroupWriter, momentum_key
 __all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "ScheduleCallback", "per_group"]
 
 
-class ScheduleCallback(ScheduleState):
+class ScheduleCallback(ScheduleState, StepHookOwner):
     """Base of the lightning_clr callbacks: drives optimizers' rates from pure schedules.
 
     Subclasses implement :meth:`_schedules_for` and :meth:`_arguments`.
@@ -249,19 +250,6 @@ class ScheduleCallback(ScheduleState):
         if self._use_global_step:  # after a stepping batch: the values for the next step
             self._refresh_all(trainer)
 
-    @override
-    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        self._remove_hooks()
-
-    @override
-    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if stage == "fit":
-            self._remove_hooks()
-
-    def _remove_hooks(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
     # ------------------------------------------------------------------ writing the values
     def _write(self, driven: _Driven, step: int) -> None:

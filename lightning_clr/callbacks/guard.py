@@ -31,8 +31,9 @@ import torch
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
-from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
+from lightning_clr.callbacks._hooks import StepHookOwner
 from lightning_clr.callbacks._spike import LossMonitor
 from lightning_clr.callbacks.base import ScheduleCallback
 
@@ -71,7 +72,7 @@ def _loss_of(outputs: Any) -> torch.Tensor | None:
     return loss if isinstance(loss, torch.Tensor) else None
 
 
-class DivergenceGuard(CallbackBase):
+class DivergenceGuard(StepHookOwner):
     """Detects a non-finite or spiking training loss, rolls back to the last good state kept in host memory and
     lowers the peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` after ``max_rollbacks``.
 
@@ -335,20 +336,6 @@ class DivergenceGuard(CallbackBase):
         self._partial = (sums, int(state_dict.get("partial_count", 0)))
         self._loaded = True
 
-    # ------------------------------------------------------------------ end of fit
-    @override
-    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        self._remove_hooks()
-
-    @override
-    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if stage == "fit":
-            self._remove_hooks()
-
-    def _remove_hooks(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
 
 def _peak(schedule: Callable[[int], float], step: int) -> float:

@@ -11,7 +11,9 @@ mean" for class and argument names and the valid forms for values::
 It checks every ``class_path`` under ``trainer.callbacks`` that names lightning_clr (or looks like it does),
 nested ones too (a schedule given to ``ScheduledLR``): that the class exists, that every ``init_args`` key
 is one of its arguments and that no required one is missing, and that the callback builds with these
-values; and that no ``lr_scheduler`` is configured next to a schedule callback. Other callbacks, the model
+values; that no ``lr_scheduler`` is configured next to a schedule callback, and that
+``trainer.enable_checkpointing`` is not false next to ``SnapshotCheckpoint`` (Lightning refuses that pair with a
+message about ``ModelCheckpoint``, before any lightning_clr code runs). Other callbacks, the model
 and the data are not checked (LightningCLI does that when it runs).
 """
 
@@ -228,7 +230,7 @@ def check_config(path: str) -> tuple[list[str], list[str]]:
     Raises:
         lightning_clr.cli.PreviewError: if the file cannot be read or is not a LightningCLI config.
     """
-    from lightning_clr import ScheduleCallback
+    from lightning_clr import ScheduleCallback, SnapshotCheckpoint
     from lightning_clr.cli import PreviewError, _read_config, _trainer_section
 
     config = _read_config(path)
@@ -241,6 +243,7 @@ def check_config(path: str) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     checked: list[str] = []
     schedules = False
+    snapshot_at: list[str] = []
     for position, entry in enumerate(entries):
         where = f"trainer.callbacks[{position}]"
         entry = {"class_path": entry} if isinstance(entry, str) else entry
@@ -251,8 +254,15 @@ def check_config(path: str) -> tuple[list[str], list[str]]:
         if cls is not None:
             checked.append(str(entry["class_path"]))
             schedules = schedules or issubclass(cls, ScheduleCallback)
+            if issubclass(cls, SnapshotCheckpoint):
+                snapshot_at.append(where)
     sections = [config, config.get("fit") if isinstance(config.get("fit"), dict) else {}]
     if schedules and any(isinstance(s, dict) and s.get("lr_scheduler") for s in sections):
         problems.append("lr_scheduler: a lightning_clr schedule callback already sets the rate at every step; "
                         "remove the `lr_scheduler:` section (two schedulers would fight over the rate).")
+    if snapshot_at and trainer.get("enable_checkpointing") is False:
+        problems.append(f"trainer.enable_checkpointing: false cannot go with SnapshotCheckpoint ({snapshot_at[0]}), "
+                        "which is a Lightning checkpoint callback; remove `enable_checkpointing: false` (with a "
+                        "checkpoint callback given, Lightning adds no default ModelCheckpoint, so the snapshots "
+                        "are the only checkpoints).")
     return [f"{path}: {line}" for line in problems], checked

@@ -121,3 +121,21 @@ def test_preview_suggests_the_class_name_too(tmp_path, capsys):
     config = _write(tmp_path, _callbacks("    - class_path: lightning_clr.OneCycleRL\n"))
     assert main(["preview", "-c", config, "--steps", "20"]) == 2
     assert "did you mean lightning_clr.OneCycleLR?" in capsys.readouterr().err
+
+
+def test_snapshots_with_checkpointing_disabled_is_one_line_naming_the_fix(tmp_path, capsys):
+    config = _write(tmp_path, "trainer:\n  max_epochs: 3\n  enable_checkpointing: false\n  callbacks:\n"
+                    "    - class_path: lightning_clr.CosineRestartsLR\n      init_args: {max_lr: 0.1, first_cycle: 4}\n"
+                    "    - class_path: lightning_clr.SnapshotCheckpoint\n")
+    assert main(["check", config]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{config}: trainer.enable_checkpointing: false cannot go with SnapshotCheckpoint (trainer.callbacks[1]), "
+        "which is a Lightning checkpoint callback; remove `enable_checkpointing: false` (with a checkpoint callback "
+        "given, Lightning adds no default ModelCheckpoint, so the snapshots are the only checkpoints)."]
+    # The same config without the flag, or with it true, is clean.
+    for flag in ("", "  enable_checkpointing: true\n"):
+        clean = _write(tmp_path, f"trainer:\n  max_epochs: 3\n{flag}  callbacks:\n"
+                       "    - class_path: lightning_clr.CosineRestartsLR\n"
+                       "      init_args: {max_lr: 0.1, first_cycle: 4}\n"
+                       "    - class_path: lightning_clr.SnapshotCheckpoint\n")
+        assert check_config(clean)[0] == []

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR, SnapshotCheckpoint, SnapshotEnsemble
@@ -208,6 +209,14 @@ def test_no_schedule_callback_is_a_clear_error(tmp_path):
                                          r"optimizers returned 1 optimizer\(s\)"):
         _fit(tmp_path, [SnapshotCheckpoint(dirpath=tmp_path, optimizer=1), CyclicLR(0.01, 0.1, 2)],
              SnapshotModel(num_batches=2), max_epochs=1)
+
+
+def test_checkpointing_disabled_is_refused_by_lightning_at_trainer_init(tmp_path):
+    # SnapshotCheckpoint is a Lightning Checkpoint, and Lightning refuses any Checkpoint with
+    # enable_checkpointing=False in Trainer.__init__, before a callback hook can run (docs/snapshots.md and the
+    # FAQ say so; `lightning-clr check` names the fix for a LightningCLI config).
+    with pytest.raises(MisconfigurationException, match="enable_checkpointing=False"):
+        pl.Trainer(enable_checkpointing=False, callbacks=[CyclicLR(0.01, 0.1, 2), SnapshotCheckpoint(dirpath=tmp_path)])
 
 
 @pytest.mark.parametrize(

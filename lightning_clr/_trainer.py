@@ -14,7 +14,8 @@ import torch
 
 from lightning_clr._checks import is_number
 
-__all__ = ["is_automatic_optimization", "run_size", "steps_per_epoch", "total_steps", "unwrap_optimizer"]
+__all__ = ["global_step_counter", "is_automatic_optimization", "run_size", "steps_per_epoch", "total_steps",
+           "unwrap_optimizer"]
 
 
 def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
@@ -54,3 +55,36 @@ def run_size(trainer: Any) -> tuple[int | None, int | None]:
 def is_automatic_optimization(pl_module: Any) -> bool:
     """Whether the LightningModule uses automatic optimization (Lightning steps the optimizers)."""
     return bool(getattr(pl_module, "automatic_optimization", True))
+
+
+class _GlobalStep:
+    """``trainer.global_step`` behind a ``completed`` attribute: the fallback of :func:`global_step_counter`."""
+
+    __slots__ = ("trainer",)
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    @property
+    def completed(self) -> int:
+        return int(self.trainer.global_step)
+
+
+def global_step_counter(trainer: Any) -> Any:
+    """An object whose ``completed`` attribute is ``trainer.global_step``, cheap to read on every step.
+
+    Under automatic optimization Lightning's ``global_step`` is the count of completed optimizer steps in
+    ``fit_loop.epoch_loop.automatic_optimization.optim_progress.optimizer.step.total``, reached through four
+    properties on each read; reading that tracker's ``completed`` directly costs a twentieth. It is used only
+    when it is found and agrees with ``trainer.global_step`` now (call this when the count is restored, at train
+    start); otherwise, or on any other Lightning layout, the result reads ``trainer.global_step`` itself.
+    Lightning restores a checkpoint's counts into this tracker in place, so it stays the one to read.
+    """
+    try:
+        loop = trainer.fit_loop.epoch_loop.automatic_optimization
+        tracker = loop.optim_progress.optimizer.step.total
+        if type(tracker.completed) is int and tracker.completed == trainer.global_step:
+            return tracker
+    except AttributeError:
+        pass
+    return _GlobalStep(trainer)

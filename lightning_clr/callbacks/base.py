@@ -16,13 +16,14 @@ checks (:mod:`~lightning_clr.callbacks.context`) and the checkpoint state with t
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
 from lightning_clr._compat import rank_zero_warn
-from lightning_clr._trainer import is_automatic_optimization, run_size, unwrap_optimizer
+from lightning_clr._trainer import global_step_counter, is_automatic_optimization, run_size, unwrap_optimizer
 from lightning_clr.callbacks._hooks import StepHookOwner
 from lightning_clr.callbacks.clock import StepClock
 from lightning_clr.callbacks.context import (
@@ -35,7 +36,7 @@ from lightning_clr.callbacks.context import (
     find_range_test,
     per_group,
 )
-from lightning_clr.callbacks.logging import LogCadence, logging_step, metric_names
+from lightning_clr.callbacks.logging import LogCadence, logging_step, rate_metrics
 from lightning_clr.callbacks.state import ScheduleState, _Driven
 from lightning_clr.callbacks.writer import GroupWriter, momentum_key
 
@@ -108,6 +109,9 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         self._cadence = LogCadence()
         self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
         self._step_seen = -1  # Lightning's clock: trainer.global_step as read at the last write (-1: not read)
+        self._writers: list[GroupWriter] = []  # the driven optimizers' writers (the hot path's loop)
+        self._first_end: float = math.inf  # the first step past the end of a driven schedule
+        self._steps: Any = None  # global_step_counter(trainer), set at train start
 
     # ------------------------------------------------------------------ to implement in subclasses (and _arguments)
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
@@ -122,7 +126,8 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         # Runtime links to a fit (optimizers, hook handles, the Trainer) are rebuilt at the next fit start.
-        state.update(_driven=[], _handles=[], _trainer=None, _pending_build=None, _cadence=LogCadence(),
+        state.update(_driven=[], _writers=[], _steps=None, _handles=[], _trainer=None, _pending_build=None,
+                     _cadence=LogCadence(),
                      _restored_counts={**self._restored_counts, **{d.index: d.clock.count for d in self._driven}})
         return state
 
@@ -187,10 +192,13 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         self._update_idle()
 
     def _update_idle(self) -> None:
-        """``on_before_optimizer_step`` has nothing to do under Lightning's clock once no past-the-end warning
-        can come (it came, or no schedule ends)."""
+        """Under Lightning's clock ``on_before_optimizer_step`` has nothing to do until a step may be past a
+        schedule's end (``on_train_batch_end`` arms it then), and nothing once that warning came."""
+        self._writers = [d.writer for d in self._driven if d.writer is not None]
+        ends = [d.end for d in self._driven if d.end is not None]
+        self._first_end = min(ends) if ends else math.inf
         self._before_step_idle = self._use_global_step and (
-            self._warned_past_end or all(d.end is None for d in self._driven))
+            self._warned_past_end or self._step_seen < self._first_end)
 
     def _range_test_result(self, context: FitContext) -> Any:
         """The suggestion of the Trainer's :class:`~lightning_clr.LRRangeTest`, running it if needed."""
@@ -220,8 +228,8 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
                     )
 
     def _step_now(self, driven: _Driven, trainer: Any) -> int:
-        """The clock's step; under Lightning's clock, the step written at this batch's start (which is
-        ``trainer.global_step``, read there once) instead of a second read."""
+        """The clock's step; under Lightning's clock, the step written last (``trainer.global_step`` as read at
+        the last batch end or train start) instead of a second read."""
         writer = driven.writer
         if self._use_global_step and writer is not None and writer.written_step >= 0:
             return writer.written_step
@@ -233,23 +241,38 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
             context, self._pending_build = self._pending_build, None
             self._build(context)
         self._cadence.start(trainer)
+        self._steps = global_step_counter(trainer)  # the count is restored by now
         # On resume the optimizer's own lr was restored after on_fit_start: write from here on.
         self._write_all(trainer)
 
     @override
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self._use_global_step:  # a safety net: the value was already written ahead
-            # global_step cannot move between the last batch end (or train start) and this batch start: reuse
-            # the value read there (a read costs as much as the rest of this hook).
-            self._refresh_all(trainer, self._step_seen if self._step_seen >= 0 else None)
+        if self._use_global_step:  # a safety net: a rate replaced since the last write (by anything) is rewritten
+            step = self._step_seen  # global_step cannot move between the last write and this batch start
+            for writer in self._writers:
+                if not writer.is_current(step):
+                    writer.write(step, self._rate_scale)
         if self._cadence.due(trainer):
+            if self._use_global_step and self._step_seen != trainer.global_step:  # checks the cheap read, now and then
+                self._steps = global_step_counter(trainer)
+                self._write_all(trainer)
             self._log(trainer)
 
     @override
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self._use_global_step:  # after a stepping batch: the values for the next step
-            self._refresh_all(trainer)
-
+        # Under Lightning's clock, the values of the next step, once a batch has stepped (train start wrote the
+        # first ones; set_rate_scale and a resume rewrite them). The whole per-step work of the default clock.
+        if not self._use_global_step:
+            return
+        step = self._steps.completed  # trainer.global_step, read cheaply
+        if step == self._step_seen:  # a batch that accumulated gradients only
+            return
+        self._step_seen = step
+        scale = self._rate_scale
+        for writer in self._writers:
+            writer.write(step, scale)
+        if step >= self._first_end and not self._warned_past_end:
+            self._before_step_idle = False  # the next step may be past a schedule's end: warn there
 
     # ------------------------------------------------------------------ writing the values
     def _write(self, driven: _Driven, step: int) -> None:
@@ -260,49 +283,15 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         for driven in self._driven:
             self._write(driven, driven.clock.now(trainer))
         if self._use_global_step:
-            self._step_seen = trainer.global_step
-
-    def _refresh_all(self, trainer: Any, step: int | None = None) -> None:
-        """Under Lightning's clock: writes the values for the current step (``trainer.global_step``, or ``step``
-        if known) unless they are in place already (same step, the optimizer's own param groups, and each
-        group's ``lr`` still the object written last)."""
-        if step is None:
-            step = self._step_seen = trainer.global_step
-        for driven in self._driven:
-            writer = driven.writer
-            if writer is not None and not writer.is_current(step):
-                self._write(driven, step)
+            self._step_seen = step = trainer.global_step
+            if step >= self._first_end and not self._warned_past_end:
+                self._before_step_idle = False  # a resume past a schedule's end: warn at the next step
 
     # ------------------------------------------------------------------ logging
-    def _names(self) -> list[tuple[_Driven, list[str], str | None]]:
-        """Logged names per driven optimizer: one per param group, and the momentum's."""
-        described = []
-        for driven in self._driven:
-            writer = driven.writer
-            params = [] if writer is None else writer.params
-            momentum = writer is not None and any(m is not None for m in writer.momentum)
-            described.append((type(driven.optimizer).__name__, params, momentum))
-        names = metric_names(self.logging_name, described, self.log_momentum)
-        return [(driven, lr_names, momentum) for driven, (lr_names, momentum) in zip(self._driven, names, strict=False)]
-
     def _log(self, trainer: Any) -> None:
         if not trainer.is_global_zero:
             return
-        # The schedules' own floats for the current step, i.e. what was written: reading a tensor rate back
-        # from the optimizer would be a device sync.
-        metrics: dict[str, float] = {}
-        for driven, names, momentum_name in self._names():
-            writer = driven.writer
-            if writer is None:
-                continue
-            step = driven.clock.now(trainer)
-            for name, lr in zip(names, writer.lr, strict=False):
-                metrics[name] = lr(step) * self._rate_scale
-            if momentum_name is not None:
-                moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
-                for name, momentum in zip(moment_names, writer.momentum, strict=False):
-                    if momentum is not None:
-                        metrics[name] = momentum(step)
+        metrics = rate_metrics(self.logging_name, self.log_momentum, self._driven, trainer, self._rate_scale)
         step = logging_step(trainer)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)

@@ -64,7 +64,8 @@ class StepClock:
     ``"updates"`` has one transition that matters: ``post`` does ``count += 1`` and writes (``pre`` marks
     *in step*, never counted). The step in progress
     (:meth:`now`) is ``count - 1`` while *in step, counted*, else ``count``; in ``"global_step"`` it is
-    ``trainer.global_step``, and the callback writes at train start and at every batch's start and end.
+    ``trainer.global_step``, and the callback writes at train start and at the end of every batch that
+    stepped (at a batch's start too, if anything replaced a rate since).
 
     Args:
         mode: see the table.

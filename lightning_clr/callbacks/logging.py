@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["LogCadence", "logging_step", "metric_names"]
+__all__ = ["LogCadence", "logging_step", "metric_names", "rate_metrics"]
 
 
 def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], bool]],
@@ -36,6 +36,40 @@ def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], 
         names = [stem] if len(params) == 1 else [f"{stem}/{p.get('name', f'pg{i + 1}')}" for i, p in enumerate(params)]
         result.append((names, f"{stem}-momentum" if log_momentum and cycles_momentum else None))
     return result
+
+
+def rate_metrics(logging_name: str, log_momentum: bool, driven: Sequence[Any], trainer: Any,
+                 scale: float) -> dict[str, float]:
+    """The metrics of one logging batch: each driven optimizer's rates (times ``scale``) and momenta at its
+    clock's current step, computed by the schedules (what was written), under :func:`metric_names`' names.
+
+    Args:
+        logging_name: the callback's prefix.
+        log_momentum: whether the momentum is logged.
+        driven: the callback's driven optimizers (each with ``optimizer``, ``clock`` and ``writer``).
+        trainer: the Trainer (for the clock).
+        scale: the callback's rate scale.
+    """
+    described = []
+    for item in driven:
+        writer = item.writer
+        params = [] if writer is None else writer.params
+        momentum = writer is not None and any(m is not None for m in writer.momentum)
+        described.append((type(item.optimizer).__name__, params, momentum))
+    metrics: dict[str, float] = {}
+    for item, (names, momentum_name) in zip(driven, metric_names(logging_name, described, log_momentum), strict=False):
+        writer = item.writer
+        if writer is None:
+            continue
+        step = item.clock.now(trainer)
+        for name, lr in zip(names, writer.lr, strict=False):
+            metrics[name] = lr(step) * scale
+        if momentum_name is not None:
+            moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
+            for name, momentum in zip(moment_names, writer.momentum, strict=False):
+                if momentum is not None:
+                    metrics[name] = momentum(step)
+    return metrics
 
 
 def logging_step(trainer: Any) -> int:

@@ -223,6 +223,49 @@ def test_past_the_end_holds_the_final_value_and_warns_once(tmp_path: Any) -> Non
     ]
 
 
+def test_a_resume_past_the_end_warns_at_its_first_step(tmp_path: Any) -> None:
+    """The past-the-end check sleeps until a step may pass the end; a run resumed there must still warn."""
+    callback = OneCycleLR(1.0, total_steps=5)
+    _, trainer = fit(tmp_path, [callback], max_steps=5, enable_checkpointing=True)
+    path = tmp_path / "five.ckpt"
+    trainer.save_checkpoint(path)
+    model = RecordingModel(num_batches=10)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        resumed = pl.Trainer(**trainer_kwargs(tmp_path, max_steps=8), callbacks=[OneCycleLR(1.0, total_steps=5)])
+        resumed.fit(model, ckpt_path=path)
+    final = OneCycleSchedule(0.04, 1.0, 0.04 / 1e4, 5)(4)
+    assert used_lrs(model) == [final] * 3
+    assert messages(record, "past the schedule's end") == [
+        "OneCycleLR: optimizer 0 takes step 5, past the schedule's end (5 steps); the final value is held. "
+        "The run is longer than the schedule."
+    ]
+
+
+def test_the_step_is_read_from_lightnings_own_counter_and_checked(tmp_path: Any) -> None:
+    """The per-step read of global_step goes to Lightning's optimizer-step tracker (the fast path is live on this
+    Lightning), agrees with trainer.global_step at every batch end (accumulation included), and a Trainer of
+    another shape falls back to trainer.global_step itself."""
+    from lightning_clr._trainer import _GlobalStep, global_step_counter
+
+    seen: list[tuple[int, int]] = []
+
+    class Probe(pl.Callback):
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            seen.append((callback._steps.completed, trainer.global_step))
+
+    callback = CyclicLR(0.1, 1.0, step_size_up=2)
+    _, trainer = fit(tmp_path, [callback, Probe()], max_epochs=2, accumulate_grad_batches=3)
+    assert not isinstance(callback._steps, _GlobalStep)
+    assert [a for a, _ in seen] == [b for _, b in seen] and seen[-1][1] == trainer.global_step == 8
+
+    class Double:
+        global_step = 7
+
+    counter = global_step_counter(Double())
+    assert isinstance(counter, _GlobalStep) and counter.completed == 7
+
+
 def test_one_cycle_spans_exactly_the_estimated_stepping_batches(tmp_path: Any) -> None:
     """total_steps=None: the cycle is trainer.estimated_stepping_batches (12 = ceil(10 / 3) * 3 epochs) long,
     so the last step of the fit applies the final rate, and there is no past-the-end warning."""

@@ -10,6 +10,7 @@ from lightning_clr.schedules._base import ScheduleBase, _Precomputed, _snap_to_s
 
 __all__ = ["CosineRestartsSchedule"]
 
+
 @dataclass(frozen=True)
 class CosineRestartsSchedule(_Precomputed, ScheduleBase):
     r"""Cosine decay with warm restarts (SGDR; Keras ``CosineDecayRestarts``).

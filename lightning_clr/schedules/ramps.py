@@ -10,6 +10,7 @@ from lightning_clr.schedules._base import ScheduleBase, _Precomputed
 
 __all__ = ["ConstantSchedule", "ExponentialRamp", "LinearRamp"]
 
+
 @dataclass(frozen=True)
 class ConstantSchedule(ScheduleBase):
     """The same value at every step."""

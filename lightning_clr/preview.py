@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_clr._checks import check_int
+
 __all__ = ["SchedulePreview", "format_table", "preview_callback", "preview_schedule"]
 
 
@@ -68,12 +70,6 @@ class SchedulePreview:
         return max(self.lr)
 
 
-def _check_steps(steps: Any) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"Expected steps to be a positive int number of optimizer steps, but got {steps!r}.")
-    return steps
-
-
 def _cycle_ends(schedule: Any, steps: int) -> tuple[int, ...]:
     method = getattr(schedule, "cycle_ends", None)
     return tuple(int(n) for n in method(steps)) if callable(method) else ()
@@ -99,7 +95,7 @@ def preview_schedule(
     Raises:
         ValueError: if ``steps`` is not a positive int.
     """
-    steps = _check_steps(steps)
+    steps = check_int(steps, "steps", 1, "optimizer steps")
     return SchedulePreview(
         name=name or type(schedule).__name__,
         steps=steps,
@@ -131,7 +127,7 @@ def preview_callback(
         ValueError: if ``steps`` is not a positive int, a length needs ``steps_per_epoch`` and it is not given,
             or a bound is ``"auto"`` (it comes from an LR range test, which needs the model and data).
     """
-    steps = _check_steps(steps)
+    steps = check_int(steps, "steps", 1, "optimizer steps")
     lr, momentum = callback.schedules(steps_per_epoch=steps_per_epoch, total_steps=steps)[0]
     return preview_schedule(lr, steps, momentum=momentum, name=name or type(callback).__name__,
                             steps_per_epoch=steps_per_epoch)

@@ -15,7 +15,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "pytorch_lightning", "lightning", "lightning_fabric", "lightning_utilities", "matplotlib")
-PURE = ["lightning_clr.schedules", "lightning_clr.lengths", "lightning_clr._checks", "lightning_clr.preview"]
+#: Every module of the schedules package, each imported first and alone in a fresh interpreter: each must load
+#: on its own (no import circle that the package's import order hides) and stay light.
+SCHEDULE_MODULES = sorted(f"lightning_clr.schedules.{path.stem}"
+                          for path in (ROOT / "lightning_clr" / "schedules").glob("*.py") if path.stem != "__init__")
+PURE = ["lightning_clr.schedules", *SCHEDULE_MODULES, "lightning_clr.lengths", "lightning_clr._checks",
+        "lightning_clr.preview"]
 #: The range test's suggestion rules (the tuner engineer's module): pure once it exists.
 SUGGEST = "lightning_clr.tuner.suggest"
 
@@ -33,6 +38,11 @@ def _loaded_after(statement: str) -> list[str]:
     code = (f"import json, sys\n{statement}\n"
             f"print(json.dumps(sorted(n for n in {HEAVY!r} if n in sys.modules)))")
     return _run(code)  # type: ignore[return-value]
+
+
+def test_the_schedules_package_has_its_modules() -> None:
+    assert {"lightning_clr.schedules._base", "lightning_clr.schedules.cyclic", "lightning_clr.schedules.one_cycle",
+            "lightning_clr.schedules.cosine_restarts", "lightning_clr.schedules.ramps"} <= set(SCHEDULE_MODULES)
 
 
 @pytest.mark.parametrize("module", PURE)

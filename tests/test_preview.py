@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,16 @@ def test_preview_of_cosine_restarts_lists_values_and_cycle_ends():
     assert preview_schedule(math.sqrt, 4, name="sqrt").lr == (0.0, 1.0, math.sqrt(2), math.sqrt(3))
     with pytest.raises(ValueError, match="steps to be a positive int"):
         preview_schedule(math.sqrt, 0)
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, True, "10", None])
+def test_previews_name_the_bad_run_length_and_what_is_valid(steps):
+    """The shared int check (lightning_clr._checks.check_int): a bool or a float is no step count."""
+    message = f"Expected steps to be a positive int number of optimizer steps, but got {steps!r}."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        preview_schedule(math.sqrt, steps)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        preview_callback(CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=5), steps)
 
 
 def test_preview_of_callbacks_resolves_lengths_for_the_run():

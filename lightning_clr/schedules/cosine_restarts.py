@@ -1,0 +1,107 @@
+"""Cosine decay with warm restarts (SGDR): cycles that may grow (or shrink) and peaks that may fall."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lightning_clr._checks import check_int, check_number
+from lightning_clr.schedules._base import ScheduleBase, _Precomputed, _snap_to_step
+
+__all__ = ["CosineRestartsSchedule"]
+
+
+@dataclass(frozen=True)
+class CosineRestartsSchedule(_Precomputed, ScheduleBase):
+    r"""Cosine decay with warm restarts (SGDR; Keras ``CosineDecayRestarts``).
+
+    Cycle :math:`i` (0-based) starts at step :math:`s_i = F (m^i - 1) / (m - 1)` (:math:`s_i = F i` when
+    :math:`m = 1`) and lasts :math:`T_i = F m^i` steps. With :math:`\tau = (t - s_i) / T_i`:
+
+    .. math::
+        v(t) = V \left( (1 - \alpha) \, \mu^i \, \tfrac{1}{2} (1 + \cos \pi \tau) + \alpha \right)
+
+    Symbols: :math:`V` ``peak`` (Keras ``initial_learning_rate``), :math:`F` ``first_cycle``
+    (``first_decay_steps``), :math:`m` ``t_mul``, :math:`\mu` ``m_mul``, :math:`\alpha` ``alpha`` (the floor
+    as a fraction of :math:`V`). With :math:`\mu = 1` and an integer :math:`m` this is also torch's
+    ``CosineAnnealingWarmRestarts(T_0=F, T_mult=m, eta_min=alpha * V)``. The cycle index is found in
+    closed form and corrected against the exact cycle starts, so restarts never drift by a step through
+    rounding.
+
+    References:
+        Loshchilov & Hutter, *SGDR: Stochastic Gradient Descent with Warm Restarts*, ICLR 2017.
+        arXiv:1608.03983.
+    """
+
+    peak: float
+    first_cycle: int
+    t_mul: float = 1.0
+    m_mul: float = 1.0
+    alpha: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("peak", "t_mul", "m_mul", "alpha"):
+            check_number(getattr(self, name), name)
+        check_int(self.first_cycle, "first_cycle", 1, "steps")
+        check_number(self.t_mul, "t_mul", 0.0, low_open=True)
+        check_number(self.m_mul, "m_mul", 0.0, 1.0, low_open=True, why="m_mul > 1 grows the peaks without bound")
+        check_number(self.alpha, "alpha", 0.0, 1.0)
+        self._precompute()
+
+    def _precompute(self) -> None:
+        limit = _snap_to_step(self.first_cycle / (1 - self.t_mul)) if self.t_mul < 1 else math.inf
+        self._cache(_log_t_mul=math.log(self.t_mul), _limit=limit, _amplitude=1 - self.alpha,
+                    _floor=self.peak * self.alpha)
+        self._cache(_cycle=self._cycle_of(0))
+
+    def _cycle_of(self, index: int) -> tuple[int, float, float, float, float]:
+        """``(index, first step, first step of the next cycle, length, 0.5 * m_mul ** index)`` of a cycle."""
+        end = min(self.cycle_start(index + 1), self._limit)
+        return index, self.cycle_start(index), end, self.first_cycle * self.t_mul**index, 0.5 * self.m_mul**index
+
+    def cycle_start(self, index: int) -> float:
+        """The step at which cycle ``index`` (0-based) begins."""
+        if self.t_mul == 1:
+            return float(self.first_cycle * index)
+        return _snap_to_step(self.first_cycle * (self.t_mul**index - 1) / (self.t_mul - 1))
+
+    def cycle_index(self, step: int) -> int:
+        """The 0-based cycle that step ``step`` falls in."""
+        if self.t_mul == 1:
+            return step // self.first_cycle
+        if step >= self._limit:  # shrinking cycles (t_mul < 1) sum to F / (1 - m): past that, the final state
+            return -1
+        index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / self._log_t_mul)
+        index = max(index, 0)
+        while self.cycle_start(index + 1) <= step:
+            index += 1
+        while index > 0 and self.cycle_start(index) > step:
+            index -= 1
+        return index
+
+    def __call__(self, step: int) -> float:
+        # The cycle of the last call (see _cycle_of): steps come in order, so it is nearly always the one
+        # asked for, and the search (a logarithm, powers) runs once a cycle. Pure: the value depends on step only.
+        index, start, end, length, height = self._cycle
+        if not start <= step < end:
+            index = self.cycle_index(step)
+            if index < 0:  # beyond the limit of shrinking cycles
+                return self._floor
+            cycle = self._cycle_of(index)
+            self._cache(_cycle=cycle)
+            index, start, end, length, height = cycle
+        fraction = (step - start) / length
+        cosine = height * (1 + math.cos(math.pi * fraction))
+        return self.peak * (self._amplitude * cosine + self.alpha)
+
+    def cycle_ends(self, steps: int) -> list[int]:
+        ends: list[int] = []
+        index = 1
+        while True:
+            end = self.cycle_start(index)
+            rounded = round(end)
+            if rounded > steps or (self.t_mul < 1 and rounded in ends):
+                return ends
+            if abs(end - rounded) < 1e-9:
+                ends.append(rounded)
+            index += 1

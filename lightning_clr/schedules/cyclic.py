@@ -9,6 +9,8 @@ from typing import Literal, Optional
 from lightning_clr._checks import CYCLIC_MODES, check_choice, check_int, check_number
 from lightning_clr.schedules._base import ScheduleBase, _Precomputed
 
+_floor = math.floor  # a module global: a step's evaluation looks up no attribute of math
+
 __all__ = ["CyclicSchedule"]
 
 CyclicMode = Literal["triangular", "triangular2", "exp_range"]
@@ -67,10 +69,10 @@ class CyclicSchedule(_Precomputed, ScheduleBase):
         return self.step_size_up + down
 
     def __call__(self, step: int) -> float:
-        total = self._total
         ratio = self._ratio
-        cycle = math.floor(1 + step / total)
-        x = 1.0 + step / total - cycle
+        fraction = step / self._total  # torch divides twice; the quotient is the same float
+        cycle = _floor(1 + fraction)
+        x = 1.0 + fraction - cycle
         scale = x / ratio if x <= ratio else (x - 1) / self._ratio_down
         height = self._amplitude * scale
         mode = self._mode

@@ -9,6 +9,8 @@ from typing import Literal
 from lightning_clr._checks import ANNEAL_STRATEGIES, check_choice, check_int, check_number
 from lightning_clr.schedules._base import ScheduleBase, _Precomputed
 
+_cos, _PI = math.cos, math.pi  # module globals: a step's evaluation looks up no attribute of math
+
 __all__ = ["OneCycleSchedule"]
 
 AnnealStrategy = Literal["cos", "linear"]
@@ -82,15 +84,14 @@ class OneCycleSchedule(_Precomputed, ScheduleBase):
         return ((rise_end, self.initial, self.peak), (self.total_steps - 1, self.peak, self.final))
 
     def __call__(self, step: int) -> float:
-        step = min(step, self._last)
-        table = self._table
-        for phase in table:
-            if step <= phase[0]:
+        if step > self._last:
+            step = self._last
+        for end_step, start_step, span, start_value, end_value, slope in self._table:  # noqa: B007 - used below
+            if step <= end_step:
                 break  # else: the last phase, which always matches
-        _, start_step, span, start_value, end_value, slope = phase
         pct = (step - start_step) / span if span != 0 else 1.0
         if self._cos:
-            return end_value + slope * (math.cos(math.pi * pct) + 1)
+            return end_value + slope * (_cos(_PI * pct) + 1)
         return slope * pct + start_value
 
     def cycle_ends(self, steps: int) -> list[int]:

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from _overhead_in_fit import in_fit_report
 from _overhead_variants import LOOP_VARIANTS, PAIRED_VARIANTS, REFERENCE, VARIANTS, Settings
 from common import markdown_table
 
@@ -87,7 +88,10 @@ def _pairs(kind: str) -> tuple[tuple[str, str], ...]:
 def report(results: dict[str, Any], settings: Settings) -> str:
     """Markdown tables of the measurements: the paired Trainer tables (if measured), then medians against
     ``none`` for the kinds present (``trainer``: the unpaired form, ``loop``: the plain PyTorch loop)."""
-    out = [paired_report(results["paired"], settings)] if "paired" in results else []
+    out = [in_fit_report(results["in_fit"])] if "in_fit" in results else []
+    if "paired" in results:
+        out.append("\nWhole fits timed, paired (noise: a fit's step varies by tens of µs from run to run):\n")
+        out.append(paired_report(results["paired"], settings))
     if "hooks" in results:
         out.append(paired_report(results["hooks"], settings, (
             f"The per-step scheduling work alone, in a tight loop on fitted Trainers ({4 * settings.rounds} "
@@ -95,7 +99,7 @@ def report(results: dict[str, Any], settings: Settings) -> str:
             "through Lightning's per-batch `update_lr_schedulers`; the empty Callback's hooks as the reference; "
             "paired as above). Inside a fit the same work costs more (the Trainer's own work evicts it from the "
             "caches).")))
-    mnist = results["mnist1d_step_us"]
+    mnist = results.get("mnist1d_step_us")
     for kind, title in (("trainer", f"Lightning Trainer, tiny MLP, {settings.steps} steps per run"),
                         ("loop", f"Plain PyTorch loop, tiny MLP, {settings.loop_steps} steps per run")):
         if kind not in results:
@@ -128,8 +132,9 @@ def report(results: dict[str, Any], settings: Settings) -> str:
                                    "torch marginal µs", "ratio",
                                    "lightning_clr marginal as share of an MNIST-1D step"],
                                   rows))
-    out.append(f"\nOne optimizer step of the MNIST-1D ConvBase (batch 64, SGD, no scheduler) in a Trainer: "
-               f"{mnist:.0f} µs (median of 3 runs of {settings.mnist_steps} steps).")
+    if mnist is not None:
+        out.append(f"\nOne optimizer step of the MNIST-1D ConvBase (batch 64, SGD, no scheduler) in a Trainer: "
+                   f"{mnist:.0f} µs (median of 3 runs of {settings.mnist_steps} steps).")
     return "\n".join(out)
 
 

@@ -46,6 +46,8 @@ class Settings:
         loop_steps: steps per run of the plain PyTorch loop.
         mnist_steps: steps timed for the MNIST-1D model.
         rounds: rounds of the paired Trainer measurement (each runs every variant between two references).
+        fit_runs: interleaved fits per variant of the hook-by-hook measurement inside a fit.
+        fit_steps: optimizer steps per fit of that measurement.
     """
 
     steps: int = 2000
@@ -55,9 +57,11 @@ class Settings:
     loop_steps: int = 2000
     mnist_steps: int = 600
     rounds: int = 12
+    fit_runs: int = 7
+    fit_steps: int = 1000
 
 
-QUICK = Settings(steps=150, warmup=20, repeats=2, loop_steps=300, mnist_steps=60, rounds=2)
+QUICK = Settings(steps=150, warmup=20, repeats=2, loop_steps=300, mnist_steps=60, rounds=2, fit_runs=1, fit_steps=80)
 
 
 class TinyMLP(nn.Module):

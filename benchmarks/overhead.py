@@ -51,6 +51,7 @@ if _HERE not in sys.path:  # make `common` importable
     sys.path.insert(0, _HERE)
 
 import torch  # noqa: E402
+from _overhead_in_fit import measure_in_fit  # noqa: E402
 from _overhead_method import (  # noqa: E402
     METHOD,
     _interleaved,
@@ -81,13 +82,22 @@ def run(settings: Settings) -> dict[str, Any]:
     torch.set_num_threads(1)
     quiet_lightning()
     short = replace(settings, loop_steps=min(settings.loop_steps, 200))
+    in_fit = measure_in_fit(settings.fit_runs, settings.fit_steps, min(50, settings.fit_steps // 4), settings.groups)
     paired = measure_paired(settings)
     hooks = measure_hooks(settings)
     loop_times = _interleaved(LOOP_VARIANTS, settings.groups, settings.repeats,
                               lambda v, g: measure_loop(v, g, settings),
                               lambda v, g: measure_loop(v, g, short))
     mnist = statistics.median(mnist1d_step_us(settings) for _ in range(3))
-    return {"paired": paired, "hooks": hooks, "loop": _stats(loop_times), "mnist1d_step_us": mnist}
+    return {"in_fit": in_fit, "paired": paired, "hooks": hooks, "loop": _stats(loop_times), "mnist1d_step_us": mnist}
+
+
+def run_in_fit(settings: Settings) -> dict[str, Any]:
+    """Only the hook-by-hook measurement inside a fit (``--in-fit-only``)."""
+    torch.set_num_threads(1)
+    quiet_lightning()
+    warmup = min(50, settings.fit_steps // 4)
+    return {"in_fit": measure_in_fit(settings.fit_runs, settings.fit_steps, warmup, settings.groups)}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -99,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, help="rounds of the paired Trainer measurement (default 12)")
     parser.add_argument("--loop-steps", type=int, help="steps per run of the plain PyTorch loop (default 2000)")
     parser.add_argument("--mnist-steps", type=int, help="steps timed for the MNIST-1D model (default 600)")
+    parser.add_argument("--in-fit-only", action="store_true",
+                        help="only the hook-by-hook measurement inside a fit (about a minute)")
+    parser.add_argument("--fit-runs", type=int, help="interleaved fits per cell of that measurement (default 7)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: this process's CPU time (default; robust to other load), wall: wall time")
     args = parser.parse_args(argv)
@@ -114,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         settings = replace(settings, loop_steps=args.loop_steps)
     if args.mnist_steps:
         settings = replace(settings, mnist_steps=args.mnist_steps)
+    if args.fit_runs:
+        settings = replace(settings, fit_runs=args.fit_runs)
     torch.set_num_threads(1)
     quiet_lightning()
     info = machine_info()
@@ -126,6 +141,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(header, flush=True)
     print("\n" + METHOD, flush=True)
     start = time.perf_counter()
+    if args.in_fit_only:
+        results = run_in_fit(settings)
+        text = header + "\n\n" + report(results, settings)
+        print(text)
+        if args.output:
+            os.makedirs(args.output, exist_ok=True)
+            with open(os.path.join(args.output, "overhead_in_fit.md"), "w") as f:
+                f.write(text + "\n")
+        return results
     results = run(settings)
     text = header + "\n\n" + METHOD + "\n" + report(results, settings)
     text += f"\n\nWall time: {time.perf_counter() - start:.0f} s."

@@ -188,6 +188,21 @@ def test_overhead_measurements_and_report():
     assert "| clr.CyclicLR / torch CyclicLR | 1 | +2.0 | +5.0 | 0.40 | 0.2% |" in text
 
 
+def test_overhead_in_fit_times_the_hooks_of_both_callbacks_on_the_same_batches():
+    import _overhead_in_fit as in_fit
+
+    one = in_fit.measure("clr.OneCycleLR", 1, steps=24, warmup=4)
+    assert one["empty_median"] > 0 and one["median"] > 0  # a schedule callback does more than no-op hooks
+    torch_one = in_fit.measure("torch OneCycleLR", 1, steps=24, warmup=4)
+    assert torch_one["median"] > 0  # scheduler.step is timed, the empty hooks cancel
+    results = {"runs": 1, "steps": 24, "warmup": 4, "groups": [1], "empty_us": 1.5, "cells": {
+        f"{v}/1": {"median": m, "q1": m, "q3": m, "logging": 0.5}
+        for v, m in zip(in_fit.PAIRED_VARIANTS, (2.0, 4.0, 2.5, 3.0, 5.0), strict=True)}}
+    text = in_fit.in_fit_report(results)
+    assert "| clr.CyclicLR | +2.00 [+2.00, +2.00] | +0.50 | ≤ 3 µs: met; ≤ torch (1): met |" in text
+    assert "| clr.OneCycleLR | +4.00 [+4.00, +4.00] | +0.50 | ≤ 3 µs: MISSED; ≤ torch (1): met |" in text
+
+
 def test_run_many_in_two_spawned_workers_matches_one_process(data):
     """The default runs seeds in spawned worker processes: specs and results must pickle, and a run must
     give the same curve there as in this process."""

@@ -20,34 +20,25 @@ themselves, inside the fit, where the Trainer's own work has evicted them from t
 A logger is attached (``log_every_n_steps=50``, metrics dropped) so the logging check is part of the cost;
 the logging work itself, on one step in 50, is reported apart (mean over all steps minus the median).
 
-    python benchmarks/overhead_in_fit.py                 # ~1 min
-    python benchmarks/overhead_in_fit.py --runs 3 --steps 300   # a smoke test
+``python benchmarks/overhead.py`` runs it first (its headline in-Trainer table);
+``python benchmarks/overhead.py --in-fit-only`` runs only this (about a minute).
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from _overhead_variants import PAIRED_VARIANTS, EmptyCallback, _Regression, _variant
+from common import trainer_kwargs
 from pytorch_lightning.loggers import Logger
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import trainer_kwargs  # noqa: E402
-from overhead import EmptyCallback, _Regression, _variant  # noqa: E402
-
-VARIANTS = ("clr.CyclicLR", "clr.OneCycleLR", "clr.CosineRestartsLR", "torch CyclicLR", "torch OneCycleLR")
 GOAL_US = 3.0
 
 
@@ -152,52 +143,56 @@ def measure(variant: str, groups: int, steps: int, warmup: int) -> dict[str, flo
 
 
 def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else (values[0],) * 3
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
     return q1, median, q3
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="fits per variant and group count (default 7)")
-    parser.add_argument("--steps", type=int, default=1000, help="optimizer steps per fit (default 1000)")
-    parser.add_argument("--warmup", type=int, default=50, help="first batches left out (default 50)")
-    parser.add_argument("--groups", default="1,10", help="param-group counts (default 1,10)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    groups = [int(g) for g in args.groups.split(",")]
-    rows: dict[tuple[str, int], list[dict[str, float]]] = {(v, g): [] for v in VARIANTS for g in groups}
-    began = time.perf_counter()
-    for run in range(args.runs):  # interleaved: every variant once per round, in a rotated order
-        order = VARIANTS[run % len(VARIANTS):] + VARIANTS[:run % len(VARIANTS)]
+def measure_in_fit(runs: int, steps: int, warmup: int, groups: Sequence[int]) -> dict[str, Any]:
+    """``runs`` interleaved rounds (every variant once per round and group count, in a rotated order) of
+    :func:`measure`; returns, per ``"variant/groups"``, the median over runs of the per-batch medians with its
+    quartiles, and the logging share, plus the empty Callback's own timed cost."""
+    rows: dict[tuple[str, int], list[dict[str, float]]] = {(v, g): [] for v in PAIRED_VARIANTS for g in groups}
+    for run in range(runs):
+        shift = run % len(PAIRED_VARIANTS)
+        order = PAIRED_VARIANTS[shift:] + PAIRED_VARIANTS[:shift]
         for g in groups:
             for variant in order:
-                rows[(variant, g)].append(measure(variant, g, args.steps, args.warmup))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Command: `python benchmarks/overhead_in_fit.py {' '.join(argv if argv is not None else sys.argv[1:])}`."
-          f" Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (load average "
-          f"{load:.1f} at the end); Python {platform.python_version()}, torch {torch.__version__}, "
-          f"pytorch_lightning {pl.__version__}; 1 torch thread; {args.runs} interleaved fits of {args.steps} "
-          f"steps per cell, the first {args.warmup} batches left out.\n")
-    header = " | ".join(f"{g} group{'s' if g > 1 else ''}: µs/step [IQR over fits]" for g in groups)
-    print(f"| variant | {header} | logging, µs/step (1 group) | goal (1 group) |")
-    print("|---|" + "---|" * len(groups) + "---|---|")
-    results: dict[str, Any] = {}
-    for variant in VARIANTS:
-        cells = []
-        for g in groups:
-            medians = [r["median"] for r in rows[(variant, g)]]
-            q1, median, q3 = _quartiles(medians)
-            results[f"{variant}/{g}"] = {"median": median, "q1": q1, "q3": q3}
-            cells.append(f"{median:+.2f} [{q1:+.2f}, {q3:+.2f}]")
-        logging = statistics.median(r["mean"] - r["median"] for r in rows[(variant, groups[0])])
-        first = results[f"{variant}/{groups[0]}"]["median"]
-        goal = "–" if variant.startswith("torch") else ("met" if first <= GOAL_US else "MISSED")
-        print(f"| {variant} | {' | '.join(cells)} | {logging:+.2f} | ≤ {GOAL_US:g} µs: {goal} |")
-    empty = statistics.median(r["empty_median"] for v in VARIANTS for r in rows[(v, groups[0])])
-    print(f"\nThe empty Callback's wrapped hooks (timer and no-op dispatch, subtracted above): {empty:.2f} µs a batch. "
-          f"Wall time {time.perf_counter() - began:.0f} s.")
-    return results
+                rows[(variant, g)].append(measure(variant, g, steps, warmup))
+    cells: dict[str, Any] = {}
+    for (variant, g), measured in rows.items():
+        q1, median, q3 = _quartiles([r["median"] for r in measured])
+        cells[f"{variant}/{g}"] = {"median": median, "q1": q1, "q3": q3,
+                                   "logging": statistics.median(r["mean"] - r["median"] for r in measured)}
+    empty = statistics.median(r["empty_median"] for measured in rows.values() for r in measured)
+    return {"runs": runs, "steps": steps, "warmup": warmup, "groups": list(groups), "cells": cells,
+            "empty_us": empty}
 
 
-if __name__ == "__main__":
-    main()
+def in_fit_report(results: dict[str, Any]) -> str:
+    """The table of :func:`measure_in_fit`, with the goals (≤ 3 µs with one group; ≤ torch's scheduler)."""
+    groups, cells = results["groups"], results["cells"]
+    lines = [f"Inside a fit, hook by hook ({results['runs']} interleaved fits of {results['steps']} steps per cell, "
+             f"the first {results['warmup']} batches left out; per batch the callback's hooks minus an empty "
+             "Callback's on the same Trainer; median over batches, then median [IQR] over fits; a logger "
+             "attached, log_every_n_steps=50):", ""]
+    header = " | ".join(f"µs/step, {g} group{'s' if g > 1 else ''}" for g in groups)
+    lines += [f"| variant | {header} | logging work, µs/step averaged | goals |",
+              "|---|" + "---|" * len(groups) + "---|---|"]
+    for variant in PAIRED_VARIANTS:
+        row = [cells[f"{variant}/{g}"] for g in groups]
+        text = [f"{c['median']:+.2f} [{c['q1']:+.2f}, {c['q3']:+.2f}]" for c in row]
+        goals = "–"
+        if not variant.startswith("torch"):
+            verdicts = [f"≤ {GOAL_US:g} µs: {'met' if row[0]['median'] <= GOAL_US else 'MISSED'}"]
+            twin = {"clr.CyclicLR": "torch CyclicLR", "clr.OneCycleLR": "torch OneCycleLR"}.get(variant)
+            if twin is not None:
+                for g, c in zip(groups, row, strict=True):
+                    ok = c["median"] <= cells[f"{twin}/{g}"]["median"]
+                    verdicts.append(f"≤ torch ({g}): {'met' if ok else 'MISSED'}")
+            goals = "; ".join(verdicts)
+        lines.append(f"| {variant} | {' | '.join(text)} | {row[0]['logging']:+.2f} | {goals} |")
+    lines += ["", f"The empty Callback's timed hooks (timer and no-op dispatch, subtracted above): "
+                  f"{results['empty_us']:.2f} µs a batch."]
+    return "\n".join(lines)

@@ -293,7 +293,10 @@ class AccuracyTracker(pl.Callback):
 
 def quiet_lightning() -> None:
     """Silences Lightning's informational logs and the warnings a tiny CPU benchmark triggers."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
+    # The rank_zero loggers carry their own INFO level (GPU/TPU lines, tips, "Loading `train_dataloader`").
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric",
+                 "pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
+                 "lightning_fabric.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")

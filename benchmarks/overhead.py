@@ -139,17 +139,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
               f"{info['pytorch_lightning']}, lightning_clr {info['lightning_clr']}; 1 torch thread; clock: "
               f"{args.clock} time. No randomness in the timing (data and weights seeded with 0).")
     print(header, flush=True)
-    print("\n" + METHOD, flush=True)
     start = time.perf_counter()
     if args.in_fit_only:
         results = run_in_fit(settings)
-        text = header + "\n\n" + report(results, settings)
-        print(text)
+        table = report(results, settings)
+        text = header + "\n\n" + table + f"\n\nWall time: {time.perf_counter() - start:.0f} s."
+        print("\n" + table)
         if args.output:
             os.makedirs(args.output, exist_ok=True)
             with open(os.path.join(args.output, "overhead_in_fit.md"), "w") as f:
                 f.write(text + "\n")
         return results
+    print("\n" + METHOD, flush=True)
     results = run(settings)
     text = header + "\n\n" + METHOD + "\n" + report(results, settings)
     text += f"\n\nWall time: {time.perf_counter() - start:.0f} s."

@@ -13,11 +13,14 @@ an MLP + AdamW, a character transformer + AdamW, a GRU + Adam) the script
    (``SGDScheduleFree`` / ``AdamWScheduleFree`` at their default rate, 5% warm-up, ``train()``/``eval()`` around
    training and evaluation, BatchNorm statistics recomputed at the evaluated weights).
 
-    python benchmarks/auto_bounds.py --output benchmarks/results           # all families (~15 min, 2 cores)
-    python benchmarks/auto_bounds.py --families mlp --seeds 2 --quick      # a smoke test
+    python benchmarks/auto_bounds.py --output benchmarks/results           # all families (~2 h, 2 busy cores)
+    python benchmarks/auto_bounds.py --families mlp --seeds 1 --tune-seeds 1 --workers 1   # a smoke test
+    python benchmarks/auto_bounds.py --output benchmarks/results --rerun convbase/cosine-auto   # after a rule change
 
-Runs are cached in ``auto_bounds.jsonl`` next to the report: a rerun resumes. ``--curves`` only records the
-default range test's curves (for developing the rules offline) into ``auto_bounds_curves.json``.
+Runs are cached in ``auto_bounds.jsonl`` next to the report: a rerun resumes, and ``--rerun
+convbase/cosine-auto,...`` drops the cached test runs of those family/method cells first (after a rule change),
+so that only they run again and the report covers every family. Each run uses one torch thread. ``--curves``
+only records the default range test's curves (for developing the rules offline) into ``auto_bounds_curves.json``.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ from families import FAMILIES, Family, family_data, loss_and_correct  # noqa: E4
 from torch import nn  # noqa: E402
 from typing_extensions import override  # noqa: E402
 
-__all__ = ["AUTO_METHODS", "METHODS", "Outcome", "Spec", "compare", "main", "run_many", "run_one", "tune"]
+__all__ = ["AUTO_METHODS", "METHODS", "Outcome", "Spec", "compare", "drop_cached", "main", "run_many", "run_one",
+           "tune"]
 
 AUTO_METHODS = ("1cycle-auto", "triangular2-auto", "cosine-auto")
 BASELINES = ("prodigy", "schedulefree")
@@ -231,11 +235,36 @@ def _load_cache(path: str | None) -> dict[str, Outcome]:
     return done
 
 
+def drop_cached(cache: str, cells: Sequence[tuple[str, str]]) -> int:
+    """Removes the cached test runs of the ``(family, method)`` cells from ``cache``; returns how many.
+
+    Validation (tuning) runs are kept: they have no "auto" bounds, so a rule change does not alter them.
+    """
+    if not os.path.exists(cache):
+        return 0
+    with open(cache) as file:
+        lines = file.readlines()
+    wanted = set(cells)
+
+    def stale(line: str) -> bool:
+        spec = json.loads(line)["spec"]
+        return (spec["family"], spec["method"]) in wanted and spec["split"] == "test"
+
+    keep = [line for line in lines if not stale(line)]
+    with open(cache + ".tmp", "w") as file:
+        file.writelines(keep)
+    os.replace(cache + ".tmp", cache)
+    return len(lines) - len(keep)
+
+
 def run_many(specs: Sequence[Spec], workers: int, cache: str | None) -> list[Outcome]:
-    """Runs the specs not in ``cache`` (a JSON-lines file) in ``workers`` spawned processes, appending each."""
+    """Runs the specs not in ``cache`` (a JSON-lines file) in ``workers`` spawned processes (this one for
+    ``workers <= 1``), one torch thread each, appending each outcome to the cache."""
     done = _load_cache(cache)
     todo = [s for s in dict.fromkeys(specs) if s.key not in done]
     if todo:
+        if workers <= 1:
+            _worker_init()
         ctx = multiprocessing.get_context("spawn")
         pool = ctx.Pool(workers, initializer=_worker_init) if workers > 1 else None
         results = pool.imap_unordered(run_one, todo) if pool else map(run_one, todo)
@@ -303,7 +332,8 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
         runs = entry["runs"]
         tuned = [o.accuracy for o in runs["1cycle"]]
         tuned_med = statistics.median([v or 0.0 for v in tuned])
-        rival = max(statistics.median([o.accuracy or 0.0 for o in runs[m]]) for m in BASELINES if m in runs)
+        rival = max((statistics.median([o.accuracy or 0.0 for o in runs[m]]) for m in BASELINES if m in runs),
+                    default=-math.inf)
         misses = []
         for m in AUTO_METHODS:
             accs = [o.accuracy for o in runs.get(m, [])]
@@ -403,15 +433,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--curves", action="store_true", help="only record the range test curves")
     parser.add_argument("--rules", action="store_true",
                         help="only compare the suggestion rules offline on the recorded curves and the tuned grids")
+    parser.add_argument("--rerun", default="",
+                        help="comma-separated family/method cells (e.g. convbase/cosine-auto) whose cached test runs "
+                             "are dropped and run again (after a rule change); the report still covers every family")
     parser.add_argument("--policy-grids", action="store_true",
                         help="only tune triangular2 and cosine restarts too (one seed, no refinement): the evidence "
                              "for the per-policy rules")
     args = parser.parse_args(argv)
     families = [f for f in args.families.split(",") if f]
     cache = None
+    cells = [tuple(cell.split("/", 1)) for cell in args.rerun.split(",") if cell]
+    for cell in cells:
+        if len(cell) != 2 or cell[0] not in FAMILIES or cell[1] not in METHODS:
+            parser.error(f"--rerun: expected family/method cells with a family of {', '.join(FAMILIES)} and a "
+                         f"method of {', '.join(METHODS)}, but got {'/'.join(cell)!r}")
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         cache = os.path.join(args.output, CACHE)
+        if cells:
+            print(f"--rerun: dropped {drop_cached(cache, cells)} cached runs of " + ", ".join(map("/".join, cells)))
     if args.curves:
         curves = record_curves(families, args.seeds, args.workers, cache)
         if args.output:

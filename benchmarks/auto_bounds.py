@@ -440,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="only tune triangular2 and cosine restarts too (one seed, no refinement): the evidence "
                              "for the per-policy rules")
     args = parser.parse_args(argv)
+    _worker_init()  # one torch thread, as in every run (and as the report's machine line says)
     families = [f for f in args.families.split(",") if f]
     cache = None
     cells = [tuple(cell.split("/", 1)) for cell in args.rerun.split(",") if cell]

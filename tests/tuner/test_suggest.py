@@ -67,6 +67,26 @@ def test_each_policy_reads_its_multiple_of_the_knee(name, policy):
         assert bounds.base_lr == pytest.approx(bounds.max_lr / 4, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("name", "one_cycle", "cosine_restarts"),
+    [  # the rule benchmarks/auto_bounds.py measured (docs/benchmarks/auto_bounds.md): SGD 1 x the knee and half
+        # of it for SGDR, Adam family 3 x and 1.5 x; CLR's max_lr is 1cycle's. A change must be re-measured.
+        ("FLAT_START_SGD", 0.2738, 0.1369),
+        ("BATCHNORM_RESNET", 0.1155, 0.05774),
+        ("ADAM_MLP", 0.03464, 0.01732),
+        ("ADAM_TRANSFORMER", 0.04001, 0.02),
+        ("NOISY_GRU", 0.08215, 0.04108),
+        ("NEVER_TURNS", 0.009487, 0.004743),
+    ],
+)
+def test_the_measured_rule_on_recorded_curves(name, one_cycle, cosine_restarts):
+    r = reading(name)
+    assert suggest(r, "one_cycle").max_lr == pytest.approx(one_cycle, rel=1e-3)
+    assert suggest(r, "cyclic").max_lr == pytest.approx(one_cycle, rel=1e-3)
+    assert suggest(r, "cyclic").base_lr == pytest.approx(one_cycle / 4, rel=1e-3)
+    assert suggest(r, "cosine_restarts").max_lr == pytest.approx(cosine_restarts, rel=1e-3)
+
+
 def test_a_curve_that_never_turns_is_read_with_a_note():
     r = reading("NEVER_TURNS")
     assert r.min_loss_lr == r.lrs[-1] and "still falling at the largest rate" in r.note

@@ -188,15 +188,15 @@ def _per_step(variant: str, trainer: Any, model: Any, callback: Any) -> Callable
             loop.update_lr_schedulers("step", update_plateau_schedulers=False)
 
         return torch_step
-    writers = [d.writer for d in getattr(callback, "_driven", [])]
     start, before, end = (callback.on_train_batch_start, callback.on_before_optimizer_step,
                           callback.on_train_batch_end)
+    stepped = hasattr(callback, "_step_seen")  # a schedule callback (not the empty reference)
 
     def callback_step(i: int) -> None:
         start(trainer, model, None, i)
         before(trainer, model, optimizer)
-        for writer in writers:
-            writer.written_step = -1  # as after an optimizer step: the next values must be written
+        if stepped:  # as after an optimizer step: the step moved, so the next values must be written
+            callback._step_seen = -1
         end(trainer, model, None, None, i)
 
     return callback_step

@@ -80,8 +80,12 @@ class LossMonitor:
         """Whether the last window was clean: a state kept now is a good one."""
         return self.high == 0 and self.skipped == 0
 
-    def after_rollback(self) -> None:
-        """Forgets the runs of high and skipped windows; the level stays (high windows never moved it)."""
+    def after_rollback(self, kept: dict[str, Any] | None = None) -> None:
+        """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
+        was kept, puts the level and the recent levels back as they were then: the restored weights are judged
+        against their own past, not against the lower level reached between the keep and the event."""
+        if kept is not None:
+            self.load_state_dict(kept)
         self.high = self.skipped = 0
 
     def state_dict(self) -> dict[str, Any]:

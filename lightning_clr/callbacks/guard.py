@@ -39,7 +39,7 @@ from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: the kept copy holds the rule's state at the keep ("monitor"); 1 loads too
 _PEAK_SAMPLES = 100_000  # steps evaluated at most to find a schedule's peak (for the give-up message only)
 
 
@@ -102,7 +102,7 @@ class DivergenceGuard(StepHookOwner):
         keep_every_n_steps: int = 100,
         spike_factor: float = 1.3,
         patience: int = 2,
-        smoothing: float = 0.8,
+        smoothing: float = 0.5,
         level_memory: int = 20,
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
@@ -251,6 +251,7 @@ class DivergenceGuard(StepHookOwner):
         kept = {
             "model": _map_tensors(pl_module.state_dict(), _to_host),
             "optimizers": [_map_tensors(o.state_dict(), _to_host) for o in self._optimizers],
+            "monitor": self._monitor.state_dict(),
         }
         if _all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
             self._kept, self.kept_step = kept, step
@@ -272,7 +273,7 @@ class DivergenceGuard(StepHookOwner):
         self.rate_scale = scale
         for callback in self._schedules:
             callback.set_rate_scale(callback.rate_scale * self.rate_factor)
-        self._monitor.after_rollback()
+        self._monitor.after_rollback(self._kept.get("monitor"))  # absent from a version-1 checkpoint
         what = self._describe(event)
         rank_zero_warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
         if trainer.is_global_zero:

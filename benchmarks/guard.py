@@ -37,8 +37,10 @@ from collections.abc import Sequence
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+# This checkout's lightning_clr, not an installed one (the spawned workers run this too), and the benchmarks.
+for _path in (_HERE, os.path.dirname(_HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
@@ -59,10 +61,16 @@ WINDOW = 10  # the guard's default check window, for the curves
 FIELDS = ["peak", "guard", "rule", "seed", "epochs", "accuracy", "final_loss", "diverged", "gave_up", "rollbacks",
           "rate_scale", "event_steps", "kept_steps", "wall_s", "window_means"]
 ARGS = ("check_every_n_steps", "keep_every_n_steps", "spike_factor", "patience", "smoothing", "level_memory",
-        "max_rollbacks")  # the guard's arguments besides rate_factor, written into the "rule" column
+        "max_rollbacks", "cap_rates")  # the guard's arguments besides rate_factor, written into the "rule" column
 #: (spike_factor, patience, smoothing) rules compared on the curves (level_memory 20, keep every 100 steps)
 RULES = [(f, p, s) for s in (0.8, 0.5) for f in (1.2, 1.3, 1.5) for p in (2, 3)] + [
     (f, 2, s) for s in (0.3, 0.4, 0.6) for f in (1.25, 1.3)] + [(1.25, 2, 0.5)]
+
+
+def clr_file() -> str:
+    import lightning_clr
+
+    return str(lightning_clr.__file__)
 
 
 def rule_of(**kwargs: Any) -> str:
@@ -229,7 +237,7 @@ def _fires(means: list[float], factor: float, patience: int, smoothing: float) -
         step = (k + 1) * WINDOW
         if monitor.observe(mean) is not None:
             return f"{step}←{kept}"
-        if monitor.clean and step % 100 == 0:
+        if step % 100 == 0 and monitor.close_interval():
             kept = step
     return "–"
 
@@ -285,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     info = machine_info()
     text += (f"\n\nCommand: python benchmarks/guard.py {' '.join(argv if argv is not None else sys.argv[1:])}\n"
              f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, pytorch_lightning "
-             f"{info['pytorch_lightning']}, 1 thread per run, {args.workers} worker process(es); "
+             f"{info['pytorch_lightning']}, 1 thread per run, {args.workers} worker process(es), lightning_clr "
+             f"from {os.path.relpath(os.path.dirname(clr_file()), os.getcwd())}; "
              f"this invocation {time.perf_counter() - start:.0f} s (cached runs are not re-run).")
     print(text)
     with open(os.path.join(args.output, "guard.md"), "w") as handle:

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor"]
+_SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
+
+__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor", "cap_ratio", "highest"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
@@ -52,6 +55,7 @@ class LossMonitor:
         self.recent: deque[float] = deque(maxlen=memory)
         self.high = 0
         self.skipped = 0
+        self.spotless = True  # no high or skipped window since the interval began
 
     @property
     def reference(self) -> float | None:
@@ -62,6 +66,7 @@ class LossMonitor:
         """Takes one window's mean loss (``None``: every step skipped) and returns the event, or ``None``."""
         if mean is None:
             self.skipped += 1
+            self.spotless = False
             return SKIPPED if self.skipped >= self.patience else None
         self.skipped = 0
         if not math.isfinite(mean):
@@ -69,16 +74,18 @@ class LossMonitor:
         reference = self.reference
         if reference is not None and reference > 0 and mean > self.factor * reference:
             self.high += 1
+            self.spotless = False
             return SPIKE if self.high >= self.patience else None
         self.high = 0
         self.level = mean if self.level is None else self.smoothing * self.level + (1.0 - self.smoothing) * mean
         self.recent.append(self.level)
         return None
 
-    @property
-    def clean(self) -> bool:
-        """Whether the last window was clean: a state kept now is a good one."""
-        return self.high == 0 and self.skipped == 0
+    def close_interval(self) -> bool:
+        """Ends a keep interval: returns whether every window of it was clean (a state kept now is a good one:
+        not one still shaken by a bump the rule let pass), and begins the next one."""
+        spotless, self.spotless = self.spotless, True
+        return spotless and self.high == 0 and self.skipped == 0
 
     def after_rollback(self, kept: dict[str, Any] | None = None) -> None:
         """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
@@ -89,7 +96,8 @@ class LossMonitor:
         self.high = self.skipped = 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped}
+        return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped,
+                "spotless": self.spotless}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -98,3 +106,20 @@ class LossMonitor:
         self.recent.extend(float(v) for v in state.get("recent", []))
         self.high = int(state.get("high", 0))
         self.skipped = int(state.get("skipped", 0))
+        self.spotless = bool(state.get("spotless", True))
+
+
+def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
+    """The highest value of ``schedule`` over the steps ``[start, stop)`` (sampled, at most 100,000 of them)."""
+    stride = max(1, (stop - start) // _SAMPLES)
+    return max((schedule(s) for s in range(start, stop, stride)), default=0.0)
+
+
+def cap_ratio(schedule: Callable[[int], float], kept: int, now: int) -> float:
+    """How much lower than ``rate_factor`` a rollback at schedule step ``now`` must scale ``schedule`` so that
+    its rest stays under the highest rate it ran since the kept step: ``min(1, ran / ahead)``, with ``ran`` the
+    highest value over ``[kept, now)`` and ``ahead`` the highest over ``[now, end)`` (``end``: the schedule's
+    length, or ``now + (now - kept)`` for an endless one). Before a 1cycle peak, ``ahead`` is the peak."""
+    end = getattr(schedule, "total_steps_or_none", None) or now + max(1, now - kept)
+    ran, ahead = highest(schedule, max(0, kept), now), highest(schedule, now, end)
+    return min(1.0, ran / ahead) if ran > 0 and ahead > 0 else 1.0

@@ -15,7 +15,8 @@ Design (see ``docs/guard.md`` for the measurements):
   the copy goes into the guard's checkpoint state, since a resumed run must be able to roll back to it.
 * **What a rollback does**: loads the kept weights and optimizer state (the optimizers' hyperparameters, such as
   the rate, stay those of the current step), multiplies the ``rate_scale`` of every lightning_clr schedule
-  callback by ``rate_factor`` (the schedule's shape stays; its peak drops), logs and warns. The step count
+  callback by ``rate_factor`` (the schedule's shape stays; its peak drops), puts the rule's level back as it
+  was at the kept step (the restored weights are judged against their own past), logs and warns. The step count
   continues: ``trainer.global_step`` and Lightning's loops are untouched, and the schedules go on from the
   current step at the lower scale.
 * **AMP**: with a GradScaler, a step it skips (no torch optimizer step hook ran) adds no loss; only ``patience``
@@ -30,17 +31,16 @@ from typing import Any
 import torch
 from typing_extensions import override
 
-from lightning_clr._checks import check_int, check_number
+from lightning_clr._checks import check_bool, check_int, check_number
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import LossMonitor
+from lightning_clr.callbacks._spike import LossMonitor, cap_ratio, highest
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
 
 _STATE_VERSION = 2  # 2: the kept copy holds the rule's state at the keep ("monitor"); 1 loads too
-_PEAK_SAMPLES = 100_000  # steps evaluated at most to find a schedule's peak (for the give-up message only)
 
 
 class DivergenceError(RuntimeError):
@@ -90,6 +90,9 @@ class DivergenceGuard(StepHookOwner):
         level_memory: the reference level is the lowest smoothed level of this many last clean windows.
         rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
         max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
+        cap_rates: after a rollback, also keep the rest of each schedule under the highest rate it ran since
+            the kept step (times ``rate_factor``): an event before a 1cycle peak then lowers the peak to come
+            further than ``rate_factor`` alone, which would let the rate climb back above the one that diverged.
 
     Raises:
         ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
@@ -100,12 +103,13 @@ class DivergenceGuard(StepHookOwner):
         self,
         check_every_n_steps: int = 10,
         keep_every_n_steps: int = 100,
-        spike_factor: float = 1.3,
+        spike_factor: float = 1.2,
         patience: int = 2,
-        smoothing: float = 0.5,
+        smoothing: float = 0.8,
         level_memory: int = 20,
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
+        cap_rates: bool = True,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -121,6 +125,7 @@ class DivergenceGuard(StepHookOwner):
         self.level_memory = check_int(level_memory, "level_memory", what="checks")
         self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
+        self.cap_rates = check_bool(cap_rates, "cap_rates")
         self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing, self.level_memory)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
@@ -244,7 +249,7 @@ class DivergenceGuard(StepHookOwner):
         event = self._monitor.observe(mean)
         if event is not None:
             self._rollback(trainer, pl_module, step, event, mean)
-        elif self._monitor.clean and step % self.keep_every_n_steps == 0:
+        elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
             self._keep(pl_module, step)
 
     def _keep(self, pl_module: Any, step: int) -> None:
@@ -270,9 +275,9 @@ class DivergenceGuard(StepHookOwner):
             optimizer.load_state_dict(_map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
             for group, values in zip(optimizer.param_groups, hyper, strict=True):
                 group.update(values)  # the rate and momentum of the current step (the schedules continue)
-        self.rate_scale = scale
         for callback in self._schedules:
-            callback.set_rate_scale(callback.rate_scale * self.rate_factor)
+            callback.set_rate_scale(callback.rate_scale * self.rate_factor * self._cap(trainer, callback, step))
+        self.rate_scale = event["rate_scale"] = min((c.rate_scale for c in self._schedules), default=scale)
         self._monitor.after_rollback(self._kept.get("monitor"))  # absent from a version-1 checkpoint
         what = self._describe(event)
         rank_zero_warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
@@ -281,6 +286,19 @@ class DivergenceGuard(StepHookOwner):
                        "guard/kept_step": float(self.kept_step or 0), "guard/event_step": float(step)}
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=step)
+
+    def _cap(self, trainer: Any, callback: ScheduleCallback, step: int) -> float:
+        """``cap_rates``: the lowest :func:`cap_ratio` of the callback's schedules (1 if off or not built)."""
+        ratios = [1.0]
+        for index in range(len(self._optimizers) if self.cap_rates else 0):
+            if callback.step_schedule(index) is None:
+                continue  # not driven by this callback, or not built
+            now, group = callback.current_step(trainer, index), 0
+            kept = now - (step - (self.kept_step or 0))
+            while (schedule := callback.step_schedule(index, group)) is not None:
+                ratios.append(cap_ratio(schedule, kept, now))
+                group += 1
+        return min(ratios)
 
     def _describe(self, event: dict[str, Any]) -> str:
         window = f"the mean training loss of steps {event['step'] - self.check_every_n_steps + 1}-{event['step']}"
@@ -301,8 +319,9 @@ class DivergenceGuard(StepHookOwner):
             for index in range(len(self._optimizers)):
                 schedule = callback.step_schedule(index) if callback.drives(index) else None
                 if schedule is not None:
-                    peak = _peak(schedule, int(trainer.global_step))
-                    ran, next_peak = peak * self.rate_scale, peak * self.rate_scale * self.rate_factor
+                    length = getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1
+                    peak = highest(schedule, 0, length)
+                    ran, next_peak = peak * callback.rate_scale, peak * callback.rate_scale * self.rate_factor
                     peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at {ran:.4g}; "
                                  f"try max_lr={next_peak:.3g}")
         advice = "; ".join(peaks) or "lower the learning rate"
@@ -336,11 +355,3 @@ class DivergenceGuard(StepHookOwner):
         sums = [float(s) for s in state_dict.get("partial_sums", [])]
         self._partial = (sums, int(state_dict.get("partial_count", 0)))
         self._loaded = True
-
-
-
-def _peak(schedule: Callable[[int], float], step: int) -> float:
-    """The highest value of ``schedule`` over its length (or the steps taken, if it has none)."""
-    length = getattr(schedule, "total_steps_or_none", None) or step + 1
-    stride = max(1, length // _PEAK_SAMPLES)
-    return max(schedule(s) for s in range(0, length, stride))

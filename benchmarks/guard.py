@@ -61,7 +61,7 @@ WINDOW = 10  # the guard's default check window, for the curves
 FIELDS = ["peak", "guard", "rule", "seed", "epochs", "accuracy", "final_loss", "diverged", "gave_up", "rollbacks",
           "rate_scale", "event_steps", "kept_steps", "wall_s", "window_means"]
 ARGS = ("check_every_n_steps", "keep_every_n_steps", "spike_factor", "patience", "smoothing", "level_memory",
-        "max_rollbacks", "cap_rates")  # the guard's arguments besides rate_factor, written into the "rule" column
+        "max_rollbacks")  # the guard's arguments besides rate_factor, written into the "rule" column
 #: (spike_factor, patience, smoothing) rules compared on the curves (level_memory 20, keep every 100 steps)
 RULES = [(f, p, s) for s in (0.8, 0.5) for f in (1.2, 1.3, 1.5) for p in (2, 3)] + [
     (f, 2, s) for s in (0.3, 0.4, 0.6) for f in (1.25, 1.3)] + [(1.25, 2, 0.5)]

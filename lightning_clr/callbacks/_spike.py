@@ -30,7 +30,7 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor", "cap_ratio", "highest"]
+__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor", "highest"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
@@ -114,12 +114,3 @@ def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
     stride = max(1, (stop - start) // _SAMPLES)
     return max((schedule(s) for s in range(start, stop, stride)), default=0.0)
 
-
-def cap_ratio(schedule: Callable[[int], float], kept: int, now: int) -> float:
-    """How much lower than ``rate_factor`` a rollback at schedule step ``now`` must scale ``schedule`` so that
-    its rest stays under the highest rate it ran since the kept step: ``min(1, ran / ahead)``, with ``ran`` the
-    highest value over ``[kept, now)`` and ``ahead`` the highest over ``[now, end)`` (``end``: the schedule's
-    length, or ``now + (now - kept)`` for an endless one). Before a 1cycle peak, ``ahead`` is the peak."""
-    end = getattr(schedule, "total_steps_or_none", None) or now + max(1, now - kept)
-    ran, ahead = highest(schedule, max(0, kept), now), highest(schedule, now, end)
-    return min(1.0, ran / ahead) if ran > 0 and ahead > 0 else 1.0

@@ -31,11 +31,11 @@ from typing import Any
 import torch
 from typing_extensions import override
 
-from lightning_clr._checks import check_bool, check_int, check_number
+from lightning_clr._checks import check_int, check_number
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import LossMonitor, cap_ratio, highest
+from lightning_clr.callbacks._spike import LossMonitor, highest
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
@@ -90,9 +90,6 @@ class DivergenceGuard(StepHookOwner):
         level_memory: the reference level is the lowest smoothed level of this many last clean windows.
         rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
         max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
-        cap_rates: after a rollback, also keep the rest of each schedule under the highest rate it ran since
-            the kept step (times ``rate_factor``): an event before a 1cycle peak then lowers the peak to come
-            further than ``rate_factor`` alone, which would let the rate climb back above the one that diverged.
 
     Raises:
         ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
@@ -109,7 +106,6 @@ class DivergenceGuard(StepHookOwner):
         level_memory: int = 20,
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
-        cap_rates: bool = True,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -125,7 +121,6 @@ class DivergenceGuard(StepHookOwner):
         self.level_memory = check_int(level_memory, "level_memory", what="checks")
         self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
-        self.cap_rates = check_bool(cap_rates, "cap_rates")
         self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing, self.level_memory)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
@@ -275,9 +270,9 @@ class DivergenceGuard(StepHookOwner):
             optimizer.load_state_dict(_map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
             for group, values in zip(optimizer.param_groups, hyper, strict=True):
                 group.update(values)  # the rate and momentum of the current step (the schedules continue)
+        self.rate_scale = scale
         for callback in self._schedules:
-            callback.set_rate_scale(callback.rate_scale * self.rate_factor * self._cap(trainer, callback, step))
-        self.rate_scale = event["rate_scale"] = min((c.rate_scale for c in self._schedules), default=scale)
+            callback.set_rate_scale(callback.rate_scale * self.rate_factor)
         self._monitor.after_rollback(self._kept.get("monitor"))  # absent from a version-1 checkpoint
         what = self._describe(event)
         rank_zero_warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
@@ -286,19 +281,6 @@ class DivergenceGuard(StepHookOwner):
                        "guard/kept_step": float(self.kept_step or 0), "guard/event_step": float(step)}
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=step)
-
-    def _cap(self, trainer: Any, callback: ScheduleCallback, step: int) -> float:
-        """``cap_rates``: the lowest :func:`cap_ratio` of the callback's schedules (1 if off or not built)."""
-        ratios = [1.0]
-        for index in range(len(self._optimizers) if self.cap_rates else 0):
-            if callback.step_schedule(index) is None:
-                continue  # not driven by this callback, or not built
-            now, group = callback.current_step(trainer, index), 0
-            kept = now - (step - (self.kept_step or 0))
-            while (schedule := callback.step_schedule(index, group)) is not None:
-                ratios.append(cap_ratio(schedule, kept, now))
-                group += 1
-        return min(ratios)
 
     def _describe(self, event: dict[str, Any]) -> str:
         window = f"the mean training loss of steps {event['step'] - self.check_every_n_steps + 1}-{event['step']}"

@@ -9,10 +9,11 @@ Design (see ``docs/guard.md`` for the measurements):
   :mod:`lightning_clr.callbacks._spike`. Every rank sees the same reduced numbers, so every rank decides alike.
   A fixed step cadence rather than "the lowest rate of each cycle": 1cycle has a single cycle, and a
   divergence must be caught within a few tens of steps whatever the schedule.
-* **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if the window is clean and
-  the copy is finite, the LightningModule's ``state_dict`` and each optimizer's ``state_dict``, copied to host
-  memory (at train start too, so there is always one). Nothing is read from or written to disk by the guard;
-  the copy goes into the guard's checkpoint state, since a resumed run must be able to roll back to it.
+* **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if every window since the
+  previous such step was clean and the copy is finite, the LightningModule's ``state_dict`` and each
+  optimizer's ``state_dict``, copied to host memory (at train start too, so there is always one), with the
+  rule's state. Nothing is read from or written to disk by the guard; the copy goes into the guard's
+  checkpoint state, since a resumed run must be able to roll back to it.
 * **What a rollback does**: loads the kept weights and optimizer state (the optimizers' hyperparameters, such as
   the rate, stay those of the current step), multiplies the ``rate_scale`` of every lightning_clr schedule
   callback by ``rate_factor`` (the schedule's shape stays; its peak drops), puts the rule's level back as it
@@ -83,7 +84,8 @@ class DivergenceGuard(StepHookOwner):
     Args:
         check_every_n_steps: optimizer steps per check window; the loss is read (one sync) once a window.
         keep_every_n_steps: optimizer steps between two kept states (a multiple of ``check_every_n_steps``);
-            each keep copies the weights and the optimizer state to host memory.
+            each keep copies the weights and the optimizer state to host memory, and only after an interval
+            whose windows were all clean.
         spike_factor: a window whose mean loss is above this multiple of the reference level is high.
         patience: high windows in a row (or windows of only AMP-skipped steps) that make an event.
         smoothing: weight of the old smoothed level when a clean window updates it, in [0, 1).

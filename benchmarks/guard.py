@@ -296,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> str:
              f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, pytorch_lightning "
              f"{info['pytorch_lightning']}, 1 thread per run, {args.workers} worker process(es), lightning_clr "
              f"from {os.path.relpath(os.path.dirname(clr_file()), os.getcwd())}; "
-             f"this invocation {time.perf_counter() - start:.0f} s (cached runs are not re-run).")
+             f"the {len(rows)} runs took {sum(float(r['wall_s']) for r in rows) / 60:.0f} min of fit time when run "
+             f"(this invocation {time.perf_counter() - start:.0f} s: cached runs are not re-run).")
     print(text)
     with open(os.path.join(args.output, "guard.md"), "w") as handle:
         handle.write(text + "\n")

@@ -109,13 +109,15 @@ class MonitorStates(pl.Callback):
 
 
 def test_a_rollback_puts_the_rule_back_as_it_was_at_the_kept_step(tmp_path: Path) -> None:
-    # Between the keep (20) and the event (25) the loss window 21-25 is NaN; the level and the recent levels
-    # after the rollback must be those of step 20, so the restored weights are judged against their own past.
+    # Between the keep (20) and the event (30) the clean window ending at 25 lowers the level; after the
+    # rollback the level and the recent levels must be those of step 20 again, so the restored weights are
+    # judged against their own past.
     guard = DivergenceGuard(**GUARD)
-    states = MonitorStates(guard, [20, 25])
-    fit(tmp_path, InjectingModel(inject={23: math.nan}), guard, states)
-    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(25, 20)]
-    assert states.states[25] == states.states[20] and states.states[20]["recent"]
+    states = MonitorStates(guard, [20, 25, 30])
+    fit(tmp_path, InjectingModel(inject={28: math.nan}), guard, states)
+    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(30, 20)]
+    assert states.states[25] != states.states[20]
+    assert states.states[30] == states.states[20] and states.states[20]["recent"]
 
 
 def test_a_version_1_checkpoint_still_loads_and_rolls_back(tmp_path: Path) -> None:
@@ -338,3 +340,13 @@ def test_a_state_is_kept_only_after_an_interval_of_clean_windows() -> None:
     assert [monitor.observe(m) for m in (1.7, 1.0)] == [None, None] and not monitor.close_interval()
     assert [monitor.observe(m) for m in (1.0, 1.0)] == [None, None] and monitor.close_interval()
     assert monitor.observe(None) is None and not monitor.close_interval()  # an all-skipped window too
+
+
+def test_a_bump_the_patience_lets_pass_spoils_the_next_keep(tmp_path: Path) -> None:
+    # Steps 10-14 report ten times their loss: the window ending at 15 is high, the next one is clean (no
+    # event), but the keep at 20 is refused, so the NaN at 23 rolls back to the state of step 10.
+    model = InjectingModel(inject={**{s: 10.0 for s in range(10, 15)}, 23: math.nan})
+    guard = DivergenceGuard(**GUARD)
+    fit(tmp_path, model, guard)
+    assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(25, "non-finite", 10)]
+    assert finite(model) and guard.kept_step == 50

@@ -27,8 +27,9 @@ from types import SimpleNamespace
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+for _path in (_HERE, os.path.dirname(_HERE)):  # the benchmarks, and this checkout's lightning_clr
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402

@@ -9,13 +9,15 @@ Design (see ``docs/guard.md`` for the measurements):
   :mod:`lightning_clr.callbacks._spike`. Every rank sees the same reduced numbers, so every rank decides alike.
   A fixed step cadence rather than "the lowest rate of each cycle": 1cycle has a single cycle, and a
   divergence must be caught within a few tens of steps whatever the schedule.
-* **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if the window is clean and
-  the copy is finite, the LightningModule's ``state_dict`` and each optimizer's ``state_dict``, copied to host
-  memory (at train start too, so there is always one). Nothing is read from or written to disk by the guard;
-  the copy goes into the guard's checkpoint state, since a resumed run must be able to roll back to it.
+* **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if every window since the
+  previous such step was clean and the copy is finite, the LightningModule's ``state_dict`` and each
+  optimizer's ``state_dict``, copied to host memory (at train start too, so there is always one), with the
+  rule's state. Nothing is read from or written to disk by the guard; the copy goes into the guard's
+  checkpoint state, since a resumed run must be able to roll back to it.
 * **What a rollback does**: loads the kept weights and optimizer state (the optimizers' hyperparameters, such as
   the rate, stay those of the current step), multiplies the ``rate_scale`` of every lightning_clr schedule
-  callback by ``rate_factor`` (the schedule's shape stays; its peak drops), logs and warns. The step count
+  callback by ``rate_factor`` (the schedule's shape stays; its peak drops), puts the rule's level back as it
+  was at the kept step (the restored weights are judged against their own past), logs and warns. The step count
   continues: ``trainer.global_step`` and Lightning's loops are untouched, and the schedules go on from the
   current step at the lower scale.
 * **AMP**: with a GradScaler, a step it skips (no torch optimizer step hook ran) adds no loss; only ``patience``
@@ -34,13 +36,12 @@ from lightning_clr._checks import check_int, check_number
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import LossMonitor
+from lightning_clr.callbacks._spike import LossMonitor, highest
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
 
-_STATE_VERSION = 1
-_PEAK_SAMPLES = 100_000  # steps evaluated at most to find a schedule's peak (for the give-up message only)
+_STATE_VERSION = 2  # 2: the kept copy holds the rule's state at the keep ("monitor"); 1 loads too
 
 
 class DivergenceError(RuntimeError):
@@ -83,7 +84,8 @@ class DivergenceGuard(StepHookOwner):
     Args:
         check_every_n_steps: optimizer steps per check window; the loss is read (one sync) once a window.
         keep_every_n_steps: optimizer steps between two kept states (a multiple of ``check_every_n_steps``);
-            each keep copies the weights and the optimizer state to host memory.
+            each keep copies the weights and the optimizer state to host memory, and only after an interval
+            whose windows were all clean.
         spike_factor: a window whose mean loss is above this multiple of the reference level is high.
         patience: high windows in a row (or windows of only AMP-skipped steps) that make an event.
         smoothing: weight of the old smoothed level when a clean window updates it, in [0, 1).
@@ -100,7 +102,7 @@ class DivergenceGuard(StepHookOwner):
         self,
         check_every_n_steps: int = 10,
         keep_every_n_steps: int = 100,
-        spike_factor: float = 1.3,
+        spike_factor: float = 1.2,
         patience: int = 2,
         smoothing: float = 0.8,
         level_memory: int = 20,
@@ -244,13 +246,14 @@ class DivergenceGuard(StepHookOwner):
         event = self._monitor.observe(mean)
         if event is not None:
             self._rollback(trainer, pl_module, step, event, mean)
-        elif self._monitor.clean and step % self.keep_every_n_steps == 0:
+        elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
             self._keep(pl_module, step)
 
     def _keep(self, pl_module: Any, step: int) -> None:
         kept = {
             "model": _map_tensors(pl_module.state_dict(), _to_host),
             "optimizers": [_map_tensors(o.state_dict(), _to_host) for o in self._optimizers],
+            "monitor": self._monitor.state_dict(),
         }
         if _all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
             self._kept, self.kept_step = kept, step
@@ -272,7 +275,7 @@ class DivergenceGuard(StepHookOwner):
         self.rate_scale = scale
         for callback in self._schedules:
             callback.set_rate_scale(callback.rate_scale * self.rate_factor)
-        self._monitor.after_rollback()
+        self._monitor.after_rollback(self._kept.get("monitor"))  # absent from a version-1 checkpoint
         what = self._describe(event)
         rank_zero_warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
         if trainer.is_global_zero:
@@ -300,8 +303,9 @@ class DivergenceGuard(StepHookOwner):
             for index in range(len(self._optimizers)):
                 schedule = callback.step_schedule(index) if callback.drives(index) else None
                 if schedule is not None:
-                    peak = _peak(schedule, int(trainer.global_step))
-                    ran, next_peak = peak * self.rate_scale, peak * self.rate_scale * self.rate_factor
+                    length = getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1
+                    peak = highest(schedule, 0, length)
+                    ran, next_peak = peak * callback.rate_scale, peak * callback.rate_scale * self.rate_factor
                     peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at {ran:.4g}; "
                                  f"try max_lr={next_peak:.3g}")
         advice = "; ".join(peaks) or "lower the learning rate"
@@ -335,11 +339,3 @@ class DivergenceGuard(StepHookOwner):
         sums = [float(s) for s in state_dict.get("partial_sums", [])]
         self._partial = (sums, int(state_dict.get("partial_count", 0)))
         self._loaded = True
-
-
-
-def _peak(schedule: Callable[[int], float], step: int) -> float:
-    """The highest value of ``schedule`` over its length (or the steps taken, if it has none)."""
-    length = getattr(schedule, "total_steps_or_none", None) or step + 1
-    stride = max(1, length // _PEAK_SAMPLES)
-    return max(schedule(s) for s in range(0, length, stride))

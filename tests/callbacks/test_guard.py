@@ -97,12 +97,54 @@ def test_a_nan_rolls_back_to_exactly_the_kept_state_and_halves_the_rates(tmp_pat
                             "guard/event_step": 25.0})]
 
 
+class MonitorStates(pl.Callback):
+    """The guard's rule state at the end of the given steps (after the guard's hook, so after a rollback)."""
+
+    def __init__(self, guard: DivergenceGuard, steps: list[int]) -> None:
+        self.guard, self.steps, self.states = guard, steps, {}
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step in self.steps:
+            self.states[trainer.global_step] = self.guard._monitor.state_dict()
+
+
+def test_a_rollback_puts_the_rule_back_as_it_was_at_the_kept_step(tmp_path: Path) -> None:
+    # Between the keep (20) and the event (30) the clean window ending at 25 lowers the level; after the
+    # rollback the level and the recent levels must be those of step 20 again, so the restored weights are
+    # judged against their own past.
+    guard = DivergenceGuard(**GUARD)
+    states = MonitorStates(guard, [20, 25, 30])
+    fit(tmp_path, InjectingModel(inject={28: math.nan}), guard, states)
+    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(30, 20)]
+    assert states.states[25] != states.states[20]
+    assert states.states[30] == states.states[20] and states.states[20]["recent"]
+
+
+def test_a_version_1_checkpoint_still_loads_and_rolls_back(tmp_path: Path) -> None:
+    # Version 1 kept no rule state with the copy: the rollback then keeps the current level, as it did.
+    inject = {23: math.nan, 36: math.nan}
+    saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
+    fit(tmp_path / "whole", InjectingModel(inject=inject), DivergenceGuard(**GUARD), saver, enable_checkpointing=True)
+    path = tmp_path / "ckpt" / "epoch=0-step=34.ckpt"
+    checkpoint = torch.load(path, weights_only=False)
+    (key,) = [k for k in checkpoint["callbacks"] if k.startswith("DivergenceGuard")]
+    state = checkpoint["callbacks"][key]
+    assert state["version"] == 2 and "monitor" in state["kept"]
+    state["version"] = 1
+    del state["kept"]["monitor"]
+    torch.save(checkpoint, path)
+    resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
+    fit(tmp_path / "resumed", resumed, again, ckpt_path=str(path))
+    assert [(e["step"], e["kept_step"]) for e in again.events] == [(25, 20), (40, 30)]
+    assert finite(resumed) and math.isfinite(resumed.losses[-1])
+
+
 def test_a_spike_is_caught_after_patience_checks(tmp_path: Path) -> None:
     # Steps 20-29 report ten times their loss (the gradients are the true ones): the windows ending at 25 and
     # 30 are high, the second one (patience=2) is the event.
     model = InjectingModel(inject={s: 10.0 for s in range(20, 30)})
     guard = DivergenceGuard(**GUARD)
-    with pytest.warns(UserWarning, match="stayed above 1.3x its recent level"):
+    with pytest.warns(UserWarning, match="stayed above 1.2x its recent level"):
         pl.Trainer(**trainer_kwargs(tmp_path, max_steps=STEPS),
                    callbacks=[OneCycleLR(max_lr=PEAK), guard]).fit(model)
     assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(30, "spike", 20)]
@@ -267,3 +309,44 @@ def test_the_rule_on_a_literal_sequence() -> None:
     events = [monitor.observe(m) for m in means]
     assert events == [None, None, None, None, None, None, "spike", "non-finite", None, "skipped"]
     assert monitor.recent[-1] == 1.425 and monitor.reference == 1.25
+
+
+def test_the_rule_after_a_rollback_judges_the_kept_weights_against_their_own_past() -> None:
+    from lightning_clr.callbacks._spike import LossMonitor
+
+    # The loss falls fast (2 -> 1) after the keep: the kept weights' loss (2) is high against the reference
+    # reached since (1), but clean against the one of the kept step (2).
+    fresh, restored = (LossMonitor(factor=1.3, patience=2, smoothing=0.0, memory=5) for _ in range(2))
+    for monitor in (fresh, restored):
+        monitor.observe(2.0)
+    kept = restored.state_dict()
+    for monitor in (fresh, restored):
+        for mean in (1.0, 1.0, math.nan):
+            monitor.observe(mean)
+    fresh.after_rollback()
+    restored.after_rollback(kept)
+    assert (fresh.reference, restored.reference) == (1.0, 2.0)
+    assert [fresh.observe(2.0), fresh.observe(2.0)] == [None, "spike"]  # a second rollback for nothing
+    assert [restored.observe(2.0), restored.observe(2.0)] == [None, None]
+
+
+def test_a_state_is_kept_only_after_an_interval_of_clean_windows() -> None:
+    from lightning_clr.callbacks._spike import LossMonitor
+
+    # One high window (1.7 > 1.3 * 1.0) that the patience lets pass still spoils its interval: the loss went
+    # back down, but the weights may not have.
+    monitor = LossMonitor(factor=1.3, patience=2, smoothing=0.0, memory=5)
+    assert [monitor.observe(m) for m in (1.0, 1.0)] == [None, None] and monitor.close_interval()
+    assert [monitor.observe(m) for m in (1.7, 1.0)] == [None, None] and not monitor.close_interval()
+    assert [monitor.observe(m) for m in (1.0, 1.0)] == [None, None] and monitor.close_interval()
+    assert monitor.observe(None) is None and not monitor.close_interval()  # an all-skipped window too
+
+
+def test_a_bump_the_patience_lets_pass_spoils_the_next_keep(tmp_path: Path) -> None:
+    # Steps 10-14 report ten times their loss: the window ending at 15 is high, the next one is clean (no
+    # event), but the keep at 20 is refused, so the NaN at 23 rolls back to the state of step 10.
+    model = InjectingModel(inject={**{s: 10.0 for s in range(10, 15)}, 23: math.nan})
+    guard = DivergenceGuard(**GUARD)
+    fit(tmp_path, model, guard)
+    assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(25, "non-finite", 10)]
+    assert finite(model) and guard.kept_step == 50

@@ -188,6 +188,7 @@ def test_overhead_measurements_and_report():
     assert "| clr.CyclicLR / torch CyclicLR | 1 | +2.0 | +5.0 | 0.40 | 0.2% |" in text
 
 
+@pytest.mark.filterwarnings("ignore:The number of training batches .* is smaller than the logging interval")
 def test_overhead_in_fit_times_the_hooks_of_both_callbacks_on_the_same_batches():
     import _overhead_in_fit as in_fit
 

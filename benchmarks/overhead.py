@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--in-fit-only", action="store_true",
                         help="only the hook-by-hook measurement inside a fit (about a minute)")
     parser.add_argument("--fit-runs", type=int, help="interleaved fits per cell of that measurement (default 7)")
+    parser.add_argument("--groups", help="param-group counts, comma-separated (default 1,10)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: this process's CPU time (default; robust to other load), wall: wall time")
     args = parser.parse_args(argv)
@@ -129,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         settings = replace(settings, mnist_steps=args.mnist_steps)
     if args.fit_runs:
         settings = replace(settings, fit_runs=args.fit_runs)
+    if args.groups:
+        settings = replace(settings, groups=tuple(int(g) for g in args.groups.split(",")))
     torch.set_num_threads(1)
     quiet_lightning()
     info = machine_info()

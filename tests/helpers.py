@@ -136,3 +136,22 @@ def torch_reference(
         optimizer.step()
         scheduler.step()
     return trace
+
+
+class EndsDistributedCleanly(pl.Callback):
+    """For ``ddp_spawn`` fits: at the end of each rank's fit, the ranks meet and each destroys its gloo group.
+
+    Lightning destroys only NCCL groups (at exit), so the spawned ranks tore their gloo group down during
+    interpreter shutdown in no particular order, and a rank whose peer or whose TCPStore (on rank 0) was
+    already gone could abort ("terminate called without an active exception", SIGABRT; seen once in CI with
+    Lightning 2.5.1). The callbacks' ``teardown`` is the last hook of a fit, after the strategy's teardown;
+    what Lightning's spawn launcher does after it (collecting rank 0's results) needs no collective.
+    ``tests/scripts/ddp_run.py`` does the same at the end of its ``ddp`` runs (``finish``).
+    """
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()

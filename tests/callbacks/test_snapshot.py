@@ -14,7 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR, SnapshotCheckpoint, SnapshotEnsemble
 from lightning_clr.schedules import CosineRestartsSchedule
-from tests.helpers import MinimalLogger, RecordingModel, trainer_kwargs
+from tests.helpers import EndsDistributedCleanly, MinimalLogger, RecordingModel, trainer_kwargs
 
 
 class SnapshotModel(RecordingModel):
@@ -301,7 +301,8 @@ def test_ensemble_from_snapshot_checkpoints(tmp_path):
 def test_ddp_spawn_snapshots_written_once_by_rank_zero(tmp_path):
     # 12 samples split over 2 ranks: 3 batches of 2 per rank and epoch, 3 epochs -> 9 steps per rank.
     trainer = pl.Trainer(
-        callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle=3), SnapshotCheckpoint(dirpath=tmp_path / "snap")],
+        callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle=3), SnapshotCheckpoint(dirpath=tmp_path / "snap"),
+                   EndsDistributedCleanly()],
         **trainer_kwargs(tmp_path, max_epochs=3, strategy="ddp_spawn", devices=2, enable_checkpointing=True),
     )
     trainer.fit(RecordingModel(num_batches=6))

@@ -41,7 +41,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from lightning_clr import CyclicLR
 
-from helpers import MinimalLogger, RecordingModel
+from helpers import EndsDistributedCleanly, MinimalLogger, RecordingModel
 
 torch.set_num_threads(1)
 
@@ -195,6 +195,8 @@ def make_trainer(output: str, phase: str, strategy: str, count_skipped_steps: bo
     ]
     if clr:
         callbacks.insert(1, CountingCyclicLR(**CLR_ARGUMENTS, count_skipped_steps=count_skipped_steps))
+    if strategy == "ddp_spawn":  # the spawned ranks end here (`ddp` runs end in finish())
+        callbacks.append(EndsDistributedCleanly())
     if checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=str(Path(output) / f"{phase}-ckpt"), filename="{step}",
                                          every_n_train_steps=CHECKPOINT_STEP, save_top_k=-1))

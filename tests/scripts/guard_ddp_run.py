@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_clr import DivergenceGuard, OneCycleLR
 
-from helpers import RecordingModel
+from helpers import EndsDistributedCleanly, RecordingModel
 
 torch.set_num_threads(1)
 
@@ -107,7 +107,7 @@ def run(output: str) -> None:
             logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
             num_sanity_val_steps=0, limit_val_batches=0,
             callbacks=[OneCycleLR(max_lr=0.05), DivergenceGuard(check_every_n_steps=5, keep_every_n_steps=10),
-                       RankWriter(output)],
+                       RankWriter(output), EndsDistributedCleanly()],
         )
         trainer.fit(InjectingModel(inject={DDP_NAN_STEP: math.nan}, rank=1, num_batches=2 * DDP_STEPS))
 

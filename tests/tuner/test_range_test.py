@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
-from helpers import trainer_kwargs
+from helpers import EndsDistributedCleanly, trainer_kwargs
 
 pytest.importorskip("sklearn")
 
@@ -676,7 +676,8 @@ def test_missing_matplotlib_fails_only_when_plotting(tmp_path, monkeypatch):
 @pytest.mark.timeout(120)
 def test_ddp_spawn_ranks_average_the_loss_and_agree(tmp_path):
     test = LRRangeTest(num_steps=20, plot=False)
-    fit(tmp_path, [test, ResultWriter(str(tmp_path))], max_steps=1, strategy="ddp_spawn", devices=2)
+    fit(tmp_path, [test, ResultWriter(str(tmp_path)), EndsDistributedCleanly()], max_steps=1, strategy="ddp_spawn",
+        devices=2)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world_size"] == 2
     assert ranks[0]["result"] == ranks[1]["result"]

@@ -47,7 +47,7 @@ class Settings:
         mnist_steps: steps timed for the MNIST-1D model.
         rounds: rounds of the paired Trainer measurement (each runs every variant between two references).
         fit_runs: interleaved fits per variant of the hook-by-hook measurement inside a fit.
-        fit_steps: optimizer steps per fit of that measurement.
+        fit_steps: optimizer steps per fit of that measurement (three rate tables: their fills are measured).
     """
 
     steps: int = 2000
@@ -58,7 +58,7 @@ class Settings:
     mnist_steps: int = 600
     rounds: int = 12
     fit_runs: int = 7
-    fit_steps: int = 1000
+    fit_steps: int = 3072
 
 
 QUICK = Settings(steps=150, warmup=20, repeats=2, loop_steps=300, mnist_steps=60, rounds=2, fit_runs=1, fit_steps=80)

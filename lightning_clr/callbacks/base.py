@@ -110,6 +110,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
         self._step_seen = -1  # Lightning's clock: trainer.global_step as read at the last write (-1: not read)
         self._writers: list[GroupWriter] = []  # the driven optimizers' writers (the hot path's loop)
+        self._checked: list[GroupWriter] = []  # the writers checked at batch start (Lightning's clock only)
         self._first_end: float = math.inf  # the first step past the end of a driven schedule
         self._steps: Any = None  # global_step_counter(trainer), set at train start
 
@@ -126,7 +127,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         # Runtime links to a fit (optimizers, hook handles, the Trainer) are rebuilt at the next fit start.
-        state.update(_driven=[], _writers=[], _steps=None, _handles=[], _trainer=None, _pending_build=None,
+        state.update(_driven=[], _writers=[], _checked=[], _steps=None, _handles=[], _trainer=None, _pending_build=None,
                      _cadence=LogCadence(),
                      _restored_counts={**self._restored_counts, **{d.index: d.clock.count for d in self._driven}})
         return state
@@ -195,10 +196,11 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         """Under Lightning's clock ``on_before_optimizer_step`` has nothing to do until a step may be past a
         schedule's end (``on_train_batch_end`` arms it then), and nothing once that warning came."""
         self._writers = [d.writer for d in self._driven if d.writer is not None]
+        self._checked = self._writers if self._use_global_step else []
         ends = [d.end for d in self._driven if d.end is not None]
-        self._first_end = min(ends) if ends else math.inf
-        self._before_step_idle = self._use_global_step and (
-            self._warned_past_end or self._step_seen < self._first_end)
+        # The step from which on_before_optimizer_step must look for a step past an end (never once warned).
+        self._first_end = min(ends) if ends and not self._warned_past_end else math.inf
+        self._before_step_idle = self._use_global_step and self._step_seen < self._first_end
 
     def _range_test_result(self, context: FitContext) -> Any:
         """The suggestion of the Trainer's :class:`~lightning_clr.LRRangeTest`, running it if needed."""
@@ -247,11 +249,12 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
 
     @override
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self._use_global_step:  # a safety net: a rate replaced since the last write (by anything) is rewritten
-            step = self._step_seen  # global_step cannot move between the last write and this batch start
-            for writer in self._writers:
-                if not writer.is_current(step):
-                    writer.write(step, self._rate_scale)
+        # Lightning's clock only (else no writer is checked): a safety net, a rate replaced since the last write
+        # (by anything) is rewritten. global_step cannot move between the last write and this batch start.
+        step = self._step_seen
+        for writer in self._checked:
+            if not writer.is_current(step):
+                writer.write(step, self._rate_scale)
         if self._cadence.due(trainer):
             if self._use_global_step and self._step_seen != trainer.global_step:  # checks the cheap read, now and then
                 self._steps = global_step_counter(trainer)
@@ -271,7 +274,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         scale = self._rate_scale
         for writer in self._writers:
             writer.write(step, scale)
-        if step >= self._first_end and not self._warned_past_end:
+        if step >= self._first_end:
             self._before_step_idle = False  # the next step may be past a schedule's end: warn there
 
     # ------------------------------------------------------------------ writing the values
@@ -284,7 +287,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
             self._write(driven, driven.clock.now(trainer))
         if self._use_global_step:
             self._step_seen = step = trainer.global_step
-            if step >= self._first_end and not self._warned_past_end:
+            if step >= self._first_end:
                 self._before_step_idle = False  # a resume past a schedule's end: warn at the next step
 
     # ------------------------------------------------------------------ logging

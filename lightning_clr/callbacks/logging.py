@@ -91,7 +91,7 @@ class LogCadence:
     __slots__ = ("_active", "_every", "_loop")
 
     def __init__(self) -> None:
-        self._loop: Any = None
+        self._loop: Any = None  # the loop holding the count, when the rule applies (a logger, an interval > 0)
         self._every = 1
         self._active = False
 
@@ -102,19 +102,15 @@ class LogCadence:
         loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
         ok = isinstance(every, int) and not isinstance(every, bool) and isinstance(
             getattr(loop, "_batches_that_stepped", None), int)
-        self._loop = loop if ok else None
+        self._loop = loop if ok and self._active and every else None
         self._every = every if ok else 1  # type: ignore[assignment]
 
     def due(self, trainer: Any) -> bool:
         """Whether this training batch logs (call at batch start)."""
-        if not self._active:
-            return False
         loop = self._loop
-        if loop is None:
-            return _connector_says(trainer)
-        if self._every == 0:
-            return False
-        return (loop._batches_that_stepped + 1) % self._every == 0 or bool(trainer.should_stop)
+        if loop is not None:  # the usual case
+            return (loop._batches_that_stepped + 1) % self._every == 0 or bool(trainer.should_stop)
+        return self._active and self._every != 0 and _connector_says(trainer)
 
 
 def _connector_says(trainer: Any) -> bool:

@@ -46,9 +46,11 @@ from common import trainer_kwargs
 from pytorch_lightning.loggers import Logger
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_clr.callbacks.writer import TABLE_STEPS
+from lightning_clr.callbacks import writer as _writer
 
 GOAL_US = 3.0
+#: the period of the writer's table fills (a version without the table: any period, its share is about 0)
+TABLE_STEPS: int = getattr(_writer, "TABLE_STEPS", 1024)
 LOG_EVERY = 50
 
 

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ConstantSchedule": "lightning_clr.schedules",
     "LinearRamp": "lightning_clr.schedules",
     "ExponentialRamp": "lightning_clr.schedules",
+    "LightningCLRWarning": "lightning_clr._warnings",
     "Length": "lightning_clr.lengths",
     "parse_length": "lightning_clr.lengths",
 }
@@ -52,6 +53,7 @@ __all__ = [  # the same names as _EXPORTS (tests/test_imports.py checks it)
     "FitContext",
     "LRRangeTest",
     "Length",
+    "LightningCLRWarning",
     "LinearRamp",
     "OneCycleLR",
     "OneCycleSchedule",
@@ -83,6 +85,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from lightning_clr._warnings import LightningCLRWarning
     from lightning_clr.callbacks.base import FitContext, ScheduleCallback
     from lightning_clr.callbacks.cosine_restarts import CosineRestartsLR
     from lightning_clr.callbacks.cyclic import CyclicLR

@@ -12,8 +12,6 @@ import importlib
 import inspect
 from typing import Any
 
-from lightning_utilities.core.rank_zero import rank_zero_warn
-
 __all__ = [
     "CALLBACK_BASES",
     "CHECKPOINT_BASES",
@@ -21,7 +19,6 @@ __all__ = [
     "CallbackBase",
     "CheckpointBase",
     "arguments_repr",
-    "rank_zero_warn",
 ]
 
 

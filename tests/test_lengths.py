@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from lightning_clr import CyclicLR, Length, OneCycleLR, parse_length
+from lightning_clr import CyclicLR, Length, LightningCLRWarning, OneCycleLR, parse_length
 from lightning_clr.schedules import CyclicSchedule, OneCycleSchedule
 
 from helpers import RecordingModel, trainer_kwargs, used_lrs
@@ -120,7 +120,7 @@ def test_fractional_epochs(tmp_path: Any) -> None:
 
 def test_percent_of_the_fit(tmp_path: Any) -> None:
     """total_steps="50%" of a 3-epoch fit of 10 steps each is 15 steps; the rest holds the final rate."""
-    with pytest.warns(UserWarning, match="past the schedule's end"):
+    with pytest.warns(LightningCLRWarning, match="past the schedule's end"):
         model = _fit(tmp_path, OneCycleLR(1.0, total_steps="50%", cycle_momentum=False), max_epochs=3)
     expected = OneCycleSchedule(0.04, 1.0, 0.04 / 1e4, 15)
     assert used_lrs(model) == expected.values(30)

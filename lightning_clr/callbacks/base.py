@@ -22,8 +22,8 @@ from typing import Any
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
-from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import global_step_counter, is_automatic_optimization, run_size, unwrap_optimizer
+from lightning_clr._warnings import warn
 from lightning_clr.callbacks._hooks import StepHookOwner
 from lightning_clr.callbacks.clock import StepClock
 from lightning_clr.callbacks.context import (
@@ -183,7 +183,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
                 momenta.append(momentum_schedule)
                 keys.append(key)
             if no_momentum:
-                rank_zero_warn(
+                warn(
                     f"{type(self).__name__}: {name} has neither `momentum` nor `betas`, so only its learning rate "
                     "cycles. Pass cycle_momentum=False to silence this warning."
                 )
@@ -224,7 +224,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
                 if step >= driven.end:
                     self._warned_past_end = True
                     self._update_idle()
-                    rank_zero_warn(
+                    warn(
                         f"{type(self).__name__}: optimizer {driven.index} takes step {step}, past the schedule's end "
                         f"({driven.end} steps); the final value is held. The run is longer than the schedule."
                     )

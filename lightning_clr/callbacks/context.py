@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
+from lightning_clr._warnings import warn
 from lightning_clr.lengths import Length
 
 __all__ = [
@@ -55,7 +55,7 @@ class FitContext:
         debug_run = bool(getattr(self.trainer, "fast_dev_run", False))  # a smoke run is short on purpose
         if name is not None and self.trainer is not None and total is not None and steps > total and not debug_run:
             shown = str(length) if spec is None else repr(spec)
-            rank_zero_warn(
+            warn(
                 f"{self.owner or 'lightning_clr'}: {name}={shown} resolves to {steps} optimizer steps, longer than "
                 f"the whole fit ({int(total)} steps), so the schedule never gets past it. Shorten {name} or "
                 "lengthen the fit (max_epochs / max_steps)."

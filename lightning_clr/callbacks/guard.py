@@ -33,8 +33,8 @@ import torch
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
-from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
+from lightning_clr._warnings import warn
 from lightning_clr.callbacks._hooks import StepHookOwner
 from lightning_clr.callbacks._spike import LossMonitor, highest
 from lightning_clr.callbacks.base import ScheduleCallback
@@ -165,7 +165,7 @@ class DivergenceGuard(StepHookOwner):
         self._schedules = [cb for cb in trainer.callbacks if isinstance(cb, ScheduleCallback)]
         undriven = [i for i in range(len(self._optimizers)) if not any(cb.drives(i) for cb in self._schedules)]
         if undriven:
-            rank_zero_warn(
+            warn(
                 f"DivergenceGuard: optimizer(s) {undriven} have no lightning_clr schedule callback, so a rollback "
                 "restores their weights and state but cannot lower their rate. Drive them with CyclicLR, "
                 "OneCycleLR, CosineRestartsLR or ScheduledLR to have their peak lowered too."
@@ -204,7 +204,7 @@ class DivergenceGuard(StepHookOwner):
         if loss is None:
             if not self._warned_no_loss:
                 self._warned_no_loss = True
-                rank_zero_warn("DivergenceGuard: training_step returned no loss tensor; those batches are not watched.")
+                warn("DivergenceGuard: training_step returned no loss tensor; those batches are not watched.")
         elif self._amp:
             self._add_amp(loss.detach(), step)
         else:
@@ -277,7 +277,7 @@ class DivergenceGuard(StepHookOwner):
             callback.set_rate_scale(callback.rate_scale * self.rate_factor)
         self._monitor.after_rollback(self._kept.get("monitor"))  # absent from a version-1 checkpoint
         what = self._describe(event)
-        rank_zero_warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
+        warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
         if trainer.is_global_zero:
             metrics = {"guard/rollbacks": float(len(self.events)), "guard/rate_scale": self.rate_scale,
                        "guard/kept_step": float(self.kept_step or 0), "guard/event_step": float(step)}

@@ -11,8 +11,9 @@ from typing import Any, Optional
 from typing_extensions import override
 
 from lightning_clr._checks import check_int
-from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._compat import CallbackBase
 from lightning_clr._trainer import steps_per_epoch, total_steps
+from lightning_clr._warnings import warn
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["SchedulePreviewLogger"]
@@ -73,7 +74,7 @@ class SchedulePreviewLogger(CallbackBase):
         steps = self._steps(trainer)
         if steps is None:
             self._pending = False
-            rank_zero_warn("SchedulePreviewLogger: the fit's length is unknown; pass steps=N to draw N steps.")
+            warn("SchedulePreviewLogger: the fit's length is unknown; pass steps=N to draw N steps.")
             return
         from lightning_clr.preview import preview_schedule
 

@@ -18,7 +18,8 @@ from weakref import proxy
 from typing_extensions import override
 
 from lightning_clr._checks import check_int
-from lightning_clr._compat import CheckpointBase, rank_zero_warn
+from lightning_clr._compat import CheckpointBase
+from lightning_clr._warnings import warn
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["SnapshotCheckpoint"]
@@ -234,7 +235,7 @@ class SnapshotCheckpoint(CheckpointBase):
         if schedule is not self._ends_of or step > self._ends_horizon:
             ends_of = getattr(schedule, "cycle_ends", None)
             if not callable(ends_of):
-                rank_zero_warn(f"SnapshotCheckpoint: the schedule {type(schedule).__name__} has no `cycle_ends`, so "
+                warn(f"SnapshotCheckpoint: the schedule {type(schedule).__name__} has no `cycle_ends`, so "
                                "no snapshot is taken. Use a lightning_clr schedule.")
                 self._ends_of, self._ends, self._ends_horizon = schedule, [], float("inf")  # type: ignore[assignment]
                 return []

@@ -16,7 +16,8 @@ from typing import Any
 
 from typing_extensions import override
 
-from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._compat import CallbackBase
+from lightning_clr._warnings import warn
 from lightning_clr.callbacks.clock import StepClock
 from lightning_clr.callbacks.writer import GroupWriter
 
@@ -99,7 +100,7 @@ class ScheduleState(CallbackBase):
         if fingerprint is not None and fingerprint != self.fingerprint():
             saved = state_dict.get("arguments", {})
             changed = {k: (saved.get(k), v) for k, v in self._plain_arguments().items() if saved.get(k) != v}
-            rank_zero_warn(
+            warn(
                 f"{type(self).__name__} is resuming from a checkpoint saved with other arguments "
                 f"(changed, as (saved, now): {changed}). The schedule continues from the restored step with "
                 "the new arguments."

@@ -20,8 +20,9 @@ from lightning_utilities.core.rank_zero import rank_zero_info
 from typing_extensions import override
 
 from lightning_clr._checks import check_bool, check_choice, check_int, check_number
-from lightning_clr._compat import CallbackBase, rank_zero_warn
+from lightning_clr._compat import CallbackBase
 from lightning_clr._trainer import is_automatic_optimization, steps_per_epoch, total_steps, unwrap_optimizer
+from lightning_clr._warnings import warn
 from lightning_clr.schedules import ExponentialRamp, LinearRamp
 from lightning_clr.tuner.isolation import isolated
 from lightning_clr.tuner.result import RangeTestResult, build_result
@@ -179,7 +180,7 @@ class LRRangeTest(CallbackBase):
         if self._stop_after_test:
             trainer.should_stop = True
         elif not result.has_suggestion:
-            rank_zero_warn(f"LRRangeTest gave no suggestion: {result.suggestion_error}")
+            warn(f"LRRangeTest gave no suggestion: {result.suggestion_error}")
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -214,7 +215,7 @@ class LRRangeTest(CallbackBase):
             self._ran_this_fit = True
             self._report(trainer, self.result)
             if self.result.has_suggestion and self.result.note:
-                rank_zero_warn(f"LRRangeTest: {self.result.note}.")
+                warn(f"LRRangeTest: {self.result.note}.")
         return self.result
 
     @override

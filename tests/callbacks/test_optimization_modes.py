@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
+from lightning_clr import CosineRestartsLR, CyclicLR, LightningCLRWarning, OneCycleLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
 
 from helpers import MinimalLogger, RecordingModel, trainer_kwargs, used_lrs, used_momenta
@@ -447,7 +447,7 @@ def test_resume_that_switches_to_the_own_clock_continues_from_the_saved_step(tmp
     resumed = RecordingModel(num_batches=5)
     callback = CyclicLR(0.1, 1.0, step_size_up=3, cycle_momentum=False, count_skipped_steps=False)
     trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=2), callbacks=[callback])
-    with pytest.warns(UserWarning, match="other arguments"):
+    with pytest.warns(LightningCLRWarning, match="other arguments"):
         trainer.fit(resumed, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
     assert used_lrs(resumed) == pytest.approx([schedule(s) for s in range(5, 10)], rel=1e-12)
     assert callback.state_dict()["step_counts"] == {"0": 10}

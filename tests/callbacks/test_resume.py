@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
+from lightning_clr import CosineRestartsLR, CyclicLR, LightningCLRWarning, OneCycleLR
 from lightning_clr.schedules import CyclicSchedule
 
 from helpers import RecordingModel, trainer_kwargs, used_lrs
@@ -127,7 +127,7 @@ def test_checkpoint_holds_the_state_under_the_default_state_key(tmp_path: Path) 
 
 def test_resuming_with_changed_arguments_warns_and_continues_from_the_restored_step(tmp_path: Path) -> None:
     run(tmp_path, CyclicLR(0.1, 1.0, 3), [ModelCheckpoint(dirpath=tmp_path, save_last=True)], max_epochs=1)
-    with pytest.warns(UserWarning, match="CyclicLR is resuming from a checkpoint saved with other arguments") as record:
+    with pytest.warns(LightningCLRWarning, match="CyclicLR is resuming from a checkpoint saved with other arguments") as record:
         resumed = run(tmp_path / "second", CyclicLR(0.1, 2.0, 3), [], resume=tmp_path / "last.ckpt", max_epochs=2)
     changed = [str(w.message) for w in record if "other arguments" in str(w.message)]
     assert len(changed) == 1 and "'max_lr': (1.0, 2.0)" in changed[0]

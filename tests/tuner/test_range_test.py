@@ -26,6 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_clr import LightningCLRWarning
+
 from helpers import EndsDistributedCleanly, trainer_kwargs
 
 pytest.importorskip("sklearn")
@@ -515,7 +517,7 @@ def test_auto_step_size_needs_an_epoch_length(tmp_path):
 def test_huge_max_lr_stops_on_nan_and_nan_never_reaches_the_model(tmp_path):
     before, after = Probe(), Probe()
     test = LRRangeTest(min_lr=1e-3, max_lr=1e40, num_steps=50, divergence_threshold=None, plot=False)
-    with pytest.warns(UserWarning, match="fell only .* before it diverged"):  # degrades to the fallback rule
+    with pytest.warns(LightningCLRWarning, match="fell only .* before it diverged"):  # degrades to the fallback rule
         _trainer, model = fit(tmp_path, [before, test, after], max_epochs=1)
     result = test.result
     assert result.stopped_early and ("nan" in result.reason or "inf" in result.reason)
@@ -528,7 +530,7 @@ def test_huge_max_lr_stops_on_nan_and_nan_never_reaches_the_model(tmp_path):
 @pytest.mark.filterwarnings("error:LRRangeTest. the loss was still falling:UserWarning")
 def test_a_note_is_warned_once(tmp_path):
     test = LRRangeTest(max_lr=0.05, plot=False)  # stops before the loss turns
-    with pytest.warns(UserWarning, match="LRRangeTest: the loss was still falling") as record:
+    with pytest.warns(LightningCLRWarning, match="LRRangeTest: the loss was still falling") as record:
         fit(tmp_path, [test, OneCycleLR(max_lr="auto")], max_steps=2)
     assert sum("still falling" in str(w.message) for w in record) == 1
     assert test.result.has_suggestion and len(test.result.lrs) == 77  # 4.7 decades at 16 a decade

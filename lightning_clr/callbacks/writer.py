@@ -129,8 +129,9 @@ def _equal(a: Any, b: Any) -> bool:
 #: at a time (exactly the floats a call would give). Any other callable is called at each step.
 _TABULATED: frozenset[type] = frozenset(
     (ConstantSchedule, CosineRestartsSchedule, CyclicSchedule, ExponentialRamp, LinearRamp, OneCycleSchedule))
-#: Steps per table: filling one costs about as much as 128 steps' evaluations in a warm loop, a fraction of
-#: what the same evaluations cost one at a time between a Trainer's steps (cold caches).
+#: Steps per table (two lists of floats, about 64 KB with a momentum). A fill evaluates each schedule this many
+#: times in one warm loop, 0.2-0.3 µs a value; the same calls one at a time between a Trainer's steps, where
+#: Lightning's own work has evicted them from the caches, cost several times more.
 TABLE_STEPS = 1024
 
 

@@ -121,8 +121,10 @@ def test_a_rollback_puts_the_rule_back_as_it_was_at_the_kept_step(tmp_path: Path
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")  # on purpose
-def test_a_version_1_checkpoint_still_loads_and_rolls_back(tmp_path: Path) -> None:
-    # Version 1 kept no rule state with the copy: the rollback then keeps the current level, as it did.
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_version_1_or_2_checkpoint_still_loads_and_rolls_back(tmp_path: Path, version: int) -> None:
+    # Versions 1 and 2 held one copy, its step beside it; version 1 kept no rule state with the copy (the
+    # rollback then keeps the current level, as it did).
     inject = {23: math.nan, 36: math.nan}
     saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
     fit(tmp_path / "whole", InjectingModel(inject=inject), DivergenceGuard(**GUARD), saver, enable_checkpointing=True)
@@ -130,9 +132,11 @@ def test_a_version_1_checkpoint_still_loads_and_rolls_back(tmp_path: Path) -> No
     checkpoint = torch.load(path, weights_only=False)
     (key,) = [k for k in checkpoint["callbacks"] if k.startswith("DivergenceGuard")]
     state = checkpoint["callbacks"][key]
-    assert state["version"] == 2 and "monitor" in state["kept"]
-    state["version"] = 1
-    del state["kept"]["monitor"]
+    assert state["version"] == 3 and [k["step"] for k in state["kept"]] == [30] and "monitor" in state["kept"][0]
+    (kept,) = state["kept"]
+    state.update(version=version, kept_step=kept.pop("step"), kept=kept)
+    if version == 1:
+        del kept["monitor"]
     torch.save(checkpoint, path)
     resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
     fit(tmp_path / "resumed", resumed, again, ckpt_path=str(path))
@@ -223,21 +227,23 @@ def test_max_rollbacks_exceeded_stops_the_fit_saying_which_peak_to_try(tmp_path:
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")  # on purpose
-def test_resume_after_a_rollback_is_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("keep_count", "kept_steps"), [(1, [20, 30]), (2, [10, 10])])
+def test_resume_after_a_rollback_is_exact(tmp_path: Path, keep_count: int, kept_steps: list[int]) -> None:
     # Event 1 (NaN at 23) is before the checkpoint at step 34, event 2 (NaN at 36) after it: the resumed run
-    # must roll back to the state kept at step 30, which only the checkpoint holds, with the scale 0.5 restored.
+    # must roll back to the state kept at step 30 (keep_count=1), which only the checkpoint holds, or to the
+    # older of the copies of steps 10 and 30 (keep_count=2), with the scale 0.5 restored.
     inject = {23: math.nan, 36: math.nan}
     saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
-    whole, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
+    whole, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD, keep_count=keep_count)
     fit(tmp_path / "whole", whole, guard, saver, enable_checkpointing=True)
-    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(25, 20), (40, 30)]
+    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(25, kept_steps[0]), (40, kept_steps[1])]
 
-    resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
+    resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD, keep_count=keep_count)
     path = tmp_path / "ckpt" / "epoch=0-step=34.ckpt"
     fit(tmp_path / "resumed", resumed, again, ckpt_path=str(path))
     assert resumed.used == whole.used[34:]  # the rate of every step after the resume, exactly
     assert list(map(repr, resumed.losses)) == list(map(repr, whole.losses[34:]))  # NaN too
-    assert [(e["step"], e["kept_step"]) for e in again.events] == [(25, 20), (40, 30)]
+    assert [(e["step"], e["kept_step"]) for e in again.events] == [(25, kept_steps[0]), (40, kept_steps[1])]
     for (name, a), (_, b) in zip(resumed.state_dict().items(), whole.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
@@ -269,6 +275,8 @@ def test_arguments_are_checked() -> None:
         DivergenceGuard(spike_factor=0.9)
     with pytest.raises(ValueError, match="Expected check_every_n_steps"):
         DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Expected keep_count to be a positive int number of kept states"):
+        DivergenceGuard(keep_count=0)
 
 
 def test_lightning_cli_configures_the_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -354,3 +362,20 @@ def test_a_bump_the_patience_lets_pass_spoils_the_next_keep(tmp_path: Path) -> N
     fit(tmp_path, model, guard)
     assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(25, "non-finite", 10)]
     assert finite(model) and guard.kept_step == 50
+
+
+def test_with_keep_count_2_a_rollback_goes_past_the_last_keep(tmp_path: Path) -> None:
+    # Copies are kept at 0, 10 and 20; two are held (10, 20), so the NaN at 23 goes back to exactly the state of
+    # step 10, and the copy of step 20 (from the run that led to the event) is dropped. The keep at 30 makes the
+    # held copies 10 and 30: the NaN at 33 goes back to 10 again. Then 40 and 50 are kept (10 drops out).
+    model = InjectingModel(inject={23: math.nan, 33: math.nan})
+    snapshots = Snapshots([10, 25, 35])
+    guard = DivergenceGuard(**GUARD, keep_count=2)
+    fit(tmp_path, model, guard, snapshots)
+    assert [(e["step"], e["kept_step"], e["rate_scale"]) for e in guard.events] == [(25, 10, 0.5), (35, 10, 0.25)]
+    for step in (25, 35):
+        for name, value in snapshots.weights[10].items():
+            assert torch.equal(snapshots.weights[step][name], value), name
+        for before, after in zip(snapshots.buffers[10], snapshots.buffers[step], strict=True):
+            assert torch.equal(before, after)
+    assert finite(model) and [k["step"] for k in guard.state_dict()["kept"]] == [40, 50] and guard.kept_step == 40

@@ -38,7 +38,7 @@ from lightning_clr._checks import check_int, check_number
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import LossMonitor, highest
+from lightning_clr.callbacks._spike import SPIKE, LossMonitor, highest
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
@@ -115,6 +115,8 @@ class DivergenceGuard(StepHookOwner):
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
         keep_count: int = 1,
+        roll_back_spikes: bool = True,
+        rate_aware: bool = False,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -131,6 +133,8 @@ class DivergenceGuard(StepHookOwner):
         self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
         self.keep_count = check_int(keep_count, "keep_count", what="kept states")
+        self.roll_back_spikes = bool(roll_back_spikes)
+        self.rate_aware = bool(rate_aware)
         self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing, self.level_memory)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
@@ -261,9 +265,21 @@ class DivergenceGuard(StepHookOwner):
         elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
             self._keep(pl_module, step)
 
+    def _rate_now(self, step: int, ahead: bool = False) -> float:
+        """The highest scheduled rate at ``step`` (at the current scales) or, ``ahead``, from ``step`` on."""
+        rates = [0.0]
+        for callback in self._schedules:
+            for index in range(len(self._optimizers)):
+                schedule = callback.step_schedule(index) if callback.drives(index) else None
+                if schedule is not None:
+                    end = (getattr(schedule, "total_steps_or_none", None) or step + 1) if ahead else step + 1
+                    rates.append(highest(schedule, step, max(end, step + 1)) * callback.rate_scale)
+        return max(rates)
+
     def _keep(self, pl_module: Any, step: int) -> None:
         kept = {
             "step": step,
+            "rate": self._rate_now(step) if self.rate_aware else 0.0,
             "model": _map_tensors(pl_module.state_dict(), _to_host),
             "optimizers": [_map_tensors(o.state_dict(), _to_host) for o in self._optimizers],
             "monitor": self._monitor.state_dict(),
@@ -279,8 +295,22 @@ class DivergenceGuard(StepHookOwner):
         self.events.append(event)
         if len(self.events) > self.max_rollbacks or not self._kept:
             raise DivergenceError(self._give_up_message(trainer))
-        kept = self._kept[0]
-        del self._kept[1:]  # the later copies come from the run that led to this event
+        if reason == SPIKE and not self.roll_back_spikes:
+            event["kept_step"] = None
+            self.rate_scale = scale
+            for callback in self._schedules:
+                callback.set_rate_scale(callback.rate_scale * self.rate_factor)
+            self._monitor.restart()
+            rank_zero_warn(f"DivergenceGuard: {self._describe(event)}.")
+            return
+        index = 0
+        if self.rate_aware:  # the newest copy kept at a rate no higher than the peak after the cut, else the newest
+            peak = self._rate_now(step, ahead=True) * self.rate_factor
+            fits = [i for i, k in enumerate(self._kept) if k.get("rate", 0.0) <= peak * (1 + 1e-9)]
+            index = fits[-1] if fits else len(self._kept) - 1
+        kept = self._kept[index]
+        event["kept_step"] = kept["step"]
+        del self._kept[index + 1:]  # the later copies come from the run that led to this event
         pl_module.load_state_dict(_map_tensors(kept["model"], torch.Tensor.clone))
         for optimizer, saved in zip(self._optimizers, kept["optimizers"], strict=True):
             hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
@@ -308,8 +338,9 @@ class DivergenceGuard(StepHookOwner):
         else:
             what = (f"{window} stayed above {self.spike_factor:g}x its recent level ({event['level']:.4g}) for "
                     f"{self.patience} checks (last: {event['loss']:.4g})")
-        return (f"at step {event['step']}, {what}; rolled back to the state kept at step {event['kept_step']} and "
-                f"scaled the schedules' rates to {event['rate_scale']:g}x")
+        done = ("kept the weights" if event["kept_step"] is None
+                else f"rolled back to the state kept at step {event['kept_step']}")
+        return f"at step {event['step']}, {what}; {done} and scaled the schedules' rates to {event['rate_scale']:g}x"
 
     def _give_up_message(self, trainer: Any) -> str:
         history = "; ".join(self._describe(e) for e in self.events[:-1]) or "none"

@@ -51,7 +51,7 @@ class Snapshots(pl.Callback):
         if step in self.steps:
             self.weights[step] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
             state = trainer.optimizers[0].state
-            self.buffers[step] = [state[p]["momentum_buffer"].clone() for p in pl_module.parameters()]
+            self.buffers[step] = [state[p]["momentum_buffer"].clone() for p in pl_module.parameters() if state[p]]
 
 
 class ListLogger(MinimalLogger):
@@ -379,3 +379,22 @@ def test_with_keep_count_2_a_rollback_goes_past_the_last_keep(tmp_path: Path) ->
         for before, after in zip(snapshots.buffers[10], snapshots.buffers[step], strict=True):
             assert torch.equal(before, after)
     assert finite(model) and [k["step"] for k in guard.state_dict()["kept"]] == [40, 50] and guard.kept_step == 40
+
+
+@pytest.mark.parametrize(("keep_count", "kept_step"), [(3, 0), (2, 20), (1, 20)])
+def test_rate_aware_goes_back_to_the_newest_copy_kept_at_a_rate_the_cut_schedule_stays_above(
+        tmp_path: Path, keep_count: int, kept_step: int) -> None:
+    # Copies are kept at 0, 10 and 20. After the NaN at 23 the halved schedule stays below 0.5 * rate(25): the
+    # copies of 10 and 20 were kept at higher rates, the one of 0 was not. With three held the rollback goes
+    # to 0; with two (10, 20) none fits and it goes to the newest, as without rate_aware.
+    rate = schedule()
+    assert rate(0) <= 0.5 * rate(25) < min(rate(10), rate(20))
+    model, snapshots = InjectingModel(inject={23: math.nan}), Snapshots([20, 25])
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    guard = DivergenceGuard(**GUARD, keep_count=keep_count, rate_aware=True)
+    fit(tmp_path, model, guard, snapshots)
+    assert [(e["step"], e["kept_step"], e["rate_scale"]) for e in guard.events] == [(25, kept_step, 0.5)]
+    for name, value in (start if kept_step == 0 else snapshots.weights[20]).items():
+        assert torch.equal(snapshots.weights[25][name], value), name
+    assert (snapshots.buffers[25] == []) == (kept_step == 0)  # the train-start copy has no momentum yet
+    assert finite(model) and used_lrs(model)[25:] == [rate(s) * 0.5 for s in range(25, STEPS)]

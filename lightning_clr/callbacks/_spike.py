@@ -104,13 +104,6 @@ class LossMonitor:
             self.load_state_dict(kept)
         self.high = self.skipped = 0
 
-    def restart(self) -> None:
-        """Forgets the level: the next clean window sets it anew (after an event that kept the weights)."""
-        self.level = None
-        self.recent.clear()
-        self.high = self.skipped = 0
-        self.spotless = False
-
     def state_dict(self) -> dict[str, Any]:
         return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped,
                 "spotless": self.spotless}

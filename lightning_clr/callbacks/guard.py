@@ -15,8 +15,9 @@ Design (see ``docs/guard.md`` for the measurements):
   rule's state. The last ``keep_count`` copies are held (host memory and checkpoint: ``keep_count`` times the
   weights and the optimizer state). Nothing is read from or written to disk by the guard; the copies go into
   the guard's checkpoint state, since a resumed run must be able to roll back to them.
-* **What a rollback does**: loads the oldest held copy (dropping the later ones, which come from the run that
-  led to the event) of the weights and optimizer state (the optimizers' hyperparameters, such as
+* **What a rollback does**: loads a held copy of the weights and optimizer state (with several: the newest
+  one kept at a scheduled rate no higher than the peak left after the cut, else the newest; the later copies,
+  from the run that led to the event, are dropped) (the optimizers' hyperparameters, such as
   the rate, stay those of the current step), multiplies the ``rate_scale`` of every lightning_clr schedule
   callback by ``rate_factor`` (the schedule's shape stays; its peak drops), puts the rule's level back as it
   was at the kept step (the restored weights are judged against their own past), logs and warns. The step count
@@ -28,7 +29,6 @@ Design (see ``docs/guard.md`` for the measurements):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -37,8 +37,9 @@ from typing_extensions import override
 from lightning_clr._checks import check_int, check_number
 from lightning_clr._compat import rank_zero_warn
 from lightning_clr._trainer import unwrap_optimizer
+from lightning_clr.callbacks._copies import all_finite, map_tensors, to_host
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import SPIKE, LossMonitor, highest
+from lightning_clr.callbacks._spike import LossMonitor, highest
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
@@ -49,26 +50,6 @@ _STATE_VERSION = 3
 
 class DivergenceError(RuntimeError):
     """The loss diverged again after ``max_rollbacks`` rollbacks: the fit stops."""
-
-
-def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return {k: _map_tensors(v, fn) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_map_tensors(v, fn) for v in obj)
-    return obj
-
-
-def _to_host(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to("cpu", copy=True)
-
-
-def _all_finite(obj: Any) -> bool:
-    found: list[bool] = []
-    _map_tensors(obj, lambda t: found.append(not t.is_floating_point() or bool(torch.isfinite(t).all())))
-    return all(found)
 
 
 def _loss_of(outputs: Any) -> torch.Tensor | None:
@@ -95,9 +76,11 @@ class DivergenceGuard(StepHookOwner):
         level_memory: the reference level is the lowest smoothed level of this many last clean windows.
         rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
         max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
-        keep_count: kept states held in host memory (each a copy of the weights and the optimizer state); a
-            rollback goes to the oldest of them, so that with 2 it goes back past the last keep, which may
-            already hold weights that the too-high rate damaged before the loss showed it.
+        keep_count: kept states held in host memory (each a copy of the weights and the optimizer state, so
+            ``keep_count`` times their memory, in the checkpoint too). With more than one, a rollback goes to
+            the newest copy kept at a scheduled rate no higher than the peak the lowered schedules have left
+            (a copy kept at a higher rate may hold weights that rate damaged before the loss showed it), or to
+            the newest copy if none was.
 
     Raises:
         ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
@@ -115,8 +98,6 @@ class DivergenceGuard(StepHookOwner):
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
         keep_count: int = 1,
-        roll_back_spikes: bool = True,
-        rate_aware: bool = False,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -133,8 +114,6 @@ class DivergenceGuard(StepHookOwner):
         self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
         self.keep_count = check_int(keep_count, "keep_count", what="kept states")
-        self.roll_back_spikes = bool(roll_back_spikes)
-        self.rate_aware = bool(rate_aware)
         self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing, self.level_memory)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
@@ -161,8 +140,8 @@ class DivergenceGuard(StepHookOwner):
 
     @property
     def kept_step(self) -> int | None:
-        """The step of the state a rollback would go back to now (the oldest kept one), ``None`` before any."""
-        return self._kept[0]["step"] if self._kept else None
+        """The step of the newest kept state (``None`` before the first keep)."""
+        return self._kept[-1]["step"] if self._kept else None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -279,12 +258,12 @@ class DivergenceGuard(StepHookOwner):
     def _keep(self, pl_module: Any, step: int) -> None:
         kept = {
             "step": step,
-            "rate": self._rate_now(step) if self.rate_aware else 0.0,
-            "model": _map_tensors(pl_module.state_dict(), _to_host),
-            "optimizers": [_map_tensors(o.state_dict(), _to_host) for o in self._optimizers],
+            "rate": self._rate_now(step) if self.keep_count > 1 else 0.0,
+            "model": map_tensors(pl_module.state_dict(), to_host),
+            "optimizers": [map_tensors(o.state_dict(), to_host) for o in self._optimizers],
             "monitor": self._monitor.state_dict(),
         }
-        if _all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
+        if all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
             self._kept = [*self._kept, kept][-self.keep_count:]
 
     # ------------------------------------------------------------------ a rollback
@@ -295,26 +274,18 @@ class DivergenceGuard(StepHookOwner):
         self.events.append(event)
         if len(self.events) > self.max_rollbacks or not self._kept:
             raise DivergenceError(self._give_up_message(trainer))
-        if reason == SPIKE and not self.roll_back_spikes:
-            event["kept_step"] = None
-            self.rate_scale = scale
-            for callback in self._schedules:
-                callback.set_rate_scale(callback.rate_scale * self.rate_factor)
-            self._monitor.restart()
-            rank_zero_warn(f"DivergenceGuard: {self._describe(event)}.")
-            return
-        index = 0
-        if self.rate_aware:  # the newest copy kept at a rate no higher than the peak after the cut, else the newest
+        index = len(self._kept) - 1
+        if index:  # the newest copy kept at a rate no higher than the peak after the cut, else the newest
             peak = self._rate_now(step, ahead=True) * self.rate_factor
-            fits = [i for i, k in enumerate(self._kept) if k.get("rate", 0.0) <= peak * (1 + 1e-9)]
-            index = fits[-1] if fits else len(self._kept) - 1
+            index = max((i for i, k in enumerate(self._kept) if k.get("rate", 0.0) <= peak * (1 + 1e-9)),
+                        default=index)
         kept = self._kept[index]
         event["kept_step"] = kept["step"]
         del self._kept[index + 1:]  # the later copies come from the run that led to this event
-        pl_module.load_state_dict(_map_tensors(kept["model"], torch.Tensor.clone))
+        pl_module.load_state_dict(map_tensors(kept["model"], torch.Tensor.clone))
         for optimizer, saved in zip(self._optimizers, kept["optimizers"], strict=True):
             hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-            optimizer.load_state_dict(_map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
+            optimizer.load_state_dict(map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
             for group, values in zip(optimizer.param_groups, hyper, strict=True):
                 group.update(values)  # the rate and momentum of the current step (the schedules continue)
         self.rate_scale = scale
@@ -338,9 +309,8 @@ class DivergenceGuard(StepHookOwner):
         else:
             what = (f"{window} stayed above {self.spike_factor:g}x its recent level ({event['level']:.4g}) for "
                     f"{self.patience} checks (last: {event['loss']:.4g})")
-        done = ("kept the weights" if event["kept_step"] is None
-                else f"rolled back to the state kept at step {event['kept_step']}")
-        return f"at step {event['step']}, {what}; {done} and scaled the schedules' rates to {event['rate_scale']:g}x"
+        return (f"at step {event['step']}, {what}; rolled back to the state kept at step {event['kept_step']} and "
+                f"scaled the schedules' rates to {event['rate_scale']:g}x")
 
     def _give_up_message(self, trainer: Any) -> str:
         history = "; ".join(self._describe(e) for e in self.events[:-1]) or "none"

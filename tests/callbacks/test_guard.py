@@ -227,11 +227,12 @@ def test_max_rollbacks_exceeded_stops_the_fit_saying_which_peak_to_try(tmp_path:
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")  # on purpose
-@pytest.mark.parametrize(("keep_count", "kept_steps"), [(1, [20, 30]), (2, [10, 10])])
+@pytest.mark.parametrize(("keep_count", "kept_steps"), [(1, [20, 30]), (3, [0, 30])])
 def test_resume_after_a_rollback_is_exact(tmp_path: Path, keep_count: int, kept_steps: list[int]) -> None:
     # Event 1 (NaN at 23) is before the checkpoint at step 34, event 2 (NaN at 36) after it: the resumed run
-    # must roll back to the state kept at step 30 (keep_count=1), which only the checkpoint holds, or to the
-    # older of the copies of steps 10 and 30 (keep_count=2), with the scale 0.5 restored.
+    # must roll back to the state kept at step 30 (keep_count=1), which only the checkpoint holds, or (three
+    # copies held) to the train-start copy, then to the copy of 30 (both rate-aware choices), with the scale
+    # 0.5 restored.
     inject = {23: math.nan, 36: math.nan}
     saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
     whole, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD, keep_count=keep_count)
@@ -364,34 +365,17 @@ def test_a_bump_the_patience_lets_pass_spoils_the_next_keep(tmp_path: Path) -> N
     assert finite(model) and guard.kept_step == 50
 
 
-def test_with_keep_count_2_a_rollback_goes_past_the_last_keep(tmp_path: Path) -> None:
-    # Copies are kept at 0, 10 and 20; two are held (10, 20), so the NaN at 23 goes back to exactly the state of
-    # step 10, and the copy of step 20 (from the run that led to the event) is dropped. The keep at 30 makes the
-    # held copies 10 and 30: the NaN at 33 goes back to 10 again. Then 40 and 50 are kept (10 drops out).
-    model = InjectingModel(inject={23: math.nan, 33: math.nan})
-    snapshots = Snapshots([10, 25, 35])
-    guard = DivergenceGuard(**GUARD, keep_count=2)
-    fit(tmp_path, model, guard, snapshots)
-    assert [(e["step"], e["kept_step"], e["rate_scale"]) for e in guard.events] == [(25, 10, 0.5), (35, 10, 0.25)]
-    for step in (25, 35):
-        for name, value in snapshots.weights[10].items():
-            assert torch.equal(snapshots.weights[step][name], value), name
-        for before, after in zip(snapshots.buffers[10], snapshots.buffers[step], strict=True):
-            assert torch.equal(before, after)
-    assert finite(model) and [k["step"] for k in guard.state_dict()["kept"]] == [40, 50] and guard.kept_step == 40
-
-
 @pytest.mark.parametrize(("keep_count", "kept_step"), [(3, 0), (2, 20), (1, 20)])
-def test_rate_aware_goes_back_to_the_newest_copy_kept_at_a_rate_the_cut_schedule_stays_above(
+def test_with_copies_held_a_rollback_goes_to_the_newest_kept_at_a_rate_the_cut_schedule_stays_above(
         tmp_path: Path, keep_count: int, kept_step: int) -> None:
     # Copies are kept at 0, 10 and 20. After the NaN at 23 the halved schedule stays below 0.5 * rate(25): the
     # copies of 10 and 20 were kept at higher rates, the one of 0 was not. With three held the rollback goes
-    # to 0; with two (10, 20) none fits and it goes to the newest, as without rate_aware.
+    # to 0; with two (10, 20) none fits and it goes to the newest, as with one.
     rate = schedule()
     assert rate(0) <= 0.5 * rate(25) < min(rate(10), rate(20))
     model, snapshots = InjectingModel(inject={23: math.nan}), Snapshots([20, 25])
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    guard = DivergenceGuard(**GUARD, keep_count=keep_count, rate_aware=True)
+    guard = DivergenceGuard(**GUARD, keep_count=keep_count)
     fit(tmp_path, model, guard, snapshots)
     assert [(e["step"], e["kept_step"], e["rate_scale"]) for e in guard.events] == [(25, kept_step, 0.5)]
     for name, value in (start if kept_step == 0 else snapshots.weights[20]).items():

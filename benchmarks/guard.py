@@ -62,6 +62,9 @@ FIELDS = ["peak", "guard", "rule", "seed", "epochs", "accuracy", "final_loss", "
           "rate_scale", "event_steps", "kept_steps", "wall_s", "window_means"]
 ARGS = ("check_every_n_steps", "keep_every_n_steps", "spike_factor", "patience", "smoothing", "level_memory",
         "max_rollbacks")  # the guard's arguments besides rate_factor, written into the "rule" column
+#: arguments added since the cache began, with the behaviour the older rows had: written into the "rule" column
+#: only when they differ from it, so that the cached rows stay valid
+LATER_ARGS = {"keep_count": 1}
 #: (spike_factor, patience, smoothing) rules compared on the curves (level_memory 20, keep every 100 steps)
 RULES = [(f, p, s) for s in (0.8, 0.5) for f in (1.15, 1.2, 1.3, 1.5) for p in (2, 3)]
 
@@ -78,7 +81,8 @@ def rule_of(**kwargs: Any) -> str:
     import lightning_clr as clr
 
     guard = clr.DivergenceGuard(**kwargs)
-    return " ".join(f"{name}={getattr(guard, name)!r}" for name in ARGS)
+    later = [name for name, old in LATER_ARGS.items() if getattr(guard, name) != old]
+    return " ".join(f"{name}={getattr(guard, name)!r}" for name in (*ARGS, *later))
 
 
 Spec = tuple[float, float, str, int, int]  # peak, rate_factor (0: no guard), guard arguments (JSON), seed, epochs
@@ -183,9 +187,11 @@ def _label(row: dict[str, Any]) -> str:
     """``no``, ``defaults`` or the guard arguments that differ from the defaults."""
     if float(row["guard"]) == 0:
         return "no"
-    defaults = dict(item.split("=") for item in rule_of().split())
-    items = [item.split("=") for item in (row.get("rule") or "").split()]
-    changed = [f"{name}={value}" for name, value in items if defaults.get(name) != value]
+    def parsed(rule: str) -> dict[str, str]:
+        return {**{name: repr(old) for name, old in LATER_ARGS.items()}, **dict(i.split("=") for i in rule.split())}
+
+    defaults = parsed(rule_of())
+    changed = [f"{name}={value}" for name, value in parsed(row.get("rule") or "").items() if defaults[name] != value]
     if float(row["guard"]) != 0.5:
         changed.insert(0, f"rate_factor={float(row['guard']):.3g}")
     return ", ".join(changed) or "defaults"

@@ -12,9 +12,12 @@ Design (see ``docs/guard.md`` for the measurements):
 * **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if every window since the
   previous such step was clean and the copy is finite, the LightningModule's ``state_dict`` and each
   optimizer's ``state_dict``, copied to host memory (at train start too, so there is always one), with the
-  rule's state. Nothing is read from or written to disk by the guard; the copy goes into the guard's
-  checkpoint state, since a resumed run must be able to roll back to it.
-* **What a rollback does**: loads the kept weights and optimizer state (the optimizers' hyperparameters, such as
+  rule's state. The last ``keep_count`` copies are held (host memory and checkpoint: ``keep_count`` times the
+  weights and the optimizer state). Nothing is read from or written to disk by the guard; the copies go into
+  the guard's checkpoint state, since a resumed run must be able to roll back to them.
+* **What a rollback does**: loads a held copy of the weights and optimizer state (with several: the newest
+  one kept at a scheduled rate no higher than the peak left after the cut, else the newest; the later copies,
+  from the run that led to the event, are dropped) (the optimizers' hyperparameters, such as
   the rate, stay those of the current step), multiplies the ``rate_scale`` of every lightning_clr schedule
   callback by ``rate_factor`` (the schedule's shape stays; its peak drops), puts the rule's level back as it
   was at the kept step (the restored weights are judged against their own past), logs and warns. The step count
@@ -26,7 +29,6 @@ Design (see ``docs/guard.md`` for the measurements):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -35,37 +37,19 @@ from typing_extensions import override
 from lightning_clr._checks import check_int, check_number
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr._warnings import warn
+from lightning_clr.callbacks._copies import all_finite, map_tensors, to_host
 from lightning_clr.callbacks._hooks import StepHookOwner
 from lightning_clr.callbacks._spike import LossMonitor, highest
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
 
-_STATE_VERSION = 2  # 2: the kept copy holds the rule's state at the keep ("monitor"); 1 loads too
+# 3: a list of kept copies, each with its step; 2: one copy, with the rule's state at the keep; 1: without it.
+_STATE_VERSION = 3
 
 
 class DivergenceError(RuntimeError):
     """The loss diverged again after ``max_rollbacks`` rollbacks: the fit stops."""
-
-
-def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return {k: _map_tensors(v, fn) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_map_tensors(v, fn) for v in obj)
-    return obj
-
-
-def _to_host(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to("cpu", copy=True)
-
-
-def _all_finite(obj: Any) -> bool:
-    found: list[bool] = []
-    _map_tensors(obj, lambda t: found.append(not t.is_floating_point() or bool(torch.isfinite(t).all())))
-    return all(found)
 
 
 def _loss_of(outputs: Any) -> torch.Tensor | None:
@@ -92,6 +76,11 @@ class DivergenceGuard(StepHookOwner):
         level_memory: the reference level is the lowest smoothed level of this many last clean windows.
         rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
         max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
+        keep_count: kept states held in host memory (each a copy of the weights and the optimizer state, so
+            ``keep_count`` times their memory, in the checkpoint too). With more than one, a rollback goes to
+            the newest copy kept at a scheduled rate no higher than the peak the lowered schedules have left
+            (a copy kept at a higher rate may hold weights that rate damaged before the loss showed it), or to
+            the newest copy if none was.
 
     Raises:
         ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
@@ -108,6 +97,7 @@ class DivergenceGuard(StepHookOwner):
         level_memory: int = 20,
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
+        keep_count: int = 1,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -123,11 +113,11 @@ class DivergenceGuard(StepHookOwner):
         self.level_memory = check_int(level_memory, "level_memory", what="checks")
         self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
+        self.keep_count = check_int(keep_count, "keep_count", what="kept states")
         self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing, self.level_memory)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
-        self.kept_step: int | None = None
-        self._kept: dict[str, Any] | None = None
+        self._kept: list[dict[str, Any]] = []  # oldest first, each with its "step"
         self._loaded = False
         self._partial: tuple[list[float], int] = ([], 0)  # restored per-rank sums and count of the open window
         self._reset_runtime()
@@ -148,6 +138,11 @@ class DivergenceGuard(StepHookOwner):
         self._pending_sum = 0.0
         self._trainer: Any = None
 
+    @property
+    def kept_step(self) -> int | None:
+        """The step of the newest kept state (``None`` before the first keep)."""
+        return self._kept[-1]["step"] if self._kept else None
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.update(_sum=None, _window=None, _schedules=[], _optimizers=[], _handles=[], _trainer=None)
@@ -159,7 +154,7 @@ class DivergenceGuard(StepHookOwner):
         self._remove_hooks()
         self._reset_runtime()
         if not self._loaded:
-            self._kept, self.kept_step = None, None  # a new fit: new optimizers, maybe new weights
+            self._kept = []  # a new fit: new optimizers, maybe new weights
         self._trainer = trainer
         self._optimizers = [unwrap_optimizer(o) for o in trainer.optimizers]
         self._schedules = [cb for cb in trainer.callbacks if isinstance(cb, ScheduleCallback)]
@@ -188,7 +183,7 @@ class DivergenceGuard(StepHookOwner):
         rank = int(trainer.global_rank)
         self._pending_sum = sums[rank] if rank < len(sums) else 0.0
         self._loaded = False
-        if self._kept is None:
+        if not self._kept:
             self._keep(pl_module, step)
 
     # ------------------------------------------------------------------ the hot path
@@ -249,14 +244,27 @@ class DivergenceGuard(StepHookOwner):
         elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
             self._keep(pl_module, step)
 
+    def _rate_now(self, step: int, ahead: bool = False) -> float:
+        """The highest scheduled rate at ``step`` (at the current scales) or, ``ahead``, from ``step`` on."""
+        rates = [0.0]
+        for callback in self._schedules:
+            for index in range(len(self._optimizers)):
+                schedule = callback.step_schedule(index) if callback.drives(index) else None
+                if schedule is not None:
+                    end = (getattr(schedule, "total_steps_or_none", None) or step + 1) if ahead else step + 1
+                    rates.append(highest(schedule, step, max(end, step + 1)) * callback.rate_scale)
+        return max(rates)
+
     def _keep(self, pl_module: Any, step: int) -> None:
         kept = {
-            "model": _map_tensors(pl_module.state_dict(), _to_host),
-            "optimizers": [_map_tensors(o.state_dict(), _to_host) for o in self._optimizers],
+            "step": step,
+            "rate": self._rate_now(step) if self.keep_count > 1 else 0.0,
+            "model": map_tensors(pl_module.state_dict(), to_host),
+            "optimizers": [map_tensors(o.state_dict(), to_host) for o in self._optimizers],
             "monitor": self._monitor.state_dict(),
         }
-        if _all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
-            self._kept, self.kept_step = kept, step
+        if all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
+            self._kept = [*self._kept, kept][-self.keep_count:]
 
     # ------------------------------------------------------------------ a rollback
     def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
@@ -264,18 +272,26 @@ class DivergenceGuard(StepHookOwner):
         event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.reference,
                                  "kept_step": self.kept_step, "rate_scale": scale}
         self.events.append(event)
-        if len(self.events) > self.max_rollbacks or self._kept is None:
+        if len(self.events) > self.max_rollbacks or not self._kept:
             raise DivergenceError(self._give_up_message(trainer))
-        pl_module.load_state_dict(_map_tensors(self._kept["model"], torch.Tensor.clone))
-        for optimizer, saved in zip(self._optimizers, self._kept["optimizers"], strict=True):
+        index = len(self._kept) - 1
+        if index:  # the newest copy kept at a rate no higher than the peak after the cut, else the newest
+            peak = self._rate_now(step, ahead=True) * self.rate_factor
+            index = max((i for i, k in enumerate(self._kept) if k.get("rate", 0.0) <= peak * (1 + 1e-9)),
+                        default=index)
+        kept = self._kept[index]
+        event["kept_step"] = kept["step"]
+        del self._kept[index + 1:]  # the later copies come from the run that led to this event
+        pl_module.load_state_dict(map_tensors(kept["model"], torch.Tensor.clone))
+        for optimizer, saved in zip(self._optimizers, kept["optimizers"], strict=True):
             hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-            optimizer.load_state_dict(_map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
+            optimizer.load_state_dict(map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
             for group, values in zip(optimizer.param_groups, hyper, strict=True):
                 group.update(values)  # the rate and momentum of the current step (the schedules continue)
         self.rate_scale = scale
         for callback in self._schedules:
             callback.set_rate_scale(callback.rate_scale * self.rate_factor)
-        self._monitor.after_rollback(self._kept.get("monitor"))  # absent from a version-1 checkpoint
+        self._monitor.after_rollback(kept.get("monitor"))  # absent from a version-1 checkpoint
         what = self._describe(event)
         warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
         if trainer.is_global_zero:
@@ -326,15 +342,17 @@ class DivergenceGuard(StepHookOwner):
         else:
             sums = [float(partial)]
         return {"version": _STATE_VERSION, "rate_scale": self.rate_scale, "events": [dict(e) for e in self.events],
-                "kept_step": self.kept_step, "kept": self._kept, "monitor": self._monitor.state_dict(),
+                "kept": self._kept, "monitor": self._monitor.state_dict(),
                 "partial_sums": sums, "partial_count": self._count}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rate_scale = float(state_dict.get("rate_scale", 1.0))
         self.events = [dict(e) for e in state_dict.get("events", [])]
-        self.kept_step = state_dict.get("kept_step")
-        self._kept = state_dict.get("kept")
+        kept = state_dict.get("kept")
+        if isinstance(kept, dict):  # versions 1 and 2: one copy, its step beside it
+            kept = [{**kept, "step": state_dict.get("kept_step")}]
+        self._kept = list(kept or [])
         self._monitor.load_state_dict(state_dict.get("monitor", {}))
         sums = [float(s) for s in state_dict.get("partial_sums", [])]
         self._partial = (sums, int(state_dict.get("partial_count", 0)))

@@ -51,7 +51,7 @@ class Snapshots(pl.Callback):
         if step in self.steps:
             self.weights[step] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
             state = trainer.optimizers[0].state
-            self.buffers[step] = [state[p]["momentum_buffer"].clone() for p in pl_module.parameters()]
+            self.buffers[step] = [state[p]["momentum_buffer"].clone() for p in pl_module.parameters() if state[p]]
 
 
 class ListLogger(MinimalLogger):
@@ -121,8 +121,10 @@ def test_a_rollback_puts_the_rule_back_as_it_was_at_the_kept_step(tmp_path: Path
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")  # on purpose
-def test_a_version_1_checkpoint_still_loads_and_rolls_back(tmp_path: Path) -> None:
-    # Version 1 kept no rule state with the copy: the rollback then keeps the current level, as it did.
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_version_1_or_2_checkpoint_still_loads_and_rolls_back(tmp_path: Path, version: int) -> None:
+    # Versions 1 and 2 held one copy, its step beside it; version 1 kept no rule state with the copy (the
+    # rollback then keeps the current level, as it did).
     inject = {23: math.nan, 36: math.nan}
     saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
     fit(tmp_path / "whole", InjectingModel(inject=inject), DivergenceGuard(**GUARD), saver, enable_checkpointing=True)
@@ -130,9 +132,11 @@ def test_a_version_1_checkpoint_still_loads_and_rolls_back(tmp_path: Path) -> No
     checkpoint = torch.load(path, weights_only=False)
     (key,) = [k for k in checkpoint["callbacks"] if k.startswith("DivergenceGuard")]
     state = checkpoint["callbacks"][key]
-    assert state["version"] == 2 and "monitor" in state["kept"]
-    state["version"] = 1
-    del state["kept"]["monitor"]
+    assert state["version"] == 3 and [k["step"] for k in state["kept"]] == [30] and "monitor" in state["kept"][0]
+    (kept,) = state["kept"]
+    state.update(version=version, kept_step=kept.pop("step"), kept=kept)
+    if version == 1:
+        del kept["monitor"]
     torch.save(checkpoint, path)
     resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
     fit(tmp_path / "resumed", resumed, again, ckpt_path=str(path))
@@ -223,21 +227,24 @@ def test_max_rollbacks_exceeded_stops_the_fit_saying_which_peak_to_try(tmp_path:
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")  # on purpose
-def test_resume_after_a_rollback_is_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("keep_count", "kept_steps"), [(1, [20, 30]), (3, [0, 30])])
+def test_resume_after_a_rollback_is_exact(tmp_path: Path, keep_count: int, kept_steps: list[int]) -> None:
     # Event 1 (NaN at 23) is before the checkpoint at step 34, event 2 (NaN at 36) after it: the resumed run
-    # must roll back to the state kept at step 30, which only the checkpoint holds, with the scale 0.5 restored.
+    # must roll back to the state kept at step 30 (keep_count=1), which only the checkpoint holds, or (three
+    # copies held) to the train-start copy, then to the copy of 30 (both rate-aware choices), with the scale
+    # 0.5 restored.
     inject = {23: math.nan, 36: math.nan}
     saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
-    whole, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
+    whole, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD, keep_count=keep_count)
     fit(tmp_path / "whole", whole, guard, saver, enable_checkpointing=True)
-    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(25, 20), (40, 30)]
+    assert [(e["step"], e["kept_step"]) for e in guard.events] == [(25, kept_steps[0]), (40, kept_steps[1])]
 
-    resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD)
+    resumed, again = InjectingModel(inject=inject), DivergenceGuard(**GUARD, keep_count=keep_count)
     path = tmp_path / "ckpt" / "epoch=0-step=34.ckpt"
     fit(tmp_path / "resumed", resumed, again, ckpt_path=str(path))
     assert resumed.used == whole.used[34:]  # the rate of every step after the resume, exactly
     assert list(map(repr, resumed.losses)) == list(map(repr, whole.losses[34:]))  # NaN too
-    assert [(e["step"], e["kept_step"]) for e in again.events] == [(25, 20), (40, 30)]
+    assert [(e["step"], e["kept_step"]) for e in again.events] == [(25, kept_steps[0]), (40, kept_steps[1])]
     for (name, a), (_, b) in zip(resumed.state_dict().items(), whole.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
@@ -269,6 +276,8 @@ def test_arguments_are_checked() -> None:
         DivergenceGuard(spike_factor=0.9)
     with pytest.raises(ValueError, match="Expected check_every_n_steps"):
         DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Expected keep_count to be a positive int number of kept states"):
+        DivergenceGuard(keep_count=0)
 
 
 def test_lightning_cli_configures_the_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,49 +312,6 @@ def test_two_ddp_ranks_roll_back_alike(tmp_path: Path, monkeypatch: pytest.Monke
     assert all(math.isfinite(w) for w in ranks[0]["weights"])
 
 
-def test_the_rule_on_a_literal_sequence() -> None:
-    from lightning_clr.callbacks._spike import LossMonitor
-
-    monitor = LossMonitor(factor=1.3, patience=2, smoothing=0.5, memory=3)
-    # level: 2, 1.5, 1.25 (reference 1.25); 1.7 > 1.3*1.25 is high; 1.6 is clean again (level 1.425, reference
-    # still 1.25); two high windows make the spike; a NaN is at once; None twice is the skipped event.
-    means = [2.0, 1.0, 1.0, 1.7, 1.6, 1.7, 1.7, math.nan, None, None]
-    events = [monitor.observe(m) for m in means]
-    assert events == [None, None, None, None, None, None, "spike", "non-finite", None, "skipped"]
-    assert monitor.recent[-1] == 1.425 and monitor.reference == 1.25
-
-
-def test_the_rule_after_a_rollback_judges_the_kept_weights_against_their_own_past() -> None:
-    from lightning_clr.callbacks._spike import LossMonitor
-
-    # The loss falls fast (2 -> 1) after the keep: the kept weights' loss (2) is high against the reference
-    # reached since (1), but clean against the one of the kept step (2).
-    fresh, restored = (LossMonitor(factor=1.3, patience=2, smoothing=0.0, memory=5) for _ in range(2))
-    for monitor in (fresh, restored):
-        monitor.observe(2.0)
-    kept = restored.state_dict()
-    for monitor in (fresh, restored):
-        for mean in (1.0, 1.0, math.nan):
-            monitor.observe(mean)
-    fresh.after_rollback()
-    restored.after_rollback(kept)
-    assert (fresh.reference, restored.reference) == (1.0, 2.0)
-    assert [fresh.observe(2.0), fresh.observe(2.0)] == [None, "spike"]  # a second rollback for nothing
-    assert [restored.observe(2.0), restored.observe(2.0)] == [None, None]
-
-
-def test_a_state_is_kept_only_after_an_interval_of_clean_windows() -> None:
-    from lightning_clr.callbacks._spike import LossMonitor
-
-    # One high window (1.7 > 1.3 * 1.0) that the patience lets pass still spoils its interval: the loss went
-    # back down, but the weights may not have.
-    monitor = LossMonitor(factor=1.3, patience=2, smoothing=0.0, memory=5)
-    assert [monitor.observe(m) for m in (1.0, 1.0)] == [None, None] and monitor.close_interval()
-    assert [monitor.observe(m) for m in (1.7, 1.0)] == [None, None] and not monitor.close_interval()
-    assert [monitor.observe(m) for m in (1.0, 1.0)] == [None, None] and monitor.close_interval()
-    assert monitor.observe(None) is None and not monitor.close_interval()  # an all-skipped window too
-
-
 def test_a_bump_the_patience_lets_pass_spoils_the_next_keep(tmp_path: Path) -> None:
     # Steps 10-14 report ten times their loss: the window ending at 15 is high, the next one is clean (no
     # event), but the keep at 20 is refused, so the NaN at 23 rolls back to the state of step 10.
@@ -354,3 +320,22 @@ def test_a_bump_the_patience_lets_pass_spoils_the_next_keep(tmp_path: Path) -> N
     fit(tmp_path, model, guard)
     assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(25, "non-finite", 10)]
     assert finite(model) and guard.kept_step == 50
+
+
+@pytest.mark.parametrize(("keep_count", "kept_step"), [(3, 0), (2, 20), (1, 20)])
+def test_with_copies_held_a_rollback_goes_to_the_newest_kept_at_a_rate_the_cut_schedule_stays_above(
+        tmp_path: Path, keep_count: int, kept_step: int) -> None:
+    # Copies are kept at 0, 10 and 20. After the NaN at 23 the halved schedule stays below 0.5 * rate(25): the
+    # copies of 10 and 20 were kept at higher rates, the one of 0 was not. With three held the rollback goes
+    # to 0; with two (10, 20) none fits and it goes to the newest, as with one.
+    rate = schedule()
+    assert rate(0) <= 0.5 * rate(25) < min(rate(10), rate(20))
+    model, snapshots = InjectingModel(inject={23: math.nan}), Snapshots([20, 25])
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    guard = DivergenceGuard(**GUARD, keep_count=keep_count)
+    fit(tmp_path, model, guard, snapshots)
+    assert [(e["step"], e["kept_step"], e["rate_scale"]) for e in guard.events] == [(25, kept_step, 0.5)]
+    for name, value in (start if kept_step == 0 else snapshots.weights[20]).items():
+        assert torch.equal(snapshots.weights[25][name], value), name
+    assert (snapshots.buffers[25] == []) == (kept_step == 0)  # the train-start copy has no momentum yet
+    assert finite(model) and used_lrs(model)[25:] == [rate(s) * 0.5 for s in range(25, STEPS)]

@@ -24,6 +24,7 @@ __all__ = [
     "POLICIES",
     "TARGET_MARGIN",
     "describe",
+    "goal",
     "plot",
     "search_steps",
     "summarize",
@@ -135,6 +136,36 @@ def _ratio(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x:.2f}x"
 
 
+def goal(summary: dict[str, Any]) -> dict[str, Any]:
+    """Issue 13's goal: 1cycle-auto reaches the target in at most half the run steps of tuned step decay and at most
+    a quarter of its total steps (the search counted).
+
+    Returns:
+        ``{"run_ratio", "total_ratio"}`` (1cycle-auto's steps over step decay's; ``inf`` where 1cycle-auto never
+        reaches the target, ``nan`` where a policy is missing or step decay never reaches it) and ``"run_met"``,
+        ``"total_met"``.
+    """
+    auto, step = summary["policies"].get("1cycle-auto"), summary["policies"].get("step")
+    out: dict[str, Any] = {}
+    for kind, limit in (("run", 0.5), ("total", 0.25)):
+        ratio = math.nan
+        if auto is not None and step is not None and math.isfinite(step[f"{kind}_steps"]):
+            ratio = auto[f"{kind}_steps"] / step[f"{kind}_steps"]
+        out[f"{kind}_ratio"], out[f"{kind}_met"] = ratio, bool(ratio <= limit)
+    return out
+
+
+def _rate(entry: dict[str, Any], budget: int | None) -> str:
+    """The tuned rate at ``budget``, or the median suggested ``max_lr`` of an auto policy."""
+    if budget is None:
+        return "–"
+    b = entry["budgets"][budget]
+    if b["peak"] is not None:
+        return f"{b['peak']:g}"
+    peaks = [x["max_lr"] for x in b["bounds"] if "max_lr" in x]
+    return f"auto, max_lr {statistics.median(peaks):.3g}" if peaks else "–"
+
+
 def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
            chosen: dict[tuple[str, int], float], settings: Any) -> str:
     """The markdown report: the tuning grid, accuracy per budget, budget and steps to the target, speed-ups."""
@@ -168,13 +199,14 @@ def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
     out.append(f"\nFinal test accuracy (%): median [min–max] over {settings.seeds} seeds; every run planned for its "
                f"budget ({spe} steps {'a budget unit' if settings.unit_steps else 'an epoch'}).\n")
     out.append(markdown_table(headers, rows))
-    headers = ["policy", "budget to target", "run steps", "search steps", "total steps",
+    headers = ["policy", "budget to target", "rate there", "run steps", "search steps", "total steps",
                *[f"run speed-up vs {b}" for b in SPEEDUP_BASES], *[f"total speed-up vs {b}" for b in SPEEDUP_BASES]]
     rows = []
     for policy, entry in summary["policies"].items():
         budget = entry["budget_to_target"]
         search = "–" if budget is None else _steps(entry["budgets"][budget]["search_steps"])
-        rows.append([policy, "none" if budget is None else f"{budget} {short}", _steps(entry["run_steps"]), search,
+        rows.append([policy, "none" if budget is None else f"{budget} {short}", _rate(entry, budget),
+                     _steps(entry["run_steps"]), search,
                      _steps(entry["total_steps"]), *[_ratio(entry[f"run_speedup_vs_{b}"]) for b in SPEEDUP_BASES],
                      *[_ratio(entry[f"total_speedup_vs_{b}"]) for b in SPEEDUP_BASES]])
     out.append(f"\nTarget: tuned step decay's median final test accuracy at {max(settings.budgets)} {long} minus "
@@ -183,6 +215,15 @@ def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
                f"({len(settings.grid)} rates x {settings.tune_seeds} seed(s) of that budget), the range test of an "
                "auto policy, none for Prodigy and schedule-free.\n")
     out.append(markdown_table(headers, rows))
+    g = goal(summary)
+    if not math.isnan(g["run_ratio"]):
+        def said(kind: str) -> str:
+            ratio = "1cycle-auto never reached the target" if math.isinf(g[f"{kind}_ratio"]) else \
+                f"{g[f'{kind}_ratio']:.2f}x"
+            return f"{ratio} ({'met' if g[f'{kind}_met'] else 'MISSED'})"
+
+        out.append(f"\nGoal (1cycle-auto: at most 0.5x tuned step decay's run steps, at most 0.25x its total steps): "
+                   f"run steps {said('run')}, total steps {said('total')}.")
     return "\n".join(out)
 
 
@@ -193,8 +234,8 @@ def plot(summary: dict[str, Any], settings: Any, path: str, command: str, machin
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [p for p in ("constant", "step", "1cycle", "1cycle-auto", "triangular2-auto", "prodigy", "schedulefree")
-             if p in summary["policies"]]
+    shown = [p for p in ("constant", "step", "1cycle", "triangular2", "1cycle-auto", "triangular2-auto", "prodigy",
+                         "schedulefree") if p in summary["policies"]]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     spe = settings.steps_per_unit
     for k, policy in enumerate(shown):

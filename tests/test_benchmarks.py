@@ -182,6 +182,14 @@ def test_summary_search_steps_count_every_grid_run_in_budget_units():
     assert auto["budget_to_target"] == 4 and auto["run_steps"] == 128 and auto["total_steps"] == 128 + 97
     assert auto["run_speedup_vs_step"] == pytest.approx(2.0)
     assert auto["total_speedup_vs_step"] == pytest.approx(1792 / 225)
+    import tta_summary
+
+    goal = tta_summary.goal(summary)
+    assert goal["run_ratio"] == pytest.approx(0.5) and goal["run_met"]
+    assert goal["total_ratio"] == pytest.approx(225 / 1792) and goal["total_met"]
+    runs[("1cycle-auto", 4)] = runs[("1cycle-auto", 2)]  # now it reaches the target only at 8 units
+    goal = tta_summary.goal(tta.summarize(runs, replace(settings, policies=("step", "1cycle-auto"))))
+    assert goal["run_ratio"] == pytest.approx(1.0) and not goal["run_met"] and goal["total_met"]  # 353 / 1792
 
 
 CHAR_TINY = replace(tta.CHARLM, budgets=(1, 2), seeds=1, grid=(0.003,), unit_steps=4, evals_per_epoch=2,

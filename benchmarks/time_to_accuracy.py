@@ -1,22 +1,32 @@
-"""Time to accuracy: do cyclical rates train MNIST-1D's small CNN to a given accuracy in fewer steps?
+"""Budgeted time to accuracy: how few optimizer steps does each learning-rate policy need to reach a high target?
 
-Every policy trains the same model (the mnist1d paper's ConvBase, SGD with momentum 0.9, batch 64) on the
-same 3,500 MNIST-1D training samples on a real ``pytorch_lightning.Trainer``; schedules are lightning_clr
-callbacks. For each policy and each budget (a number of epochs) the script
+Measured the way DAWNBench and the super-convergence paper do. Every run is planned for its budget (its schedule
+spans the run), on a fine grid of budgets (default 2, 3, 4, 6, 8, 12, 16, 24 and 32 units). Per family:
 
-1. tunes the rate on the 500 VALIDATION samples: the constant rate, step decay's initial rate and each
-   hand-set cyclical policy's peak rate are picked from one grid (mean final validation accuracy over
-   ``--tune-seeds`` seeds); the "auto" policies take their bounds from ``lightning_clr.LRRangeTest``
-   instead, with no grid search;
-2. trains ``--seeds`` seeds with the chosen rate and records the TEST accuracy (1,000 held-out samples)
-   every fifth of an epoch.
+1. **Tuning, on the validation split only.** The constant rate, step decay's initial rate and each hand-set
+   cyclical policy's peak are picked per budget from one grid (mean final validation accuracy over
+   ``--tune-seeds`` seeds, 1000, 1001, ...). The "auto" policies take their bounds from a default
+   ``lightning_clr.LRRangeTest()`` in each run; Prodigy and schedule-free have no rate to tune.
+2. **Test runs.** ``--seeds`` seeds (0, 1, ...) per policy and budget with the chosen rate; the final TEST
+   accuracy of each run.
+3. **Summary** (:mod:`tta_summary`). Target = tuned step decay's median final test accuracy at the largest budget
+   minus 0.5 points. A policy's budget to target is the smallest budget whose median final test accuracy reaches
+   it. Two figures per policy: the run steps of that budget, and the total steps with the rate search it needed
+   (every grid run of a hand-set policy at that budget, the range test of an "auto" one). Speed-ups of each
+   policy over constant, step decay, Prodigy and schedule-free, on both figures.
 
-It reports the median final test accuracy per budget with its range, and the optimizer steps each policy
-needs to reach the best constant rate's accuracy (its highest median final test accuracy over the budgets),
-with the speed-up against the constant rate and against step decay.
+Families (``--family``):
 
-    python benchmarks/time_to_accuracy.py --output bench-out            # default: ~5 min on 2 idle cores
-    python benchmarks/time_to_accuracy.py --quick --output /tmp/smoke    # smoke test (CI), under 2 min
+* ``convbase`` (default): the mnist1d paper's ConvBase, SGD momentum 0.9, batch 64, on 3,500 MNIST-1D training
+  samples (500 validation, 1,000 test); a budget unit is an epoch (55 steps); grid 0.02 ... 0.5.
+* ``charlm``: :mod:`families`' causal pre-LN character transformer (2 layers, width 48) on pydoc text, AdamW with
+  weight decay 0.01, batch 32 (88 steps an epoch); a budget unit is 32 optimizer steps; grid a half decade apart
+  (0.000949 ... 0.0949); Prodigy(lr=1.0) and ``schedulefree.AdamWScheduleFree``. Default 3 seeds, 1 tuning seed
+  (sized to run in about 30 minutes on one idle core).
+
+    python benchmarks/time_to_accuracy.py --workers 1 --output benchmarks/results            # ConvBase
+    python benchmarks/time_to_accuracy.py --family charlm --workers 1 --output benchmarks/results
+    python benchmarks/time_to_accuracy.py --quick --output /tmp/smoke    # smoke test (CI), well under a minute
 
 A constant-rate run of a short budget is the first part of the same seed's run of the largest budget
 (same initialisation, same data order), so the constant rate trains only at the largest budget and is
@@ -43,6 +53,8 @@ if _HERE not in sys.path:  # make `common` importable, in spawned workers too
 import torch  # noqa: E402
 from common import machine_info, quiet_lightning  # noqa: E402
 from tta_runs import (  # noqa: E402
+    CHARLM,
+    CHARLM_QUICK,
     QUICK,
     RunResult,
     RunSpec,
@@ -55,9 +67,10 @@ from tta_runs import (  # noqa: E402
 )
 from tta_summary import (  # noqa: E402
     AUTO_POLICIES,
-    DESCRIPTIONS,
     HAND_SET,
     POLICIES,
+    describe,
+    search_steps,
     summarize,
     tables,
     write_outputs,
@@ -65,6 +78,8 @@ from tta_summary import (  # noqa: E402
 
 __all__ = [
     "AUTO_POLICIES",
+    "CHARLM",
+    "CHARLM_QUICK",
     "POLICIES",
     "QUICK",
     "RunResult",
@@ -76,6 +91,7 @@ __all__ = [
     "range_test_available",
     "run_many",
     "run_one",
+    "search_steps",
     "summarize",
     "tables",
     "tune",
@@ -115,7 +131,7 @@ def tune(settings: Settings) -> tuple[dict[tuple[str, int], float], dict[tuple[s
         budgets = settings.budgets if r.spec.policy == "constant" else (r.spec.epochs,)
         for e in budgets:
             finals.setdefault((r.spec.policy, e, r.spec.peak), []).append(
-                r.accuracy_at(e * settings.steps_per_epoch))
+                r.accuracy_at(e * settings.steps_per_unit))
     scores = {k: statistics.fmean(v) for k, v in finals.items()}
     chosen = {}
     for policy in settings.policies:
@@ -158,7 +174,7 @@ def _truncate(result: RunResult, epochs: int, settings: Settings) -> RunResult:
     """A constant-rate run of the largest budget read as a run of ``epochs``."""
     if result.spec.epochs == epochs:
         return result
-    end = epochs * settings.steps_per_epoch
+    end = epochs * settings.steps_per_unit
     keep = [i for i, s in enumerate(result.steps) if s <= end]
     return RunResult(replace(result.spec, epochs=epochs), [result.steps[i] for i in keep],
                      [result.accuracy[i] for i in keep], result.lrs[:end], result.extra_steps,
@@ -168,19 +184,24 @@ def _truncate(result: RunResult, epochs: int, settings: Settings) -> RunResult:
 def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", choices=("convbase", "charlm"), default="convbase",
+                        help="ConvBase on MNIST-1D (default) or the character transformer")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke test: budgets 1 and 2 epochs, 2 seeds, a 2-point grid (not for its numbers)")
+                        help="a smoke test: budgets 1 and 2 units, 1 seed, a 2-point grid (not for its numbers)")
     parser.add_argument("--output", help="folder for the JSON, CSV, markdown and PNG outputs")
     parser.add_argument("--budgets", type=int, nargs="+",
-                        help="budgets in epochs (default 2 3 4 6 8 12 16 24 32)")
-    parser.add_argument("--seeds", type=int, help="test seeds per policy and budget (default 5)")
-    parser.add_argument("--tune-seeds", type=int, help="validation seeds per grid point (default 2)")
-    parser.add_argument("--grid", type=float, nargs="+", help="candidate rates (default 0.02 0.05 0.1 0.2 0.5)")
+                        help="budgets in units (convbase: epochs, charlm: 32 steps; default 2 3 4 6 8 12 16 24 32)")
+    parser.add_argument("--seeds", type=int, help="test seeds per policy and budget (default 5; charlm 3)")
+    parser.add_argument("--tune-seeds", type=int, help="validation seeds per grid point (default 2; charlm 1)")
+    parser.add_argument("--grid", type=float, nargs="+",
+                        help="candidate rates (default 0.02 0.05 0.1 0.2 0.5; charlm 0.000949 ... 0.0949)")
     parser.add_argument("--policies", nargs="+", choices=POLICIES, help="policies to run (default all)")
     parser.add_argument("--workers", type=int,
-                        help="worker processes (default 2, --quick 1; 1 runs in this process)")
+                        help="worker processes (default 2; charlm and --quick 1; 1 runs in this process)")
     args = parser.parse_args(argv)
-    settings = QUICK if args.quick else Settings()
+    bases = {("convbase", False): Settings(), ("convbase", True): QUICK, ("charlm", False): CHARLM,
+             ("charlm", True): CHARLM_QUICK}
+    settings = bases[(args.family, args.quick)]
     overrides = {name: getattr(args, name) for name in ("seeds", "tune_seeds", "workers")
                  if getattr(args, name) is not None}
     for name in ("budgets", "grid", "policies"):
@@ -205,11 +226,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     info = machine_info()
     print(f"Machine: {info['cpu']}, {info['cores']} cores; torch {info['torch']}, pytorch_lightning "
           f"{info['pytorch_lightning']}; {settings.workers} worker process(es), 1 torch thread each.")
-    print(f"MNIST-1D: {settings.num_train} train / 500 validation / {5000 - settings.num_train - 500} test; "
-          f"{settings.steps_per_epoch} steps per epoch; budgets {list(settings.budgets)} epochs; "
-          f"{settings.seeds} seeds; grid {list(settings.grid)}.")
+    if settings.family == "charlm":
+        print(f"charlm: {settings.num_train} training windows of 32 characters, batch {settings.batch_size} "
+              f"({settings.steps_per_epoch} steps an epoch); a budget unit is {settings.steps_per_unit} steps; "
+              f"budgets {list(settings.budgets)} units; {settings.seeds} seeds; grid {list(settings.grid)}.")
+    else:
+        print(f"MNIST-1D: {settings.num_train} train / 500 validation / {5000 - settings.num_train - 500} test; "
+              f"{settings.steps_per_unit} steps per epoch; budgets {list(settings.budgets)} epochs; "
+              f"{settings.seeds} seeds; grid {list(settings.grid)}.")
     for policy in settings.policies:
-        print(f"  {policy:17s} {DESCRIPTIONS[policy]}")
+        print(f"  {policy:17s} {describe(policy, settings)}")
     start = time.perf_counter()
     _data(settings)
     chosen, scores = tune(settings)

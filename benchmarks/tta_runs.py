@@ -1,5 +1,9 @@
 """The runs of the time-to-accuracy benchmark (``time_to_accuracy.py``): what to run (:class:`Settings`), one
 run of a policy at a budget (:func:`run_one`) and many of them in worker processes (:func:`run_many`).
+
+Two families: ``convbase`` (the mnist1d paper's ConvBase, SGD momentum 0.9, a budget unit is an epoch) and
+``charlm`` (:mod:`families`' causal pre-LN character transformer on pydoc text, AdamW with weight decay 0.01, a
+budget unit is ``Settings.unit_steps`` optimizer steps).
 """
 
 from __future__ import annotations
@@ -7,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -22,9 +26,12 @@ from common import (
     train_loader,
     trainer_kwargs,
 )
+from torch import nn
 from tta_summary import AUTO_POLICIES, HAND_SET, OPTIMIZER_BASELINES, POLICIES
 
 __all__ = [
+    "CHARLM",
+    "CHARLM_QUICK",
     "QUICK",
     "RunResult",
     "RunSpec",
@@ -47,7 +54,10 @@ class Settings:
         batch_size: the batch size.
         evals_per_epoch: test evaluations per epoch (and one at each epoch's end).
         workers: worker processes (1 runs in this process).
-        num_train: training samples (the rest of the 5,000: 500 validation, the remainder test).
+        num_train: training samples (MNIST-1D: the rest of the 5,000 are 500 validation and the remainder test;
+            charlm: the number of training windows, fixed by :mod:`families`).
+        family: ``"convbase"`` or ``"charlm"``.
+        unit_steps: optimizer steps in a budget unit; 0 (ConvBase) makes a unit one epoch.
     """
 
     budgets: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -59,20 +69,52 @@ class Settings:
     workers: int = 2
     policies: tuple[str, ...] = POLICIES
     num_train: int = 3500
+    family: str = "convbase"
+    unit_steps: int = 0
 
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(self.num_train / self.batch_size)
+
+    @property
+    def steps_per_unit(self) -> int:
+        """Optimizer steps in one budget unit (an epoch unless ``unit_steps`` is set)."""
+        return self.unit_steps or self.steps_per_epoch
+
+    @property
+    def unit(self) -> tuple[str, str]:
+        """The budget unit's short and long names, for the tables."""
+        if self.unit_steps:
+            return "u", f"units of {self.unit_steps} steps"
+        return "ep", "epochs"
+
+    @property
+    def stem(self) -> str:
+        """The output files' name without extension (one per family, so they do not collide)."""
+        return "time_to_accuracy" if self.family == "convbase" else f"time_to_accuracy_{self.family}"
 
 
 # One process: for runs this short, starting two spawned workers per stage costs more than it saves.
 QUICK = Settings(budgets=(1, 2), seeds=1, tune_seeds=1, grid=(0.05, 0.2), workers=1, num_train=1000,
                  policies=("constant", "step", "1cycle", "1cycle-auto", "prodigy", "schedulefree"))
 
+# The transformer: 2,811 training windows of 32 characters, batch 32 (88 steps an epoch). A budget unit is
+# CHARLM_UNIT_STEPS optimizer steps (budgets 64 to 1,024 steps, 0.7 to 11.6 epochs), 3 test seeds and 1 tuning
+# seed: sized from one measured run (about 11 ms a step on one idle core) so the whole grid runs in about 30
+# minutes on one core.
+CHARLM_UNIT_STEPS = 32
+CHARLM = Settings(budgets=(2, 3, 4, 6, 8, 12, 16, 24, 32), seeds=3, tune_seeds=1,
+                  grid=(0.000949, 0.003, 0.00949, 0.03, 0.0949), batch_size=32, evals_per_epoch=1,
+                  workers=1, policies=("constant", "step", "1cycle", "triangular2", "1cycle-auto", "triangular2-auto",
+                                       "prodigy", "schedulefree"),
+                  num_train=2811, family="charlm", unit_steps=CHARLM_UNIT_STEPS)
+CHARLM_QUICK = replace(CHARLM, budgets=(1, 2), seeds=1, grid=(0.003, 0.03), unit_steps=8, policies=QUICK.policies)
+
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run. ``split`` is "val" (tuning) or "test"."""
+    """One training run. ``epochs`` is the budget in units (epochs for ConvBase); ``split`` is "val" (tuning) or
+    "test"."""
 
     policy: str
     epochs: int
@@ -103,10 +145,59 @@ _DATA: dict[tuple[int, ...], Splits] = {}
 
 
 def _data(settings: Settings) -> Splits:
-    key = (settings.num_train,)
+    """The family's splits, made once per process.
+
+    Raises:
+        ValueError: for an unknown family, or charlm settings whose ``num_train`` is not the data's.
+    """
+    key = (settings.family, settings.num_train)
     if key not in _DATA:
-        _DATA[key] = make_mnist1d(num_train=settings.num_train)
+        if settings.family == "convbase":
+            _DATA[key] = make_mnist1d(num_train=settings.num_train)
+        elif settings.family == "charlm":
+            from families import family_data
+
+            data = family_data("charlm")
+            if len(data.x_train) != settings.num_train:
+                raise ValueError(f"Expected num_train={len(data.x_train)} for charlm, but got {settings.num_train}.")
+            _DATA[key] = data
+        else:
+            raise ValueError(f"Expected family 'convbase' or 'charlm', but got {settings.family!r}.")
     return _DATA[key]
+
+
+class CharLM(Classifier):
+    """:mod:`families`' character transformer, trained with AdamW (weight decay 0.01) on next-character loss;
+    ``optimizer="prodigy"`` is Prodigy(lr=1.0) with a cosine decay, ``"schedulefree"`` AdamWScheduleFree at its
+    default rate with a 5% warm-up (both with the same weight decay)."""
+
+    def __init__(self, lr: float, optimizer: str, total_steps: int, weight_decay: float = 0.01) -> None:
+        from families import FAMILIES
+
+        super().__init__(lr=lr, weight_decay=weight_decay, model=FAMILIES["charlm"].model(), optimizer=optimizer,
+                         total_steps=total_steps)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        from families import loss_and_correct
+
+        return loss_and_correct(self.model, *batch)[0]
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_name == "prodigy":
+            return super().configure_optimizers()
+        if self.optimizer_name == "schedulefree":
+            import schedulefree
+
+            return schedulefree.AdamWScheduleFree(self.parameters(), weight_decay=self.weight_decay,
+                                                  warmup_steps=max(1, round(0.05 * self.total_steps)))
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+def _model(spec: RunSpec, settings: Settings, lr: float, total: int) -> nn.Module:
+    optimizer = spec.policy if spec.policy in OPTIMIZER_BASELINES else "sgd"
+    if settings.family == "charlm":
+        return CharLM(lr=lr, optimizer=optimizer if optimizer != "sgd" else "adamw", total_steps=total)
+    return Classifier(lr=lr, momentum=0.9, total_steps=total, optimizer=optimizer)
 
 
 def range_test_available() -> bool:
@@ -129,7 +220,7 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
     """
     import lightning_clr as clr
 
-    total = spec.epochs * settings.steps_per_epoch
+    total = spec.epochs * settings.steps_per_unit
     policy, peak = spec.policy, spec.peak
     if policy in HAND_SET and peak is None:
         raise ValueError(f"Expected a peak rate for policy {policy!r}, but got None.")
@@ -169,12 +260,13 @@ def run_one(spec: RunSpec, settings: Settings) -> RunResult:
     x_eval, y_eval = (data.x_val, data.y_val) if spec.split == "val" else (data.x_test, data.y_test)
     pl.seed_everything(spec.seed, verbose=False)
     lr, callbacks = callbacks_for(spec, settings)
-    total = spec.epochs * settings.steps_per_epoch
-    model = Classifier(lr=lr, momentum=0.9, total_steps=total,
-                       optimizer=spec.policy if spec.policy in OPTIMIZER_BASELINES else "sgd")
-    every = max(1, settings.steps_per_epoch // settings.evals_per_epoch)
+    total = spec.epochs * settings.steps_per_unit
+    model = _model(spec, settings, lr, total)
+    every = max(1, settings.steps_per_unit // settings.evals_per_epoch)
     tracker = AccuracyTracker(x_eval, y_eval, every=every, record_lr=spec.record_lr)
-    trainer = pl.Trainer(**trainer_kwargs(max_epochs=spec.epochs, callbacks=[*callbacks, tracker]))
+    # ConvBase: whole epochs, as before; charlm: a number of steps (a unit need not be a whole epoch).
+    limits = {"max_steps": total, "max_epochs": -1} if settings.unit_steps else {"max_epochs": spec.epochs}
+    trainer = pl.Trainer(**trainer_kwargs(**limits, callbacks=[*callbacks, tracker]))
     start = time.perf_counter()
     trainer.fit(model, train_loader(data.x_train, data.y_train, settings.batch_size, seed=spec.seed))
     wall = time.perf_counter() - start
@@ -183,9 +275,8 @@ def run_one(spec: RunSpec, settings: Settings) -> RunResult:
     for callback in callbacks:
         if type(callback).__name__ == "LRRangeTest":
             result.extra_steps, result.bounds = _range_test_cost(callback, settings)
-    if trainer.global_step != spec.epochs * settings.steps_per_epoch:
-        raise RuntimeError(f"{spec} took {trainer.global_step} steps, expected "
-                           f"{spec.epochs * settings.steps_per_epoch}.")
+    if trainer.global_step != total:
+        raise RuntimeError(f"{spec} took {trainer.global_step} steps, expected {total}.")
     return result
 
 

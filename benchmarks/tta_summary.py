@@ -23,6 +23,8 @@ __all__ = [
     "OPTIMIZER_BASELINES",
     "POLICIES",
     "TARGET_MARGIN",
+    "describe",
+    "goal",
     "plot",
     "search_steps",
     "summarize",
@@ -50,6 +52,17 @@ DESCRIPTIONS = {
     "prodigy": "prodigyopt.Prodigy(lr=1.0) + cosine decay over the budget (no rate to tune)",
     "schedulefree": "schedulefree.SGDScheduleFree (default lr, 5% warm-up; no rate to tune)",
 }
+CHARLM_DESCRIPTIONS = {
+    **DESCRIPTIONS,
+    "constant": "constant AdamW rate (no callback), weight decay 0.01 for every policy",
+    "prodigy": "prodigyopt.Prodigy(lr=1.0, weight_decay=0.01) + cosine decay over the budget (no rate to tune)",
+    "schedulefree": "schedulefree.AdamWScheduleFree (default lr, 5% warm-up, wd 0.01; no rate to tune)",
+}
+
+
+def describe(policy: str, settings: Any) -> str:
+    """One line on how ``policy`` is driven in ``settings``' family."""
+    return (CHARLM_DESCRIPTIONS if settings.family == "charlm" else DESCRIPTIONS)[policy]
 
 
 def _final(result: Any) -> float:
@@ -60,7 +73,7 @@ def search_steps(policy: str, epochs: int, results: Sequence[Any], settings: Any
     """Optimizer steps the policy's rate search cost at this budget: every grid run of a hand-set policy (the
     constant rate's grid runs only at the largest budget, read off at each budget), the median range test of an
     "auto" policy, none for Prodigy and schedule-free."""
-    spe = settings.steps_per_epoch
+    spe = settings.steps_per_unit
     if policy == "constant":
         return float(len(settings.grid) * settings.tune_seeds * max(settings.budgets) * spe)
     if policy in HAND_SET:
@@ -83,7 +96,7 @@ def summarize(runs: dict[tuple[str, int], list[Any]], settings: Any) -> dict[str
     step_runs = runs.get(("step", largest), [])
     target = statistics.median(_final(r) for r in step_runs) - TARGET_MARGIN if step_runs else math.nan
     summary: dict[str, Any] = {"target": target, "policies": {}}
-    spe = settings.steps_per_epoch
+    spe = settings.steps_per_unit
     for policy in settings.policies:
         per_budget = {}
         for e in settings.budgets:
@@ -123,14 +136,45 @@ def _ratio(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x:.2f}x"
 
 
+def goal(summary: dict[str, Any]) -> dict[str, Any]:
+    """Issue 13's goal: 1cycle-auto reaches the target in at most half the run steps of tuned step decay and at most
+    a quarter of its total steps (the search counted).
+
+    Returns:
+        ``{"run_ratio", "total_ratio"}`` (1cycle-auto's steps over step decay's; ``inf`` where 1cycle-auto never
+        reaches the target, ``nan`` where a policy is missing or step decay never reaches it) and ``"run_met"``,
+        ``"total_met"``.
+    """
+    auto, step = summary["policies"].get("1cycle-auto"), summary["policies"].get("step")
+    out: dict[str, Any] = {}
+    for kind, limit in (("run", 0.5), ("total", 0.25)):
+        ratio = math.nan
+        if auto is not None and step is not None and math.isfinite(step[f"{kind}_steps"]):
+            ratio = auto[f"{kind}_steps"] / step[f"{kind}_steps"]
+        out[f"{kind}_ratio"], out[f"{kind}_met"] = ratio, bool(ratio <= limit)
+    return out
+
+
+def _rate(entry: dict[str, Any], budget: int | None) -> str:
+    """The tuned rate at ``budget``, or the median suggested ``max_lr`` of an auto policy."""
+    if budget is None:
+        return "–"
+    b = entry["budgets"][budget]
+    if b["peak"] is not None:
+        return f"{b['peak']:g}"
+    peaks = [x["max_lr"] for x in b["bounds"] if "max_lr" in x]
+    return f"auto, max_lr {statistics.median(peaks):.3g}" if peaks else "–"
+
+
 def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
            chosen: dict[tuple[str, int], float], settings: Any) -> str:
     """The markdown report: the tuning grid, accuracy per budget, budget and steps to the target, speed-ups."""
     from common import markdown_table
 
-    spe = settings.steps_per_epoch
+    spe = settings.steps_per_unit
+    short, long = settings.unit
     out = []
-    headers = ["policy", "budget (epochs)"] + [f"{p:g}" for p in settings.grid]
+    headers = ["policy", f"budget ({long})"] + [f"{p:g}" for p in settings.grid]
     rows = []
     for policy in settings.policies:
         if policy not in HAND_SET:
@@ -144,7 +188,7 @@ def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
     out.append(f"Tuning grid: mean final VALIDATION accuracy (%) over {settings.tune_seeds} seed(s) per rate "
                "(constant rate; step decay's initial rate; the cyclical peak). Bold: chosen.\n")
     out.append(markdown_table(headers, rows))
-    headers = ["policy"] + [f"{e} ep" for e in settings.budgets]
+    headers = ["policy"] + [f"{e} {short}" for e in settings.budgets]
     rows = []
     for policy, entry in summary["policies"].items():
         cells = []
@@ -153,23 +197,33 @@ def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
             cells.append("–" if b is None else f"{_acc(b['median'])} [{_acc(b['min'])}–{_acc(b['max'])}]")
         rows.append([policy, *cells])
     out.append(f"\nFinal test accuracy (%): median [min–max] over {settings.seeds} seeds; every run planned for its "
-               f"budget ({spe} steps an epoch).\n")
+               f"budget ({spe} steps {'a budget unit' if settings.unit_steps else 'an epoch'}).\n")
     out.append(markdown_table(headers, rows))
-    headers = ["policy", "budget to target", "run steps", "search steps", "total steps",
+    headers = ["policy", "budget to target", "rate there", "run steps", "search steps", "total steps",
                *[f"run speed-up vs {b}" for b in SPEEDUP_BASES], *[f"total speed-up vs {b}" for b in SPEEDUP_BASES]]
     rows = []
     for policy, entry in summary["policies"].items():
         budget = entry["budget_to_target"]
         search = "–" if budget is None else _steps(entry["budgets"][budget]["search_steps"])
-        rows.append([policy, "none" if budget is None else f"{budget} ep", _steps(entry["run_steps"]), search,
+        rows.append([policy, "none" if budget is None else f"{budget} {short}", _rate(entry, budget),
+                     _steps(entry["run_steps"]), search,
                      _steps(entry["total_steps"]), *[_ratio(entry[f"run_speedup_vs_{b}"]) for b in SPEEDUP_BASES],
                      *[_ratio(entry[f"total_speedup_vs_{b}"]) for b in SPEEDUP_BASES]])
-    out.append(f"\nTarget: tuned step decay's median final test accuracy at {max(settings.budgets)} epochs minus "
+    out.append(f"\nTarget: tuned step decay's median final test accuracy at {max(settings.budgets)} {long} minus "
                f"{100 * TARGET_MARGIN:.1f} points = {_acc(summary['target'])}%. Budget to target: the smallest budget "
                "whose median final accuracy reaches it. Search steps: every grid run of a hand-set policy "
                f"({len(settings.grid)} rates x {settings.tune_seeds} seed(s) of that budget), the range test of an "
                "auto policy, none for Prodigy and schedule-free.\n")
     out.append(markdown_table(headers, rows))
+    g = goal(summary)
+    if not math.isnan(g["run_ratio"]):
+        def said(kind: str) -> str:
+            ratio = "1cycle-auto never reached the target" if math.isinf(g[f"{kind}_ratio"]) else \
+                f"{g[f'{kind}_ratio']:.2f}x"
+            return f"{ratio} ({'met' if g[f'{kind}_met'] else 'MISSED'})"
+
+        out.append(f"\nGoal (1cycle-auto: at most 0.5x tuned step decay's run steps, at most 0.25x its total steps): "
+                   f"run steps {said('run')}, total steps {said('total')}.")
     return "\n".join(out)
 
 
@@ -180,10 +234,10 @@ def plot(summary: dict[str, Any], settings: Any, path: str, command: str, machin
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [p for p in ("constant", "step", "1cycle", "1cycle-auto", "triangular2-auto", "prodigy", "schedulefree")
-             if p in summary["policies"]]
+    shown = [p for p in ("constant", "step", "1cycle", "triangular2", "1cycle-auto", "triangular2-auto", "prodigy",
+                         "schedulefree") if p in summary["policies"]]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    spe = settings.steps_per_epoch
+    spe = settings.steps_per_unit
     for k, policy in enumerate(shown):
         entry = summary["policies"][policy]["budgets"]
         budgets = [e for e in settings.budgets if e in entry]
@@ -194,7 +248,7 @@ def plot(summary: dict[str, Any], settings: Any, path: str, command: str, machin
     axes[0].set_xticks([e * spe for e in settings.budgets])
     axes[0].set_xticklabels([f"{e}" for e in settings.budgets])
     axes[0].minorticks_off()
-    axes[0].set_xlabel("budget (epochs)")
+    axes[0].set_xlabel(f"budget ({settings.unit[1]})")
     axes[0].set_ylabel("median final test accuracy (%)")
     axes[0].set_ylim(max(0, 100 * summary["target"] - 15), 100)
     axes[0].grid(alpha=0.3)
@@ -235,10 +289,11 @@ def _jsonable(obj: Any) -> Any:
 
 def write_outputs(output: str, runs: dict[tuple[str, int], list[Any]], summary: dict[str, Any],
                   scores: dict, chosen: dict, settings: Any, report: str, info: dict[str, Any]) -> list[str]:
-    """Writes results.json, summary.csv, report.md and time_to_accuracy.png into ``output``."""
+    """Writes ``settings.stem`` + .json (every curve), .csv (every final accuracy), .md (the report) and .png into
+    ``output``; returns their paths."""
     os.makedirs(output, exist_ok=True)
     paths = []
-    path = os.path.join(output, "time_to_accuracy.json")
+    path = os.path.join(output, settings.stem + ".json")
     with open(path, "w") as f:
         json.dump(_jsonable({
             "settings": asdict(settings), "machine": info, "summary": summary,
@@ -250,19 +305,19 @@ def write_outputs(output: str, runs: dict[tuple[str, int], list[Any]], summary: 
                                   for r in rs] for (p, e), rs in runs.items()},
         }), f)
     paths.append(path)
-    path = os.path.join(output, "time_to_accuracy.csv")
+    path = os.path.join(output, settings.stem + ".csv")
     with open(path, "w") as f:
-        f.write("policy,epochs,steps,rate,seed,final_test_accuracy,range_test_steps\n")
+        f.write("policy,budget,steps,rate,seed,final_test_accuracy,range_test_steps\n")
         for (policy, e), results in runs.items():
             for r in results:
-                f.write(f"{policy},{e},{e * settings.steps_per_epoch},{r.spec.peak if r.spec.peak else 'auto'},"
+                f.write(f"{policy},{e},{e * settings.steps_per_unit},{r.spec.peak if r.spec.peak else 'auto'},"
                         f"{r.spec.seed},{r.accuracy[-1]:.4f},{r.extra_steps}\n")
     paths.append(path)
-    path = os.path.join(output, "time_to_accuracy.md")
+    path = os.path.join(output, settings.stem + ".md")
     with open(path, "w") as f:
         f.write(report + "\n")
     paths.append(path)
-    path = os.path.join(output, "time_to_accuracy.png")
+    path = os.path.join(output, settings.stem + ".png")
     plot(summary, settings, path, info.get("command", "python benchmarks/time_to_accuracy.py"),
          f"{info.get('cpu', '?')}, {info.get('cores', '?')} cores")
     paths.append(path)

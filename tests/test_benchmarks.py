@@ -96,7 +96,7 @@ def test_unknown_policy_and_missing_peak_raise():
 
 def test_run_one_uses_the_schedule_and_evaluates_every_fifth_epoch(data):
     result = tta.run_one(tta.RunSpec("step", 1, 0, 0.1, "val", record_lr=True), TINY)
-    assert result.steps == list(range(0, 55, 11)) + [55]
+    assert result.steps == [*range(0, 55, 11), 55]
     assert all(0.0 <= a <= 1.0 for a in result.accuracy)
     # Milestones at 27 and 41 of 55 steps: the rates each optimizer step really used.
     assert result.lrs == pytest.approx([0.1] * 27 + [0.01] * 14 + [0.001] * 14)
@@ -158,6 +158,71 @@ def test_tune_evaluate_and_outputs(tmp_path, data):
     assert sorted(os.path.basename(p) for p in paths) == [
         "time_to_accuracy.csv", "time_to_accuracy.json", "time_to_accuracy.md", "time_to_accuracy.png"]
     assert (tmp_path / "time_to_accuracy.csv").read_text().count("\n") == 3  # header + 2 runs
+
+
+def test_summary_search_steps_count_every_grid_run_in_budget_units():
+    """charlm's budget unit is 32 steps: a grid-tuned policy pays grid x tuning seeds x its budget, the constant
+    rate its grid at the largest budget (read off at each budget), an auto policy its median range test."""
+    settings = replace(tta.CHARLM, budgets=(2, 4, 8), tune_seeds=2, grid=(0.001, 0.01, 0.1))
+    assert settings.steps_per_unit == 32 and settings.steps_per_epoch == 88
+    assert tta.search_steps("step", 4, [], settings) == 3 * 2 * 4 * 32
+    assert tta.search_steps("constant", 2, [], settings) == 3 * 2 * 8 * 32
+    auto = [_fake("1cycle-auto", 2, s, [0, 64], [0.0, 0.3], extra=e) for s, e in enumerate((96, 97, 120))]
+    assert tta.search_steps("1cycle-auto", 2, auto, settings) == 97
+    assert tta.search_steps("schedulefree", 2, [], settings) == 0
+    runs = {("step", e): [_fake("step", e, s, [0, e * 32], [0.0, a]) for s, a in enumerate(accs)]
+            for e, accs in ((2, (0.30, 0.31, 0.32)), (4, (0.40, 0.41, 0.42)), (8, (0.45, 0.46, 0.47)))}
+    runs.update({("1cycle-auto", e): [_fake("1cycle-auto", e, s, [0, e * 32], [0.0, a], extra=96 + s)
+                                      for s, a in enumerate(accs)]
+                 for e, accs in ((2, (0.40, 0.44, 0.46)), (4, (0.455, 0.46, 0.47)), (8, (0.5, 0.5, 0.5)))})
+    summary = tta.summarize(runs, replace(settings, policies=("step", "1cycle-auto")))
+    assert summary["target"] == pytest.approx(0.455)
+    step, auto = summary["policies"]["step"], summary["policies"]["1cycle-auto"]
+    assert step["budget_to_target"] == 8 and step["run_steps"] == 256 and step["total_steps"] == 256 + 6 * 256
+    assert auto["budget_to_target"] == 4 and auto["run_steps"] == 128 and auto["total_steps"] == 128 + 97
+    assert auto["run_speedup_vs_step"] == pytest.approx(2.0)
+    assert auto["total_speedup_vs_step"] == pytest.approx(1792 / 225)
+    import tta_summary
+
+    goal = tta_summary.goal(summary)
+    assert goal["run_ratio"] == pytest.approx(0.5) and goal["run_met"]
+    assert goal["total_ratio"] == pytest.approx(225 / 1792) and goal["total_met"]
+    runs[("1cycle-auto", 4)] = runs[("1cycle-auto", 2)]  # now it reaches the target only at 8 units
+    goal = tta_summary.goal(tta.summarize(runs, replace(settings, policies=("step", "1cycle-auto"))))
+    assert goal["run_ratio"] == pytest.approx(1.0) and not goal["run_met"] and goal["total_met"]  # 353 / 1792
+
+
+CHAR_TINY = replace(tta.CHARLM, budgets=(1, 2), seeds=1, grid=(0.003,), unit_steps=4, evals_per_epoch=2,
+                    policies=("constant", "step"))
+
+
+def test_charlm_runs_with_adamw_and_reads_short_constant_budgets_off_the_long_run():
+    result = tta.run_one(tta.RunSpec("step", 2, 0, 0.003, "val", record_lr=True), CHAR_TINY)
+    assert result.steps == [0, 2, 4, 6, 8] and all(0.0 <= a <= 1.0 for a in result.accuracy)
+    assert result.lrs == pytest.approx([0.003] * 4 + [0.0003] * 2 + [0.00003] * 2)  # milestones at 4 and 6
+    long = tta.run_one(tta.RunSpec("constant", 2, 1, 0.003, "test"), CHAR_TINY)
+    short = tta.run_one(tta.RunSpec("constant", 1, 1, 0.003, "test"), CHAR_TINY)
+    cut = tta._truncate(long, 1, CHAR_TINY)
+    assert cut.steps == short.steps == [0, 2, 4] and cut.accuracy == short.accuracy
+
+
+def test_charlm_optimizer_baselines_are_the_adamw_kinds():
+    import tta_runs
+
+    for policy, kind in (("schedulefree", "AdamWScheduleFree"), ("prodigy", "Prodigy"), ("1cycle", "AdamW")):
+        model = tta_runs._model(tta.RunSpec(policy, 2, 0, 0.01), CHAR_TINY, 0.01, 8)
+        optimizer = model.configure_optimizers()
+        optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+        assert type(optimizer).__name__ == kind and optimizer.param_groups[0]["weight_decay"] == 0.01
+    result = tta.run_one(tta.RunSpec("schedulefree", 1, 0, None, "test"), CHAR_TINY)
+    assert result.steps[-1] == 4
+
+
+def test_family_option_picks_the_charlm_settings_and_file_names(tmp_path):
+    settings, output = tta.parse_args(["--family", "charlm", "--quick", "--output", str(tmp_path)])
+    assert settings.family == "charlm" and settings.stem == "time_to_accuracy_charlm" and output == str(tmp_path)
+    assert tta.parse_args([])[0] == tta.Settings() and tta.parse_args(["--family", "charlm"])[0] == tta.CHARLM
+    assert tta.parse_args(["--quick"])[0].stem == "time_to_accuracy"
 
 
 @pytest.mark.skipif(not tta.range_test_available(), reason="lightning_clr.LRRangeTest not available")

@@ -245,6 +245,8 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
         test = clr.LRRangeTest(plot=False, verbose=False)  # the defaults, as a new user would
         if policy == "1cycle-auto":
             return 1e-3, [test, clr.OneCycleLR(max_lr="auto")]
+        if policy == "1cycle-auto-guard":  # "auto" with the guard a user adds for safety, both at their defaults
+            return 1e-3, [test, clr.OneCycleLR(max_lr="auto"), clr.DivergenceGuard()]
         return 1e-3, [test, clr.CyclicLR(base_lr="auto", max_lr="auto", step_size_up=_cycle_step(total),
                                          mode="triangular2")]
     raise ValueError(f"Expected a policy in {POLICIES}, but got {policy!r}.")

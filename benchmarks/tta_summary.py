@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 HAND_SET = ("constant", "step", "triangular", "triangular2", "exp_range", "1cycle", "cosine")
-AUTO_POLICIES = ("1cycle-auto", "triangular2-auto")
+AUTO_POLICIES = ("1cycle-auto", "triangular2-auto", "1cycle-auto-guard")
 OPTIMIZER_BASELINES = ("prodigy", "schedulefree")
 POLICIES = HAND_SET + AUTO_POLICIES + OPTIMIZER_BASELINES
 SPEEDUP_BASES = ("constant", "step", "prodigy", "schedulefree")
@@ -49,6 +49,7 @@ DESCRIPTIONS = {
     "cosine": "CosineRestartsLR(max_lr=peak, t_mul=2): cycles of 1/7, 2/7, 4/7 of the budget",
     "1cycle-auto": "default LRRangeTest() + OneCycleLR(max_lr='auto')",
     "triangular2-auto": "default LRRangeTest() + CyclicLR('auto', 'auto', triangular2), 3 cycles per budget",
+    "1cycle-auto-guard": "default LRRangeTest() + OneCycleLR(max_lr='auto') + DivergenceGuard() (its defaults)",
     "prodigy": "prodigyopt.Prodigy(lr=1.0) + cosine decay over the budget (no rate to tune)",
     "schedulefree": "schedulefree.SGDScheduleFree (default lr, 5% warm-up; no rate to tune)",
 }
@@ -234,8 +235,8 @@ def plot(summary: dict[str, Any], settings: Any, path: str, command: str, machin
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [p for p in ("constant", "step", "1cycle", "triangular2", "1cycle-auto", "triangular2-auto", "prodigy",
-                         "schedulefree") if p in summary["policies"]]
+    shown = [p for p in ("constant", "step", "1cycle", "triangular2", "1cycle-auto", "triangular2-auto",
+                         "1cycle-auto-guard", "prodigy", "schedulefree") if p in summary["policies"]]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     spe = settings.steps_per_unit
     for k, policy in enumerate(shown):

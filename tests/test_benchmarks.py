@@ -56,6 +56,14 @@ def test_convbase_is_the_papers_model():
     assert model(torch.zeros(3, 40)).shape == (3, 10)
 
 
+def test_auto_policies_put_a_default_range_test_first_and_the_guard_last():
+    lr, callbacks = tta.callbacks_for(tta.RunSpec("1cycle-auto-guard", 4, 0, None), TINY)
+    assert [type(c) for c in callbacks] == [clr.LRRangeTest, clr.OneCycleLR, clr.DivergenceGuard]
+    assert callbacks[1].max_lr == "auto" and repr(callbacks[2]) == repr(clr.DivergenceGuard())
+    _, plain = tta.callbacks_for(tta.RunSpec("1cycle-auto", 4, 0, None), TINY)
+    assert [type(c) for c in plain] == [clr.LRRangeTest, clr.OneCycleLR]
+
+
 @pytest.mark.parametrize(
     ("policy", "kind", "checks"),
     [

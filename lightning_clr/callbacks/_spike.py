@@ -39,7 +39,7 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor", "highest"]
+__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor", "describe_event", "highest", "newest_at_most"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
@@ -123,3 +123,24 @@ def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
     stride = max(1, (stop - start) // _SAMPLES)
     return max((schedule(s) for s in range(start, stop, stride)), default=0.0)
 
+
+
+def describe_event(event: dict[str, Any], window_steps: int, factor: float, patience: int) -> str:
+    """One sentence on a rollback ``event`` (its step, reason, loss, level, kept step and new rate scale), for the
+    warning and the give-up error; ``window_steps``, ``factor`` and ``patience`` are the rule's arguments."""
+    window = f"the mean training loss of steps {event['step'] - window_steps + 1}-{event['step']}"
+    if event["reason"] == SKIPPED:
+        what = f"the AMP GradScaler skipped every step of {patience} windows in a row (gradients inf/NaN)"
+    elif event["reason"] == NON_FINITE:
+        what = f"{window} is {event['loss']}"
+    else:
+        what = (f"{window} stayed above {factor:g}x its recent level ({event['level']:.4g}) for "
+                f"{patience} checks (last: {event['loss']:.4g})")
+    return (f"at step {event['step']}, {what}; rolled back to the state kept at step {event['kept_step']} and "
+            f"scaled the schedules' rates to {event['rate_scale']:g}x")
+
+
+def newest_at_most(kept: list[dict[str, Any]], peak: float) -> int:
+    """The index of the newest kept copy whose scheduled ``"rate"`` was no higher than ``peak`` (with a relative
+    tolerance of 1e-9), else of the newest copy: where a rollback goes when several copies are held."""
+    return max((i for i, k in enumerate(kept) if k.get("rate", 0.0) <= peak * (1 + 1e-9)), default=len(kept) - 1)

@@ -29,6 +29,7 @@ Design (see ``docs/guard.md`` for the measurements):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -39,7 +40,7 @@ from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr._warnings import warn
 from lightning_clr.callbacks._copies import all_finite, map_tensors, to_host
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import LossMonitor, highest
+from lightning_clr.callbacks._spike import LossMonitor, describe_event, highest, newest_at_most
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
@@ -244,15 +245,20 @@ class DivergenceGuard(StepHookOwner):
         elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
             self._keep(pl_module, step)
 
-    def _rate_now(self, step: int, ahead: bool = False) -> float:
-        """The highest scheduled rate at ``step`` (at the current scales) or, ``ahead``, from ``step`` on."""
-        rates = [0.0]
+    def _driven_schedules(self) -> Iterator[tuple[Any, int, Any]]:
+        """``(callback, optimizer index, its learning-rate schedule)`` for each optimizer a schedule callback drives."""
         for callback in self._schedules:
             for index in range(len(self._optimizers)):
                 schedule = callback.step_schedule(index) if callback.drives(index) else None
                 if schedule is not None:
-                    end = (getattr(schedule, "total_steps_or_none", None) or step + 1) if ahead else step + 1
-                    rates.append(highest(schedule, step, max(end, step + 1)) * callback.rate_scale)
+                    yield callback, index, schedule
+
+    def _rate_now(self, step: int, ahead: bool = False) -> float:
+        """The highest scheduled rate at ``step`` (at the current scales) or, ``ahead``, from ``step`` on."""
+        rates = [0.0]
+        for callback, _, schedule in self._driven_schedules():
+            end = (getattr(schedule, "total_steps_or_none", None) or step + 1) if ahead else step + 1
+            rates.append(highest(schedule, step, max(end, step + 1)) * callback.rate_scale)
         return max(rates)
 
     def _keep(self, pl_module: Any, step: int) -> None:
@@ -275,10 +281,8 @@ class DivergenceGuard(StepHookOwner):
         if len(self.events) > self.max_rollbacks or not self._kept:
             raise DivergenceError(self._give_up_message(trainer))
         index = len(self._kept) - 1
-        if index:  # the newest copy kept at a rate no higher than the peak after the cut, else the newest
-            peak = self._rate_now(step, ahead=True) * self.rate_factor
-            index = max((i for i, k in enumerate(self._kept) if k.get("rate", 0.0) <= peak * (1 + 1e-9)),
-                        default=index)
+        if index:  # several copies: the choice needs the peak the cut schedules have left
+            index = newest_at_most(self._kept, self._rate_now(step, ahead=True) * self.rate_factor)
         kept = self._kept[index]
         event["kept_step"] = kept["step"]
         del self._kept[index + 1:]  # the later copies come from the run that led to this event
@@ -301,29 +305,17 @@ class DivergenceGuard(StepHookOwner):
                 logger.log_metrics(metrics, step=step)
 
     def _describe(self, event: dict[str, Any]) -> str:
-        window = f"the mean training loss of steps {event['step'] - self.check_every_n_steps + 1}-{event['step']}"
-        if event["reason"] == "skipped":
-            what = f"the AMP GradScaler skipped every step of {self.patience} windows in a row (gradients inf/NaN)"
-        elif event["reason"] == "non-finite":
-            what = f"{window} is {event['loss']}"
-        else:
-            what = (f"{window} stayed above {self.spike_factor:g}x its recent level ({event['level']:.4g}) for "
-                    f"{self.patience} checks (last: {event['loss']:.4g})")
-        return (f"at step {event['step']}, {what}; rolled back to the state kept at step {event['kept_step']} and "
-                f"scaled the schedules' rates to {event['rate_scale']:g}x")
+        return describe_event(event, self.check_every_n_steps, self.spike_factor, self.patience)
 
     def _give_up_message(self, trainer: Any) -> str:
         history = "; ".join(self._describe(e) for e in self.events[:-1]) or "none"
         peaks = []
-        for callback in self._schedules:
-            for index in range(len(self._optimizers)):
-                schedule = callback.step_schedule(index) if callback.drives(index) else None
-                if schedule is not None:
-                    length = getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1
-                    peak = highest(schedule, 0, length)
-                    ran, next_peak = peak * callback.rate_scale, peak * callback.rate_scale * self.rate_factor
-                    peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at {ran:.4g}; "
-                                 f"try max_lr={next_peak:.3g}")
+        for callback, index, schedule in self._driven_schedules():
+            length = getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1
+            peak = highest(schedule, 0, length)
+            ran, next_peak = peak * callback.rate_scale, peak * callback.rate_scale * self.rate_factor
+            peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at {ran:.4g}; "
+                         f"try max_lr={next_peak:.3g}")
         advice = "; ".join(peaks) or "lower the learning rate"
         last = self.events[-1]
         return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "

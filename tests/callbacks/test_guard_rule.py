@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from lightning_clr.callbacks._spike import LossMonitor
+from lightning_clr.callbacks._spike import LossMonitor, newest_at_most
 
 
 def test_the_rule_on_a_literal_sequence() -> None:
@@ -43,3 +43,11 @@ def test_a_state_is_kept_only_after_an_interval_of_clean_windows() -> None:
     assert [monitor.observe(m) for m in (1.7, 1.0)] == [None, None] and not monitor.close_interval()
     assert [monitor.observe(m) for m in (1.0, 1.0)] == [None, None] and monitor.close_interval()
     assert monitor.observe(None) is None and not monitor.close_interval()  # an all-skipped window too
+
+
+def test_the_copy_a_rollback_goes_to():
+    kept = [{"rate": 0.1}, {"rate": 0.3}, {"rate": 0.2}, {"rate": 0.5}]
+    assert newest_at_most(kept, 0.25) == 2  # the newest kept at a rate the cut schedule stays above
+    assert newest_at_most(kept, 0.3) == 2
+    assert newest_at_most(kept, 0.05) == 3  # none qualifies: the newest
+    assert newest_at_most([{"step": 100}], 0.0) == 0  # a version-2 copy has no rate: it qualifies

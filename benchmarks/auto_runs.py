@@ -19,6 +19,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from baselines import baseline_optimizer
 from bench_pool import mapped
 from common import quiet_lightning, train_loader, trainer_kwargs
 from families import FAMILIES, Family, family_data, loss_and_correct
@@ -90,19 +91,8 @@ class Task(pl.LightningModule):
     @override
     def configure_optimizers(self) -> Any:
         f, params, wd = self.family, self.model.parameters(), self.family.weight_decay
-        if self.method == "prodigy":
-            from prodigyopt import Prodigy
-
-            optimizer = Prodigy(params, lr=1.0, weight_decay=wd)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.total_steps)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        if self.method == "schedulefree":
-            import schedulefree
-
-            warmup = max(1, round(0.05 * self.total_steps))
-            if f.adam_family:
-                return schedulefree.AdamWScheduleFree(params, weight_decay=wd, warmup_steps=warmup)
-            return schedulefree.SGDScheduleFree(params, momentum=0.9, weight_decay=wd, warmup_steps=warmup)
+        if self.method in BASELINES:
+            return baseline_optimizer(self.method, params, self.total_steps, wd, adam=f.adam_family)
         if f.optimizer == "adamw":
             return torch.optim.AdamW(params, lr=1e-3, weight_decay=wd)
         if f.optimizer == "adam":

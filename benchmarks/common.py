@@ -22,6 +22,7 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # pytorch_lightning's
 
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
+from baselines import baseline_optimizer  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from typing_extensions import override  # noqa: E402
@@ -192,18 +193,9 @@ class Classifier(pl.LightningModule):
 
     @override
     def configure_optimizers(self) -> Any:
-        if self.optimizer_name == "prodigy":
-            from prodigyopt import Prodigy
-
-            optimizer = Prodigy(self.parameters(), lr=1.0, weight_decay=self.weight_decay)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.total_steps)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        if self.optimizer_name == "schedulefree":
-            import schedulefree
-
-            return schedulefree.SGDScheduleFree(self.parameters(), momentum=self.momentum,
-                                                weight_decay=self.weight_decay,
-                                                warmup_steps=max(1, round(0.05 * self.total_steps)))
+        if self.optimizer_name in ("prodigy", "schedulefree"):
+            return baseline_optimizer(self.optimizer_name, self.parameters(), self.total_steps, self.weight_decay,
+                                      adam=False, momentum=self.momentum)
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum,
                                weight_decay=self.weight_decay)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
+from baselines import baseline_optimizer
 from bench_pool import mapped
 from common import (
     AccuracyTracker,
@@ -183,13 +184,9 @@ class CharLM(Classifier):
         return loss_and_correct(self.model, *batch)[0]
 
     def configure_optimizers(self) -> Any:
-        if self.optimizer_name == "prodigy":
-            return super().configure_optimizers()
-        if self.optimizer_name == "schedulefree":
-            import schedulefree
-
-            return schedulefree.AdamWScheduleFree(self.parameters(), weight_decay=self.weight_decay,
-                                                  warmup_steps=max(1, round(0.05 * self.total_steps)))
+        if self.optimizer_name in ("prodigy", "schedulefree"):
+            return baseline_optimizer(self.optimizer_name, self.parameters(), self.total_steps, self.weight_decay,
+                                      adam=True)
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 

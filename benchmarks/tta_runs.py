@@ -172,10 +172,11 @@ class CharLM(Classifier):
     ``optimizer="prodigy"`` is Prodigy(lr=1.0) with a cosine decay, ``"schedulefree"`` AdamWScheduleFree at its
     default rate with a 5% warm-up (both with the same weight decay)."""
 
-    def __init__(self, lr: float, optimizer: str, total_steps: int, weight_decay: float = 0.01) -> None:
+    def __init__(self, lr: float, optimizer: str, total_steps: int) -> None:
         from families import FAMILIES
 
-        super().__init__(lr=lr, weight_decay=weight_decay, model=FAMILIES["charlm"].model(), optimizer=optimizer,
+        family = FAMILIES["charlm"]  # its weight decay (0.01) too, as the auto-bounds benchmark trains it
+        super().__init__(lr=lr, weight_decay=family.weight_decay, model=family.model(), optimizer=optimizer,
                          total_steps=total_steps)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

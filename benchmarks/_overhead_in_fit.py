@@ -13,7 +13,7 @@ themselves, inside the fit, where the Trainer's own work has evicted them from t
   gives one figure per callback, measured on the same step in the same state of the machine;
 * the cost of a batch is the callback's sum minus the mean of the two empty Callbacks' (the timer's own
   cost and the dispatch of a no-op hook cancel; the first callback Lightning calls warms the code all of
-  them share, which alone moved a callback's figure by about 1.5 µs a batch, so the reference sits on both
+  them share: the two orders gave figures 1.8 µs a batch apart for the same callback, so the reference sits on both
   sides), and the table gives the median over the batches of a run, then the median [interquartile range]
   over runs;
 * work done once in a while is spread over its period and reported apart, so a median cannot hide it: the
@@ -130,7 +130,7 @@ class _TimedScheduler:
 def measure(variant: str, groups: int, steps: int, warmup: int) -> dict[str, float]:
     """One fit: per batch, the variant's time minus the mean of two empty Callbacks', one called just before
     it and one just after (the first callback Lightning calls warms the code they share: the order alone
-    moved a callback's figure by about 1.5 µs a batch here, so neither place alone is fair)."""
+    moved a callback's figure by 1.8 µs a batch here, so neither place alone is fair)."""
     callbacks, factory = _variant(variant, steps)
     ours, before, after = _Buckets(), _Buckets(), _Buckets()
     first, last = EmptyCallback(), EmptyCallback()

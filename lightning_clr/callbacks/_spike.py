@@ -39,11 +39,15 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "LossMonitor", "describe_event", "highest", "newest_at_most"]
+__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "describe_event", "highest", "newest_at_most"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
 SKIPPED = "skipped"
+STALL = "stall"
+#: the stall rule waits until the level is this fraction of the first one: an untrained network's flat start is
+#: not a stall
+STALL_AFTER_FALL = 0.9
 
 
 class LossMonitor:
@@ -56,11 +60,17 @@ class LossMonitor:
         memory: ``k``, the clean windows whose lowest level is the reference.
     """
 
-    def __init__(self, factor: float, patience: int, smoothing: float, memory: int = 20) -> None:
+    def __init__(self, factor: float, patience: int, smoothing: float, memory: int = 20,
+                 stall_patience: int = 0) -> None:
         self.factor = factor
         self.patience = patience
         self.smoothing = smoothing
+        self.stall_patience = stall_patience
         self.level: float | None = None
+        self.first: float | None = None  # the first clean level
+        self.top_rate = 0.0  # the highest scheduled rate seen at a check (never put back by a rollback)
+        self.best: float | None = None  # the lowest level since the rates began to climb above top_rate
+        self.stalled = 0  # windows in a row, while the rates climb, without a new lowest level
         self.recent: deque[float] = deque(maxlen=memory)
         self.high = 0
         self.skipped = 0
@@ -71,8 +81,9 @@ class LossMonitor:
         """``R``: the lowest smoothed level of the last ``memory`` clean windows (``None`` before the first)."""
         return min(self.recent) if self.recent else None
 
-    def observe(self, mean: float | None) -> str | None:
-        """Takes one window's mean loss (``None``: every step skipped) and returns the event, or ``None``."""
+    def observe(self, mean: float | None, rate: float | None = None) -> str | None:
+        """Takes one window's mean loss (``None``: every step skipped) and, for the stall rule, the highest
+        scheduled rate at the check; returns the event, or ``None``."""
         if mean is None:
             self.skipped += 1
             self.spotless = False
@@ -88,7 +99,23 @@ class LossMonitor:
         self.high = 0
         self.level = mean if self.level is None else self.smoothing * self.level + (1.0 - self.smoothing) * mean
         self.recent.append(self.level)
-        return None
+        if self.first is None:
+            self.first = self.level
+        return self._stall(rate) if self.stall_patience and rate is not None else None
+
+    def _stall(self, rate: float) -> str | None:
+        """The stall rule: while the rates climb above any they had, the level must keep making new lows."""
+        climbing, self.top_rate = rate > self.top_rate, max(rate, self.top_rate)
+        level, first = self.level, self.first
+        if not climbing or level is None or first is None or level > STALL_AFTER_FALL * first:
+            self.best, self.stalled = None, 0
+            return None
+        if self.best is None or level < self.best:
+            self.best, self.stalled = level, 0
+            return None
+        self.stalled += 1
+        self.spotless = False
+        return STALL if self.stalled >= self.stall_patience else None
 
     def close_interval(self) -> bool:
         """Ends a keep interval: returns whether every window of it was clean (a state kept now is a good one:
@@ -100,13 +127,16 @@ class LossMonitor:
         """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
         was kept, puts the level and the recent levels back as they were then: the restored weights are judged
         against their own past, not against the lower level reached between the keep and the event."""
+        top = self.top_rate
         if kept is not None:
             self.load_state_dict(kept)
-        self.high = self.skipped = 0
+        self.high = self.skipped = self.stalled = 0
+        self.best, self.top_rate = None, top
 
     def state_dict(self) -> dict[str, Any]:
         return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped,
-                "spotless": self.spotless}
+                "spotless": self.spotless, "first": self.first, "top_rate": self.top_rate, "best": self.best,
+                "stalled": self.stalled}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -116,6 +146,11 @@ class LossMonitor:
         self.high = int(state.get("high", 0))
         self.skipped = int(state.get("skipped", 0))
         self.spotless = bool(state.get("spotless", True))
+        first, best = state.get("first", self.level), state.get("best")
+        self.first = None if first is None else float(first)
+        self.best = None if best is None else float(best)
+        self.top_rate = float(state.get("top_rate", 0.0))
+        self.stalled = int(state.get("stalled", 0))
 
 
 def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
@@ -125,7 +160,8 @@ def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
 
 
 
-def describe_event(event: dict[str, Any], window_steps: int, factor: float, patience: int) -> str:
+def describe_event(event: dict[str, Any], window_steps: int, factor: float, patience: int,
+                   stall_patience: int = 0) -> str:
     """One sentence on a rollback ``event`` (its step, reason, loss, level, kept step and new rate scale), for the
     warning and the give-up error; ``window_steps``, ``factor`` and ``patience`` are the rule's arguments."""
     window = f"the mean training loss of steps {event['step'] - window_steps + 1}-{event['step']}"
@@ -133,6 +169,9 @@ def describe_event(event: dict[str, Any], window_steps: int, factor: float, pati
         what = f"the AMP GradScaler skipped every step of {patience} windows in a row (gradients inf/NaN)"
     elif event["reason"] == NON_FINITE:
         what = f"{window} is {event['loss']}"
+    elif event["reason"] == STALL:
+        what = (f"the smoothed training loss ({event['level']:.4g}) made no new low for {stall_patience} checks while "
+                "the rates climbed above any they had")
     else:
         what = (f"{window} stayed above {factor:g}x its recent level ({event['level']:.4g}) for "
                 f"{patience} checks (last: {event['loss']:.4g})")

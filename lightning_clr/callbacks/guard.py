@@ -7,24 +7,23 @@ Design (see ``docs/guard.md`` for the measurements):
 * **Cadence**: every ``check_every_n_steps`` optimizer steps (``trainer.global_step``), the sum is reduced over
   the ranks (one all-reduce of two numbers under DDP) and read once; the window's mean goes to the pure rule in
   :mod:`lightning_clr.callbacks._spike`. Every rank sees the same reduced numbers, so every rank decides alike.
-  A fixed step cadence rather than "the lowest rate of each cycle": 1cycle has a single cycle, and a
-  divergence must be caught within a few tens of steps whatever the schedule.
+  A fixed step cadence rather than "the lowest rate of each cycle": 1cycle has a single cycle, and a divergence
+  must be caught within a few tens of steps whatever the schedule.
 * **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if every window since the
   previous such step was clean and the copy is finite, the LightningModule's ``state_dict`` and each
   optimizer's ``state_dict``, copied to host memory (at train start too, so there is always one), with the
   rule's state. The last ``keep_count`` copies are held (host memory and checkpoint: ``keep_count`` times the
   weights and the optimizer state). Nothing is read from or written to disk by the guard; the copies go into
   the guard's checkpoint state, since a resumed run must be able to roll back to them.
-* **What a rollback does**: loads a held copy of the weights and optimizer state (with several: the newest
-  one kept at a scheduled rate no higher than the peak left after the cut, else the newest; the later copies,
-  from the run that led to the event, are dropped) (the optimizers' hyperparameters, such as
-  the rate, stay those of the current step), multiplies the ``rate_scale`` of every lightning_clr schedule
-  callback by ``rate_factor`` (the schedule's shape stays; its peak drops), puts the rule's level back as it
-  was at the kept step (the restored weights are judged against their own past), logs and warns. The step count
-  continues: ``trainer.global_step`` and Lightning's loops are untouched, and the schedules go on from the
+* **What a rollback does**: loads a held copy of the weights and optimizer state (with several: the newest one
+  kept at a scheduled rate no higher than the peak left after the cut, else the newest; later copies are dropped;
+  the optimizers' hyperparameters, such as the rate, stay those of the current step), multiplies the
+  ``rate_scale`` of every lightning_clr schedule callback by ``rate_factor`` (the shape stays; the peak drops),
+  puts the rule's level back as it was at the kept step (the restored weights are judged against their own
+  past), logs and warns. The step count continues (Lightning's loops are untouched): the schedules go on from the
   current step at the lower scale.
-* **AMP**: with a GradScaler, a step it skips (no torch optimizer step hook ran) adds no loss; only ``patience``
-  windows in a row of nothing but skipped steps are an event.
+* **AMP**: a step the GradScaler skips (no optimizer step hook ran) adds no loss; ``patience`` windows of only
+  skipped steps are an event.
 """
 
 from __future__ import annotations
@@ -82,6 +81,8 @@ class DivergenceGuard(StepHookOwner):
             the newest copy kept at a scheduled rate no higher than the peak the lowered schedules have left
             (a copy kept at a higher rate may hold weights that rate damaged before the loss showed it), or to
             the newest copy if none was.
+        stall_patience: ``0`` (off), or checks in a row without a new low of the smoothed loss while the scheduled
+            rate climbs above any it had (a 1cycle warm-up): an event (``"stall"``), a too-high peak's first sign.
 
     Raises:
         ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
@@ -99,6 +100,7 @@ class DivergenceGuard(StepHookOwner):
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
         keep_count: int = 1,
+        stall_patience: int = 0,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -115,7 +117,8 @@ class DivergenceGuard(StepHookOwner):
         self.rate_factor = check_number(rate_factor, "rate_factor", 0.0, 1.0, low_open=True, high_open=True)
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
         self.keep_count = check_int(keep_count, "keep_count", what="kept states")
-        self._monitor = LossMonitor(self.spike_factor, self.patience, self.smoothing, self.level_memory)
+        self.stall_patience = check_int(stall_patience, "stall_patience", minimum=0, what="checks")
+        self._monitor = LossMonitor(spike_factor, patience, smoothing, level_memory, self.stall_patience)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
         self._kept: list[dict[str, Any]] = []  # oldest first, each with its "step"
@@ -239,7 +242,7 @@ class DivergenceGuard(StepHookOwner):
         self._sum.zero_()
         self._count = 0
         mean = total / count if count else None
-        event = self._monitor.observe(mean)
+        event = self._monitor.observe(mean, self._rate_now(step) if self.stall_patience else None)
         if event is not None:
             self._rollback(trainer, pl_module, step, event, mean)
         elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
@@ -305,7 +308,7 @@ class DivergenceGuard(StepHookOwner):
                 logger.log_metrics(metrics, step=step)
 
     def _describe(self, event: dict[str, Any]) -> str:
-        return describe_event(event, self.check_every_n_steps, self.spike_factor, self.patience)
+        return describe_event(event, self.check_every_n_steps, self.spike_factor, self.patience, self.stall_patience)
 
     def _give_up_message(self, trainer: Any) -> str:
         history = "; ".join(self._describe(e) for e in self.events[:-1]) or "none"

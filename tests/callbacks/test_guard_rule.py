@@ -51,3 +51,42 @@ def test_the_copy_a_rollback_goes_to():
     assert newest_at_most(kept, 0.3) == 2
     assert newest_at_most(kept, 0.05) == 3  # none qualifies: the newest
     assert newest_at_most([{"step": 100}], 0.0) == 0  # a version-2 copy has no rate: it qualifies
+
+
+def test_the_stall_rule_on_a_literal_sequence() -> None:
+    # smoothing 0: the level is the window's mean. Rates climb 1, 2, ... (a warm-up). The flat start (2.0, 1.95:
+    # above 0.9 x the first level) is no stall; then 1.5 and 1.4 are new lows; 1.45, 1.42, 1.41 are three
+    # windows without one while the rates still climb: the event.
+    monitor = LossMonitor(factor=1.3, patience=2, smoothing=0.0, memory=5, stall_patience=3)
+    means = [2.0, 1.95, 1.96, 1.5, 1.4, 1.45, 1.42, 1.41]
+    events = [monitor.observe(m, rate=float(r)) for r, m in enumerate(means, 1)]
+    assert events == [None] * 7 + ["stall"]
+    assert monitor.best == 1.4 and monitor.top_rate == 8.0 and not monitor.close_interval()
+
+
+def test_the_stall_rule_sleeps_where_the_rates_do_not_climb_and_without_rates() -> None:
+    # The same means with the rates falling after the first (an anneal, a restart back to an earlier peak) or
+    # given no rate (stall_patience=0 in the guard): never a stall; a new climb starts a new count.
+    means = [2.0, 1.5, 1.4, 1.45, 1.42, 1.41, 1.43]
+    falling = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=3)
+    assert [falling.observe(m, rate=1.0 / r) for r, m in enumerate(means, 1)] == [None] * 7
+    unrated = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=3)
+    assert [unrated.observe(m) for m in means] == [None] * 7
+    climbing_again = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=3)
+    rates = [1.0, 2.0, 3.0, 4.0, 1.0, 5.0, 6.0]  # the dip to 1.0 ends the first climb and its count (1 then)
+    assert [climbing_again.observe(m, rate=r) for r, m in zip(rates, means, strict=True)] == [None] * 7
+    assert climbing_again.best == 1.41 and climbing_again.stalled == 1  # the new climb's first low, one without
+
+
+def test_a_rollback_keeps_the_highest_rate_seen_so_the_cut_schedule_is_not_a_new_climb() -> None:
+    monitor = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=2)
+    monitor.observe(2.0, rate=1.0)
+    kept = monitor.state_dict()
+    assert [monitor.observe(m, rate=r) for r, m in ((2.0, 1.5), (3.0, 1.6), (4.0, 1.7))] == [None, None, "stall"]
+    monitor.after_rollback(kept)
+    assert monitor.top_rate == 4.0 and monitor.level == 2.0 and monitor.stalled == 0
+    # the lowered rates (half) stay under 4: the rule sleeps even if the loss is flat
+    assert [monitor.observe(m, rate=r) for r, m in ((1.0, 1.5), (1.5, 1.6), (2.0, 1.7))] == [None, None, None]
+    restored = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=2)
+    restored.load_state_dict(monitor.state_dict())
+    assert restored.state_dict() == monitor.state_dict()

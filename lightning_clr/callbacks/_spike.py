@@ -11,7 +11,11 @@ The rule, with ``m`` the window's mean loss (already averaged over the ranks, so
   the lowest recent level, a loss that creeps up a little each window does not drag its reference along;
 * otherwise the window is *clean* and ``L <- s * L + (1 - s) * m`` (the first clean window sets ``L``);
 * a window in which the AMP GradScaler skipped every step has no mean: ``p`` such windows in a row are an event
-  (``"skipped"``: the gradients have been inf/NaN for ``p`` windows, a divergence the scaler cannot fix).
+  (``"skipped"``: the gradients have been inf/NaN for ``p`` windows, a divergence the scaler cannot fix);
+* with ``stall_patience`` ``q > 0`` and the check's highest scheduled rate above every one seen before (a
+  warm-up), once ``L`` has fallen to ``0.9`` of its first value: ``q`` clean windows in a row without a new
+  lowest ``L`` are an event (``"stall"``, :meth:`LossMonitor._stall`), and :func:`rate_cut` then aims the peak
+  below the rate of the last new low.
 
 A state is kept only at the end of a keep interval (``keep_every_n_steps``) in which *every* window was clean
 (:meth:`LossMonitor.close_interval`): a single high window that the patience lets pass often leaves weights
@@ -27,7 +31,9 @@ then measured in guarded runs: on seeds 0-4 the rule fires on none of the 5 runs
 tuned runs (a real loss bump, 0.58 -> 1.07) and on 9 of 10 at 2x/3x (the miss: a 2x run whose loss stalls at
 1.4-2.0 without a spike). ``s = 0.5`` follows the falling loss more closely but fires late in the anneal of
 2-3 of 5 tuned runs, where the relative noise is large; ``f = 1.3`` catches the same runs up to 100 steps later
-(and rolls back to damaged states more often); ``p = 3`` is later still.
+(and rolls back to damaged states more often); ``p = 3`` is later still. The stall rule's ``q = 3`` and the cut's
+fraction 0.65 were set on the same runs' curves at 2x and 3x the tuned peak and measured over 30 seeds
+(``docs/guard.md``: 2x -3.2 -> -1.8 points, 3x -5.5 -> -2.1; two more false alarms at the tuned peak).
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "describe_event", "highest", "newest_at_most"]
+__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "describe_event", "give_up_message", "highest",
+           "newest_at_most", "rate_cut"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
@@ -70,6 +77,7 @@ class LossMonitor:
         self.first: float | None = None  # the first clean level
         self.top_rate = 0.0  # the highest scheduled rate seen at a check (never put back by a rollback)
         self.best: float | None = None  # the lowest level since the rates began to climb above top_rate
+        self.best_rate = 0.0  # the rate at the check that set ``best``: where the loss last fell
         self.stalled = 0  # windows in a row, while the rates climb, without a new lowest level
         self.recent: deque[float] = deque(maxlen=memory)
         self.high = 0
@@ -111,7 +119,7 @@ class LossMonitor:
             self.best, self.stalled = None, 0
             return None
         if self.best is None or level < self.best:
-            self.best, self.stalled = level, 0
+            self.best, self.best_rate, self.stalled = level, rate, 0
             return None
         self.stalled += 1
         self.spotless = False
@@ -136,7 +144,7 @@ class LossMonitor:
     def state_dict(self) -> dict[str, Any]:
         return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped,
                 "spotless": self.spotless, "first": self.first, "top_rate": self.top_rate, "best": self.best,
-                "stalled": self.stalled}
+                "best_rate": self.best_rate, "stalled": self.stalled}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -151,6 +159,17 @@ class LossMonitor:
         self.best = None if best is None else float(best)
         self.top_rate = float(state.get("top_rate", 0.0))
         self.stalled = int(state.get("stalled", 0))
+        self.best_rate = float(state.get("best_rate", 0.0))
+
+
+def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float) -> float:
+    """The factor a rollback multiplies the rates by: ``rate_factor``; after a stall, lower if need be, so that the
+    highest rate still ahead (``peak``) becomes at most ``stall_fraction`` times the rate at which the loss last
+    fell (``best_rate``): the range test's rule, a peak somewhat below where the loss turns, read off the run.
+    ``stall_fraction=0`` cuts by ``rate_factor`` alone."""
+    if reason != STALL or stall_fraction <= 0.0 or best_rate <= 0.0 or peak <= 0.0:
+        return rate_factor
+    return min(rate_factor, stall_fraction * best_rate / peak)
 
 
 def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
@@ -177,6 +196,18 @@ def describe_event(event: dict[str, Any], window_steps: int, factor: float, pati
                 f"{patience} checks (last: {event['loss']:.4g})")
     return (f"at step {event['step']}, {what}; rolled back to the state kept at step {event['kept_step']} and "
             f"scaled the schedules' rates to {event['rate_scale']:g}x")
+
+
+def give_up_message(events: list[dict[str, Any]], history: list[str], peaks: list[tuple[str, float, float]],
+                    rate_factor: float, max_rollbacks: int) -> str:
+    """The :class:`DivergenceError` message: the last event, the earlier ones (``history``, one sentence each) and,
+    per driven schedule ``(name, its rate scale, its peak)``, the peak it ran at and the one to try."""
+    advice = "; ".join(f"{name}: peak {peak:.4g} ran at {peak * scale:.4g}; try max_lr={peak * scale * rate_factor:.3g}"
+                       for name, scale, peak in peaks) or "lower the learning rate"
+    last = events[-1]
+    return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "
+            f"{last['loss']}) after {len(events) - 1} rollback(s) (max_rollbacks={max_rollbacks}). "
+            f"Earlier: {'; '.join(history) or 'none'}. Lower the peak ({advice}), or raise max_rollbacks.")
 
 
 def newest_at_most(kept: list[dict[str, Any]], peak: float) -> int:

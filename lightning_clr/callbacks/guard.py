@@ -37,9 +37,10 @@ from typing_extensions import override
 from lightning_clr._checks import check_int, check_number
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr._warnings import warn
+from lightning_clr.callbacks import _spike
 from lightning_clr.callbacks._copies import all_finite, map_tensors, to_host
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import LossMonitor, describe_event, highest, newest_at_most
+from lightning_clr.callbacks._spike import LossMonitor, describe_event, give_up_message, highest
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
@@ -67,22 +68,22 @@ class DivergenceGuard(StepHookOwner):
 
     Args:
         check_every_n_steps: optimizer steps per check window; the loss is read (one sync) once a window.
-        keep_every_n_steps: optimizer steps between two kept states (a multiple of ``check_every_n_steps``);
-            each keep copies the weights and the optimizer state to host memory, and only after an interval
-            whose windows were all clean.
+        keep_every_n_steps: optimizer steps between two kept states (a multiple of ``check_every_n_steps``): the
+            weights and optimizer state copied to host memory, after an interval whose windows were all clean.
         spike_factor: a window whose mean loss is above this multiple of the reference level is high.
         patience: high windows in a row (or windows of only AMP-skipped steps) that make an event.
         smoothing: weight of the old smoothed level when a clean window updates it, in [0, 1).
         level_memory: the reference level is the lowest smoothed level of this many last clean windows.
         rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
         max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
-        keep_count: kept states held in host memory (each a copy of the weights and the optimizer state, so
-            ``keep_count`` times their memory, in the checkpoint too). With more than one, a rollback goes to
-            the newest copy kept at a scheduled rate no higher than the peak the lowered schedules have left
-            (a copy kept at a higher rate may hold weights that rate damaged before the loss showed it), or to
-            the newest copy if none was.
+        keep_count: kept states held in host memory (``keep_count`` times the weights and optimizer state, in the
+            checkpoint too). With more than one, a rollback goes to the newest copy kept at a scheduled rate no
+            higher than the peak the lowered schedules have left (a higher rate may have damaged the weights
+            before the loss showed it), or to the newest copy if none was.
         stall_patience: ``0`` (off), or checks in a row without a new low of the smoothed loss while the scheduled
             rate climbs above any it had (a 1cycle warm-up): an event (``"stall"``), a too-high peak's first sign.
+        stall_fraction: after a stall the cut is deeper than ``rate_factor`` if need be, so that the peak ahead
+            is at most this fraction of the rate at which the loss last fell (``0``: ``rate_factor`` alone).
 
     Raises:
         ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
@@ -100,7 +101,8 @@ class DivergenceGuard(StepHookOwner):
         rate_factor: float = 0.5,
         max_rollbacks: int = 5,
         keep_count: int = 1,
-        stall_patience: int = 0,
+        stall_patience: int = 3,
+        stall_fraction: float = 0.65,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -118,6 +120,7 @@ class DivergenceGuard(StepHookOwner):
         self.max_rollbacks = check_int(max_rollbacks, "max_rollbacks", minimum=0)
         self.keep_count = check_int(keep_count, "keep_count", what="kept states")
         self.stall_patience = check_int(stall_patience, "stall_patience", minimum=0, what="checks")
+        self.stall_fraction = check_number(stall_fraction, "stall_fraction", 0.0, 1.0)
         self._monitor = LossMonitor(spike_factor, patience, smoothing, level_memory, self.stall_patience)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
@@ -277,7 +280,9 @@ class DivergenceGuard(StepHookOwner):
 
     # ------------------------------------------------------------------ a rollback
     def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
-        scale = self.rate_scale * self.rate_factor
+        factor = _spike.rate_cut(reason, self.rate_factor, self.stall_fraction, self._monitor.best_rate,
+                                 self._rate_now(step, ahead=True))
+        scale = self.rate_scale * factor
         event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.reference,
                                  "kept_step": self.kept_step, "rate_scale": scale}
         self.events.append(event)
@@ -285,7 +290,7 @@ class DivergenceGuard(StepHookOwner):
             raise DivergenceError(self._give_up_message(trainer))
         index = len(self._kept) - 1
         if index:  # several copies: the choice needs the peak the cut schedules have left
-            index = newest_at_most(self._kept, self._rate_now(step, ahead=True) * self.rate_factor)
+            index = _spike.newest_at_most(self._kept, self._rate_now(step, ahead=True) * factor)
         kept = self._kept[index]
         event["kept_step"] = kept["step"]
         del self._kept[index + 1:]  # the later copies come from the run that led to this event
@@ -297,7 +302,7 @@ class DivergenceGuard(StepHookOwner):
                 group.update(values)  # the rate and momentum of the current step (the schedules continue)
         self.rate_scale = scale
         for callback in self._schedules:
-            callback.set_rate_scale(callback.rate_scale * self.rate_factor)
+            callback.set_rate_scale(callback.rate_scale * factor)
         self._monitor.after_rollback(kept.get("monitor"))  # absent from a version-1 checkpoint
         what = self._describe(event)
         warn(f"DivergenceGuard: {what}. Rollback {len(self.events)} of at most {self.max_rollbacks}.")
@@ -311,19 +316,11 @@ class DivergenceGuard(StepHookOwner):
         return describe_event(event, self.check_every_n_steps, self.spike_factor, self.patience, self.stall_patience)
 
     def _give_up_message(self, trainer: Any) -> str:
-        history = "; ".join(self._describe(e) for e in self.events[:-1]) or "none"
-        peaks = []
-        for callback, index, schedule in self._driven_schedules():
-            length = getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1
-            peak = highest(schedule, 0, length)
-            ran, next_peak = peak * callback.rate_scale, peak * callback.rate_scale * self.rate_factor
-            peaks.append(f"{type(callback).__name__} optimizer {index}: peak {peak:.4g} ran at {ran:.4g}; "
-                         f"try max_lr={next_peak:.3g}")
-        advice = "; ".join(peaks) or "lower the learning rate"
-        last = self.events[-1]
-        return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "
-                f"{last['loss']}) after {len(self.events) - 1} rollback(s) (max_rollbacks={self.max_rollbacks}). "
-                f"Earlier: {history}. Lower the peak ({advice}), or raise max_rollbacks.")
+        peaks = [(f"{type(callback).__name__} optimizer {index}", callback.rate_scale,
+                  highest(schedule, 0, getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1))
+                 for callback, index, schedule in self._driven_schedules()]
+        return give_up_message(self.events, [self._describe(e) for e in self.events[:-1]], peaks, self.rate_factor,
+                               self.max_rollbacks)
 
     # ------------------------------------------------------------------ checkpoints
     @override

@@ -159,31 +159,32 @@ def test_a_spike_is_caught_after_patience_checks(tmp_path: Path) -> None:
 def test_a_loss_that_stops_falling_while_the_warm_up_climbs_is_a_stall(tmp_path: Path) -> None:
     # The reported loss (not the gradients) is held over batches 20-29 just above the smoothed level of the window
     # that ended at step 20, while the 1cycle warm-up climbs to step 35: the windows ending at 25 and 30 make no
-    # new low, so stall_patience=2 rolls back at 30 to the state kept at 20 and halves the rates. Without
-    # stall_patience the same run has no event (no window is high).
-    def losses() -> list[float]:
-        model = InjectingModel()
-        pl.Trainer(**trainer_kwargs(tmp_path / "plain", max_steps=STEPS),
-                   callbacks=[OneCycleLR(max_lr=PEAK, pct_start=0.7)]).fit(model)
-        return model.losses
-
-    plain = losses()
-    means = [sum(plain[i: i + 5]) / 5 for i in range(0, 20, 5)]
+    # new low, so stall_patience=2 rolls back at 30 to the state kept at 20 and cuts the rates so that the peak
+    # ahead becomes stall_fraction (0.65) x the rate at step 20, where the loss last fell (a deeper cut than
+    # rate_factor's 0.5), or by 0.5 with stall_fraction=0. With stall_patience=0 the same run has no event.
+    one_cycle = OneCycleLR(max_lr=PEAK, pct_start=0.7).schedules(total_steps=STEPS)[0][0]
+    plain = InjectingModel()
+    pl.Trainer(**trainer_kwargs(tmp_path / "plain", max_steps=STEPS),
+               callbacks=[OneCycleLR(max_lr=PEAK, pct_start=0.7)]).fit(plain)
+    means = [sum(plain.losses[i: i + 5]) / 5 for i in range(0, 20, 5)]
     level = means[0]
     for mean in means[1:]:
         level = 0.8 * level + 0.2 * mean
     assert level < 0.9 * means[0]  # the loss has fallen: the stall rule is awake
-    held = {i: 1.01 * level / plain[i] for i in range(20, 30)}  # until the event
-    for stall_patience, expected in ((2, [(30, "stall", 20, 0.5)]), (0, [])):
-        model, guard = InjectingModel(inject=held), DivergenceGuard(**GUARD, stall_patience=stall_patience)
-        trainer = pl.Trainer(**trainer_kwargs(tmp_path / str(stall_patience), max_steps=STEPS),
+    held = {i: 1.01 * level / plain.losses[i] for i in range(20, 30)}  # until the event
+    deeper = 0.65 * one_cycle(20) / PEAK
+    assert deeper < 0.5
+    for arguments, cut in (({"stall_patience": 2}, deeper), ({"stall_patience": 2, "stall_fraction": 0.0}, 0.5),
+                           ({"stall_patience": 0}, None)):
+        model, guard = InjectingModel(inject=held), DivergenceGuard(**GUARD, **arguments)
+        trainer = pl.Trainer(**trainer_kwargs(tmp_path / str(len(arguments)), max_steps=STEPS),
                              callbacks=[OneCycleLR(max_lr=PEAK, pct_start=0.7), guard])
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*DivergenceGuard: at step.*")
             trainer.fit(model)
-        assert [(e["step"], e["reason"], e["kept_step"], e["rate_scale"]) for e in guard.events] == expected
-    one_cycle = OneCycleLR(max_lr=PEAK, pct_start=0.7).schedules(total_steps=STEPS)[0][0]
-    assert used_lrs(model)[30:] == [one_cycle(s) for s in range(30, STEPS)]  # the last run: no stall rule
+        events = [(e["step"], e["reason"], e["kept_step"], e["rate_scale"]) for e in guard.events]
+        assert events == ([] if cut is None else [(30, "stall", 20, cut)])
+        assert used_lrs(model)[30:] == [one_cycle(s) * (cut or 1.0) for s in range(30, STEPS)]
 
 
 def test_without_an_event_the_run_is_bit_identical_to_one_without_the_guard(tmp_path: Path) -> None:

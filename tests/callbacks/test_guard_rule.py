@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from lightning_clr.callbacks._spike import LossMonitor, newest_at_most
+from lightning_clr.callbacks._spike import LossMonitor, newest_at_most, rate_cut
 
 
 def test_the_rule_on_a_literal_sequence() -> None:
@@ -90,3 +90,23 @@ def test_a_rollback_keeps_the_highest_rate_seen_so_the_cut_schedule_is_not_a_new
     restored = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=2)
     restored.load_state_dict(monitor.state_dict())
     assert restored.state_dict() == monitor.state_dict()
+
+
+def test_the_cut_after_a_stall_reads_the_rate_at_which_the_loss_last_fell() -> None:
+    # peak ahead 1.0; the loss last fell at rate 0.6: 0.65 * 0.6 = 0.39, deeper than rate_factor 0.5
+    assert rate_cut("stall", 0.5, 0.65, 0.6, 1.0) == 0.65 * 0.6
+    assert rate_cut("stall", 0.5, 0.65, 0.9, 1.0) == 0.5  # never shallower than rate_factor
+    assert rate_cut("stall", 0.5, 0.0, 0.6, 1.0) == 0.5  # stall_fraction=0: rate_factor alone
+    assert rate_cut("spike", 0.5, 0.65, 0.6, 1.0) == 0.5 and rate_cut("non-finite", 0.5, 0.65, 0.6, 1.0) == 0.5
+    assert rate_cut("stall", 0.5, 0.65, 0.0, 1.0) == 0.5 and rate_cut("stall", 0.5, 0.65, 0.6, 0.0) == 0.5
+
+
+def test_the_rate_where_the_loss_last_fell_is_kept_with_the_lowest_level() -> None:
+    monitor = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=2)
+    for rate, mean in ((1.0, 2.0), (2.0, 1.5), (3.0, 1.4), (4.0, 1.45)):
+        monitor.observe(mean, rate=rate)
+    assert (monitor.best, monitor.best_rate, monitor.stalled) == (1.4, 3.0, 1)
+    assert LossMonitor(1.3, 2, 0.0).state_dict().keys() <= monitor.state_dict().keys()
+    restored = LossMonitor(1.3, 2, 0.0, stall_patience=2)
+    restored.load_state_dict(monitor.state_dict())
+    assert restored.best_rate == 3.0

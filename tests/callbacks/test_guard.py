@@ -280,6 +280,40 @@ def test_resume_after_a_rollback_is_exact(tmp_path: Path, keep_count: int, kept_
         assert torch.equal(a, b), name
 
 
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")  # on purpose
+def test_resume_after_a_stall_is_exact(tmp_path: Path) -> None:
+    # A stall at 30 (the loss held over batches 20-29 while the warm-up climbs) before the checkpoint at 34, a NaN
+    # at 41 after it: the resumed run needs the rule's stall state (the highest rate seen, so the cut schedule is
+    # no new climb) and the deeper cut from the checkpoint to give the same rates, events and weights.
+    plain = InjectingModel()
+    callbacks = [OneCycleLR(max_lr=PEAK, pct_start=0.7)]
+    pl.Trainer(**trainer_kwargs(tmp_path / "plain", max_steps=STEPS), callbacks=callbacks).fit(plain)
+    means = [sum(plain.losses[i: i + 5]) / 5 for i in range(0, 20, 5)]
+    level = means[0]
+    for mean in means[1:]:
+        level = 0.8 * level + 0.2 * mean
+    inject = {**{i: 1.01 * level / plain.losses[i] for i in range(20, 30)}, 41: math.nan}
+
+    def run(name: str, ckpt_path: str | None = None) -> tuple[InjectingModel, DivergenceGuard]:
+        model, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD, stall_patience=2)
+        saver = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), every_n_train_steps=17, save_top_k=-1)
+        trainer = pl.Trainer(**trainer_kwargs(tmp_path / name, max_steps=STEPS, enable_checkpointing=True),
+                             callbacks=[OneCycleLR(max_lr=PEAK, pct_start=0.7), guard, saver])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*DivergenceGuard: at step.*")
+            warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
+            trainer.fit(model, ckpt_path=ckpt_path)
+        return model, guard
+
+    whole, guard = run("whole")
+    assert [(e["step"], e["reason"]) for e in guard.events] == [(30, "stall"), (45, "non-finite")]
+    resumed, again = run("resumed", str(tmp_path / "ckpt" / "epoch=0-step=34.ckpt"))
+    assert resumed.used == whole.used[34:]
+    assert repr(again.events) == repr(guard.events)  # the loss of the NaN event is nan
+    for (name, a), (_, b) in zip(resumed.state_dict().items(), whole.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_with_auto_bounds_the_range_test_is_not_watched_and_the_found_peak_is_scaled(tmp_path: Path) -> None:
     # The guard comes first, so its train-start copy is taken before the range test runs: the test puts the
     # state back exactly, so that copy is the state training starts from.
@@ -305,6 +339,10 @@ def test_arguments_are_checked() -> None:
         DivergenceGuard(rate_factor=1)
     with pytest.raises(ValueError, match="Expected spike_factor"):
         DivergenceGuard(spike_factor=0.9)
+    with pytest.raises(ValueError, match="Expected stall_patience"):
+        DivergenceGuard(stall_patience=-1)
+    with pytest.raises(ValueError, match="Expected stall_fraction"):
+        DivergenceGuard(stall_fraction=1.5)
     with pytest.raises(ValueError, match="Expected check_every_n_steps"):
         DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Expected keep_count to be a positive int number of kept states"):

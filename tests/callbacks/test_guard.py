@@ -381,6 +381,31 @@ def test_two_ddp_ranks_roll_back_alike(tmp_path: Path, monkeypatch: pytest.Monke
     assert all(math.isfinite(w) for w in ranks[0]["weights"])
 
 
+@pytest.mark.multiprocess
+def test_two_ddp_ranks_resumed_after_a_rollback_equal_the_uninterrupted_run(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # NaNs on rank 1 at 13 (event at 15, before the checkpoint at step 17, taken inside the window 16-20) and at
+    # 23 (event at 25, after it); at 16 and 17 rank 1 reports 1.05 times its loss, so the two ranks' open windows
+    # differ. The resumed ranks need the scale, the events, the kept copy and each rank's own open window from the
+    # checkpoint to give the same rates, events, weights and levels as the uninterrupted run.
+    import guard_ddp_run
+
+    for name in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "PL_GLOBAL_SEED"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    inject = {13: math.nan, 16: 1.05, 17: 1.05, 23: math.nan}
+    guard_ddp_run.run(str(whole), inject, save_every=17)
+    guard_ddp_run.run(str(resumed), inject, ckpt_path=str(whole / "ckpt" / "epoch=0-step=17.ckpt"))
+    for rank in (0, 1):
+        a, b = (json.loads((d / f"rank{rank}.json").read_text()) for d in (whole, resumed))
+        assert [(e["step"], e["kept_step"]) for e in a["events"]] == [(15, 10), (25, 20)]
+        assert b["events"] == a["events"]
+        assert b["used"] == a["used"][17:]
+        assert b["weights"] == a["weights"]
+        assert b["monitor"] == a["monitor"]  # the levels: each rank's restored open window was its own
+
+
 def test_a_bump_the_patience_lets_pass_spoils_the_next_keep(tmp_path: Path) -> None:
     # Steps 10-14 report ten times their loss: the window ending at 15 is high, the next one is clean (no
     # event), but the keep at 20 is refused, so the NaN at 23 rolls back to the state of step 10.

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for help
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_clr import DivergenceGuard, OneCycleLR
@@ -95,21 +96,32 @@ class RankWriter(pl.Callback):
         guard = next(cb for cb in trainer.callbacks if isinstance(cb, DivergenceGuard))
         events = [{k: e[k] for k in ("step", "reason", "kept_step", "rate_scale")} for e in guard.events]
         weights = [float(v) for p in pl_module.parameters() for v in p.detach().reshape(-1)]
-        record = {"events": events, "used": pl_module.used, "weights": weights}
+        record = {"events": events, "used": pl_module.used, "weights": weights,
+                  "monitor": guard._monitor.state_dict()}  # every window mean leaves its trace in the levels
         (Path(self.output) / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
-def run(output: str) -> None:
+def run(output: str, inject: dict[int, float] | None = None, save_every: int | None = None,
+        ckpt_path: str | None = None) -> None:
+    """The DDP fit: rank 1's loss multiplied at the steps of ``inject`` (default: a NaN at :data:`DDP_NAN_STEP`);
+    with ``save_every``, a checkpoint every that many steps in ``<output>/ckpt`` (every rank's open window goes into
+    it); ``ckpt_path`` resumes from one."""
+    Path(output).mkdir(parents=True, exist_ok=True)
+    saver = [] if save_every is None else [ModelCheckpoint(dirpath=str(Path(output) / "ckpt"), save_top_k=-1,
+                                                           every_n_train_steps=save_every)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*DivergenceGuard: at step.*")
+        warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
         trainer = pl.Trainer(
             default_root_dir=output, accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=DDP_STEPS,
-            logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+            logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=bool(saver),
             num_sanity_val_steps=0, limit_val_batches=0,
             callbacks=[OneCycleLR(max_lr=0.05), DivergenceGuard(check_every_n_steps=5, keep_every_n_steps=10),
-                       RankWriter(output), EndsDistributedCleanly()],
+                       RankWriter(output), EndsDistributedCleanly(), *saver],
         )
-        trainer.fit(InjectingModel(inject={DDP_NAN_STEP: math.nan}, rank=1, num_batches=2 * DDP_STEPS))
+        model = InjectingModel(inject={DDP_NAN_STEP: math.nan} if inject is None else inject, rank=1,
+                               num_batches=2 * DDP_STEPS)
+        trainer.fit(model, ckpt_path=ckpt_path)
 
 
 if __name__ == "__main__":

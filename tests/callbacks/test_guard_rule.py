@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from lightning_clr.callbacks._spike import LossMonitor, newest_at_most, rate_cut
+from lightning_clr.callbacks._spike import LossMonitor, describe_event, newest_at_most, rate_cut
 
 
 def test_the_rule_on_a_literal_sequence() -> None:
@@ -110,3 +110,10 @@ def test_the_rate_where_the_loss_last_fell_is_kept_with_the_lowest_level() -> No
     restored = LossMonitor(1.3, 2, 0.0, stall_patience=2)
     restored.load_state_dict(monitor.state_dict())
     assert restored.best_rate == 3.0
+
+
+def test_a_stall_event_is_described_in_one_sentence() -> None:
+    event = {"step": 190, "reason": "stall", "loss": 1.5, "level": 1.41, "kept_step": 100, "rate_scale": 0.35}
+    assert describe_event(event, 10, 1.2, 2, stall_patience=3) == (
+        "at step 190, the smoothed training loss (1.41) made no new low for 3 checks while the rates climbed above "
+        "any they had; rolled back to the state kept at step 100 and scaled the schedules' rates to 0.35x")

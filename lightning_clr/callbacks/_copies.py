@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["all_finite", "map_tensors", "to_host"]
+__all__ = ["all_finite", "map_tensors", "restore_copy", "take_copy", "to_host"]
 
 
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
@@ -31,3 +31,21 @@ def all_finite(obj: Any) -> bool:
     found: list[bool] = []
     map_tensors(obj, lambda t: found.append(not t.is_floating_point() or bool(torch.isfinite(t).all())))
     return all(found)
+
+
+def take_copy(module: Any, optimizers: list[Any]) -> dict[str, Any]:
+    """Host copies of ``module``'s and each optimizer's ``state_dict``: ``{"model": ..., "optimizers": [...]}``."""
+    return {"model": map_tensors(module.state_dict(), to_host),
+            "optimizers": [map_tensors(o.state_dict(), to_host) for o in optimizers]}
+
+
+def restore_copy(copy: dict[str, Any], module: Any, optimizers: list[Any]) -> None:
+    """Loads a :func:`take_copy` back into ``module`` and ``optimizers``, from clones (torch's
+    ``Optimizer.load_state_dict`` keeps same-device tensors as they are, and the live state would then overwrite
+    the copy). The optimizers' hyperparameters (rate, momentum, ...) stay those they have now."""
+    module.load_state_dict(map_tensors(copy["model"], torch.Tensor.clone))
+    for optimizer, saved in zip(optimizers, copy["optimizers"], strict=True):
+        hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+        optimizer.load_state_dict(map_tensors(saved, torch.Tensor.clone))
+        for group, values in zip(optimizer.param_groups, hyper, strict=True):
+            group.update(values)

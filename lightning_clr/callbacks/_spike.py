@@ -105,17 +105,16 @@ class LossMonitor:
             self.spotless = False
             return SPIKE if self.high >= self.patience else None
         self.high = 0
-        self.level = mean if self.level is None else self.smoothing * self.level + (1.0 - self.smoothing) * mean
-        self.recent.append(self.level)
-        if self.first is None:
-            self.first = self.level
-        return self._stall(rate) if self.stall_patience and rate is not None else None
+        level = mean if self.level is None else self.smoothing * self.level + (1.0 - self.smoothing) * mean
+        self.level = level
+        self.recent.append(level)
+        first = self.first = level if self.first is None else self.first
+        return self._stall(level, first, rate) if self.stall_patience and rate is not None else None
 
-    def _stall(self, rate: float) -> str | None:
+    def _stall(self, level: float, first: float, rate: float) -> str | None:
         """The stall rule: while the rates climb above any they had, the level must keep making new lows."""
         climbing, self.top_rate = rate > self.top_rate, max(rate, self.top_rate)
-        level, first = self.level, self.first
-        if not climbing or level is None or first is None or level > STALL_AFTER_FALL * first:
+        if not climbing or level > STALL_AFTER_FALL * first:
             self.best, self.stalled = None, 0
             return None
         if self.best is None or level < self.best:

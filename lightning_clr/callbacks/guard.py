@@ -37,10 +37,16 @@ from typing_extensions import override
 from lightning_clr._checks import check_int, check_number
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr._warnings import warn
-from lightning_clr.callbacks import _spike
-from lightning_clr.callbacks._copies import all_finite, map_tensors, to_host
+from lightning_clr.callbacks._copies import all_finite, restore_copy, take_copy
 from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import LossMonitor, describe_event, give_up_message, highest
+from lightning_clr.callbacks._spike import (
+    LossMonitor,
+    describe_event,
+    give_up_message,
+    highest,
+    newest_at_most,
+    rate_cut,
+)
 from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
@@ -268,20 +274,15 @@ class DivergenceGuard(StepHookOwner):
         return max(rates)
 
     def _keep(self, pl_module: Any, step: int) -> None:
-        kept = {
-            "step": step,
-            "rate": self._rate_now(step) if self.keep_count > 1 else 0.0,
-            "model": map_tensors(pl_module.state_dict(), to_host),
-            "optimizers": [map_tensors(o.state_dict(), to_host) for o in self._optimizers],
-            "monitor": self._monitor.state_dict(),
-        }
+        kept = {"step": step, "rate": self._rate_now(step) if self.keep_count > 1 else 0.0,
+                **take_copy(pl_module, self._optimizers), "monitor": self._monitor.state_dict()}
         if all_finite(kept):  # a loss can be finite while the update it fed made the weights inf
             self._kept = [*self._kept, kept][-self.keep_count:]
 
     # ------------------------------------------------------------------ a rollback
     def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
-        factor = _spike.rate_cut(reason, self.rate_factor, self.stall_fraction, self._monitor.best_rate,
-                                 self._rate_now(step, ahead=True))
+        ahead = self._rate_now(step, ahead=True)  # the highest rate still to come, at the current scales
+        factor = rate_cut(reason, self.rate_factor, self.stall_fraction, self._monitor.best_rate, ahead)
         scale = self.rate_scale * factor
         event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.reference,
                                  "kept_step": self.kept_step, "rate_scale": scale}
@@ -290,16 +291,11 @@ class DivergenceGuard(StepHookOwner):
             raise DivergenceError(self._give_up_message(trainer))
         index = len(self._kept) - 1
         if index:  # several copies: the choice needs the peak the cut schedules have left
-            index = _spike.newest_at_most(self._kept, self._rate_now(step, ahead=True) * factor)
+            index = newest_at_most(self._kept, ahead * factor)
         kept = self._kept[index]
         event["kept_step"] = kept["step"]
         del self._kept[index + 1:]  # the later copies come from the run that led to this event
-        pl_module.load_state_dict(map_tensors(kept["model"], torch.Tensor.clone))
-        for optimizer, saved in zip(self._optimizers, kept["optimizers"], strict=True):
-            hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-            optimizer.load_state_dict(map_tensors(saved, torch.Tensor.clone))  # clones: the load may alias
-            for group, values in zip(optimizer.param_groups, hyper, strict=True):
-                group.update(values)  # the rate and momentum of the current step (the schedules continue)
+        restore_copy(kept, pl_module, self._optimizers)  # the rate and momentum stay the current step's
         self.rate_scale = scale
         for callback in self._schedules:
             callback.set_rate_scale(callback.rate_scale * factor)

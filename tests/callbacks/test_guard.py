@@ -156,13 +156,10 @@ def test_a_spike_is_caught_after_patience_checks(tmp_path: Path) -> None:
     assert used_lrs(model)[30:] == [schedule()(s) * 0.5 for s in range(30, STEPS)]
 
 
-def test_a_loss_that_stops_falling_while_the_warm_up_climbs_is_a_stall(tmp_path: Path) -> None:
-    # The reported loss (not the gradients) is held over batches 20-29 just above the smoothed level of the window
-    # that ended at step 20, while the 1cycle warm-up climbs to step 35: the windows ending at 25 and 30 make no
-    # new low, so stall_patience=2 rolls back at 30 to the state kept at 20 and cuts the rates so that the peak
-    # ahead becomes stall_fraction (0.65) x the rate at step 20, where the loss last fell (a deeper cut than
-    # rate_factor's 0.5), or by 0.5 with stall_fraction=0. With stall_patience=0 the same run has no event.
-    one_cycle = OneCycleLR(max_lr=PEAK, pct_start=0.7).schedules(total_steps=STEPS)[0][0]
+def held_over_a_warm_up(tmp_path: Path) -> dict[int, float]:
+    """Multipliers that hold the reported loss (not the gradients) over batches 20-29 just above the smoothed
+    level (smoothing 0.8, windows of 5) of the window that ended at step 20, while ``OneCycleLR(pct_start=0.7)``
+    climbs to step 35: read off an unguarded run of the same model."""
     plain = InjectingModel()
     pl.Trainer(**trainer_kwargs(tmp_path / "plain", max_steps=STEPS),
                callbacks=[OneCycleLR(max_lr=PEAK, pct_start=0.7)]).fit(plain)
@@ -171,7 +168,16 @@ def test_a_loss_that_stops_falling_while_the_warm_up_climbs_is_a_stall(tmp_path:
     for mean in means[1:]:
         level = 0.8 * level + 0.2 * mean
     assert level < 0.9 * means[0]  # the loss has fallen: the stall rule is awake
-    held = {i: 1.01 * level / plain.losses[i] for i in range(20, 30)}  # until the event
+    return {i: 1.01 * level / plain.losses[i] for i in range(20, 30)}
+
+
+def test_a_loss_that_stops_falling_while_the_warm_up_climbs_is_a_stall(tmp_path: Path) -> None:
+    # The reported loss is held over batches 20-29 (held_over_a_warm_up): the windows ending at 25 and 30 make no
+    # new low, so stall_patience=2 rolls back at 30 to the state kept at 20 and cuts the rates so that the peak
+    # ahead becomes stall_fraction (0.65) x the rate at step 20, where the loss last fell (a deeper cut than
+    # rate_factor's 0.5), or by 0.5 with stall_fraction=0. With stall_patience=0 the same run has no event.
+    one_cycle = OneCycleLR(max_lr=PEAK, pct_start=0.7).schedules(total_steps=STEPS)[0][0]
+    held = held_over_a_warm_up(tmp_path)  # until the event
     deeper = 0.65 * one_cycle(20) / PEAK
     assert deeper < 0.5
     for arguments, cut in (({"stall_patience": 2}, deeper), ({"stall_patience": 2, "stall_fraction": 0.0}, 0.5),
@@ -285,14 +291,7 @@ def test_resume_after_a_stall_is_exact(tmp_path: Path) -> None:
     # A stall at 30 (the loss held over batches 20-29 while the warm-up climbs) before the checkpoint at 34, a NaN
     # at 41 after it: the resumed run needs the rule's stall state (the highest rate seen, so the cut schedule is
     # no new climb) and the deeper cut from the checkpoint to give the same rates, events and weights.
-    plain = InjectingModel()
-    callbacks = [OneCycleLR(max_lr=PEAK, pct_start=0.7)]
-    pl.Trainer(**trainer_kwargs(tmp_path / "plain", max_steps=STEPS), callbacks=callbacks).fit(plain)
-    means = [sum(plain.losses[i: i + 5]) / 5 for i in range(0, 20, 5)]
-    level = means[0]
-    for mean in means[1:]:
-        level = 0.8 * level + 0.2 * mean
-    inject = {**{i: 1.01 * level / plain.losses[i] for i in range(20, 30)}, 41: math.nan}
+    inject = {**held_over_a_warm_up(tmp_path), 41: math.nan}
 
     def run(name: str, ckpt_path: str | None = None) -> tuple[InjectingModel, DivergenceGuard]:
         model, guard = InjectingModel(inject=inject), DivergenceGuard(**GUARD, stall_patience=2)

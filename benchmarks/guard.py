@@ -64,7 +64,7 @@ ARGS = ("check_every_n_steps", "keep_every_n_steps", "spike_factor", "patience",
         "max_rollbacks")  # the guard's arguments besides rate_factor, written into the "rule" column
 #: arguments added since the cache began, with the behaviour the older rows had: written into the "rule" column
 #: only when they differ from it, so that the cached rows stay valid
-LATER_ARGS = {"keep_count": 1, "stall_patience": 0, "stall_fraction": 0.0}
+LATER_ARGS = {"keep_count": 1, "stall_patience": 0, "stall_fraction": 0.0, "stall_min_delta": 0.0}
 #: (spike_factor, patience, smoothing) rules compared on the curves (level_memory 20, keep every 100 steps)
 RULES = [(f, p, s) for s in (0.8, 0.5) for f in (1.15, 1.2, 1.3, 1.5) for p in (2, 3)]
 
@@ -81,8 +81,8 @@ def rule_of(**kwargs: Any) -> str:
     import lightning_clr as clr
 
     guard = clr.DivergenceGuard(**kwargs)
-    later = [name for name, old in LATER_ARGS.items() if getattr(guard, name) != old
-             and (name != "stall_fraction" or guard.stall_patience)]  # it acts only on a stall
+    later = [name for name, old in LATER_ARGS.items() if getattr(guard, name) != old  # the other stall_* act
+             and (name in ("keep_count", "stall_patience") or guard.stall_patience)]  # only on a stall
     return " ".join(f"{name}={getattr(guard, name)!r}" for name in (*ARGS, *later))
 
 

@@ -15,6 +15,7 @@ BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 sys.path.insert(0, BENCHMARKS)
 
 import common  # noqa: E402
+import guard as guard_bench  # noqa: E402
 import overhead  # noqa: E402
 import time_to_accuracy as tta  # noqa: E402
 
@@ -54,6 +55,17 @@ def test_convbase_is_the_papers_model():
     model = common.ConvBase()
     assert sum(p.numel() for p in model.parameters()) == 150 + 1900 + 1900 + 1260
     assert model(torch.zeros(3, 40)).shape == (3, 10)
+
+
+def test_guard_rule_column_keeps_the_cached_rows_valid():
+    # The "rule" column keys the cached guard runs: an argument added later is written only when it differs from
+    # the behaviour the older rows had, and the stall_* arguments other than stall_patience only with the stall on.
+    base = ("check_every_n_steps=10 keep_every_n_steps=100 spike_factor=1.2 patience=2 smoothing=0.8 "
+            "level_memory=20 max_rollbacks=5")
+    assert guard_bench.rule_of() == base + " stall_patience=3 stall_fraction=0.65 stall_min_delta=0.01"
+    assert guard_bench.rule_of(stall_min_delta=0.0) == base + " stall_patience=3 stall_fraction=0.65"  # stop 17
+    assert guard_bench.rule_of(stall_patience=0) == base  # the rows from before the stall rule
+    assert guard_bench.rule_of(stall_patience=0, keep_count=2) == base + " keep_count=2"
 
 
 def test_auto_policies_put_a_default_range_test_first_and_the_guard_last():

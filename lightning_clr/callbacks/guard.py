@@ -88,6 +88,8 @@ class DivergenceGuard(StepHookOwner):
             before the loss showed it), or to the newest copy if none was.
         stall_patience: ``0`` (off), or checks in a row without a new low of the smoothed loss while the scheduled
             rate climbs above any it had (a 1cycle warm-up): an event (``"stall"``), a too-high peak's first sign.
+        stall_min_delta: a new low of the smoothed loss counts only if it is below ``1 - stall_min_delta`` times
+            the lowest before (relative, like ``EarlyStopping``'s ``min_delta``), so a plateau that drifts down counts.
         stall_fraction: after a stall the cut is deeper than ``rate_factor`` if need be, so that the peak ahead
             is at most this fraction of the rate at which the loss last fell (``0``: ``rate_factor`` alone).
 
@@ -109,6 +111,7 @@ class DivergenceGuard(StepHookOwner):
         keep_count: int = 1,
         stall_patience: int = 3,
         stall_fraction: float = 0.65,
+        stall_min_delta: float = 0.01,
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -127,7 +130,9 @@ class DivergenceGuard(StepHookOwner):
         self.keep_count = check_int(keep_count, "keep_count", what="kept states")
         self.stall_patience = check_int(stall_patience, "stall_patience", minimum=0, what="checks")
         self.stall_fraction = check_number(stall_fraction, "stall_fraction", 0.0, 1.0)
-        self._monitor = LossMonitor(spike_factor, patience, smoothing, level_memory, self.stall_patience)
+        self.stall_min_delta = check_number(stall_min_delta, "stall_min_delta", 0.0, 1.0, high_open=True)
+        self._monitor = LossMonitor(spike_factor, patience, smoothing, level_memory, self.stall_patience,
+                                    self.stall_min_delta)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
         self._kept: list[dict[str, Any]] = []  # oldest first, each with its "step"

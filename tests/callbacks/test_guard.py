@@ -342,6 +342,9 @@ def test_arguments_are_checked() -> None:
         DivergenceGuard(stall_patience=-1)
     with pytest.raises(ValueError, match="Expected stall_fraction"):
         DivergenceGuard(stall_fraction=1.5)
+    for bad in (-0.01, 1.0, math.nan):
+        with pytest.raises(ValueError, match="Expected stall_min_delta"):
+            DivergenceGuard(stall_min_delta=bad)
     with pytest.raises(ValueError, match="Expected check_every_n_steps"):
         DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Expected keep_count to be a positive int number of kept states"):

@@ -64,6 +64,24 @@ def test_the_stall_rule_on_a_literal_sequence() -> None:
     assert monitor.best == 1.4 and monitor.top_rate == 8.0 and not monitor.close_interval()
 
 
+def test_a_new_low_must_beat_the_lowest_by_stall_min_delta() -> None:
+    # A plateau that still drifts down a little (1.40, 1.39, 1.388, 1.387: under 1% a window) makes a new low
+    # each window, so with stall_min_delta=0 it is never a stall; with 0.01 none after 1.40 counts (each is above
+    # 0.99 x 1.40 = 1.386), and the third window without a new low is the event. The lowest level and its rate
+    # stay those of the last low that counted.
+    means = [2.0, 1.5, 1.4, 1.39, 1.388, 1.387]
+    strict = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=3)
+    assert [strict.observe(m, rate=float(r)) for r, m in enumerate(means, 1)] == [None] * 6
+    tolerant = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=3, stall_min_delta=0.01)
+    assert [tolerant.observe(m, rate=float(r)) for r, m in enumerate(means, 1)] == [None] * 5 + ["stall"]
+    assert (tolerant.best, tolerant.best_rate) == (1.4, 3.0)
+    # a fall of more than 1% is a new low and resets the count
+    clear = LossMonitor(factor=1.3, patience=2, smoothing=0.0, stall_patience=3, stall_min_delta=0.01)
+    means = [2.0, 1.5, 1.4, 1.39, 1.3, 1.29, 1.295]
+    assert [clear.observe(m, rate=float(r)) for r, m in enumerate(means, 1)] == [None] * 7
+    assert (clear.best, clear.best_rate, clear.stalled) == (1.3, 5.0, 2)
+
+
 def test_the_stall_rule_sleeps_where_the_rates_do_not_climb_and_without_rates() -> None:
     # The same means with the rates falling after the first (an anneal, a restart back to an earlier peak) or
     # given no rate (stall_patience=0 in the guard): never a stall; a new climb starts a new count.

@@ -28,6 +28,12 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
     closed form and corrected against the exact cycle starts, so restarts never drift by a step through
     rounding.
 
+    An optional linear warm-up of :math:`W` steps (``warmup_steps``) comes first, from :math:`\beta V`
+    (``warmup_start``) towards the peak, and the cycles follow it (timm's ``warmup_t`` with
+    ``warmup_prefix=True``): :math:`v(t) = V (\beta + (1 - \beta) \, t / W)` for :math:`t < W`, and the
+    formula above at :math:`t - W` from then on, so the first cycle starts at its peak at step :math:`W`.
+    Without it (:math:`W = 0`, the default) the values are Keras' and torch's, bit for bit.
+
     References:
         Loshchilov & Hutter, *SGDR: Stochastic Gradient Descent with Warm Restarts*, ICLR 2017.
         arXiv:1608.03983.
@@ -38,6 +44,8 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
     t_mul: float = 1.0
     m_mul: float = 1.0
     alpha: float = 0.0
+    warmup_steps: int = 0
+    warmup_start: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("peak", "t_mul", "m_mul", "alpha"):
@@ -46,45 +54,59 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
         check_number(self.t_mul, "t_mul", 0.0, low_open=True)
         check_number(self.m_mul, "m_mul", 0.0, 1.0, low_open=True, why="m_mul > 1 grows the peaks without bound")
         check_number(self.alpha, "alpha", 0.0, 1.0)
+        check_int(self.warmup_steps, "warmup_steps", 0, "steps")
+        check_number(self.warmup_start, "warmup_start", 0.0, 1.0)
         self._precompute()
 
     def _precompute(self) -> None:
         limit = _snap_to_step(self.first_cycle / (1 - self.t_mul)) if self.t_mul < 1 else math.inf
         self._cache(_log_t_mul=math.log(self.t_mul), _limit=limit, _amplitude=1 - self.alpha,
-                    _floor=self.peak * self.alpha)
+                    _floor=self.peak * self.alpha, _delta=(1 - self.warmup_start) / max(1, self.warmup_steps))
         self._cache(_cycle=self._cycle_of(0))
 
     def _cycle_of(self, index: int) -> tuple[int, float, float, float, float]:
-        """``(index, first step, first step of the next cycle, length, 0.5 * m_mul ** index)`` of a cycle."""
-        end = min(self.cycle_start(index + 1), self._limit)
-        return index, self.cycle_start(index), end, self.first_cycle * self.t_mul**index, 0.5 * self.m_mul**index
+        """``(index, first step, first step of the next cycle, length, 0.5 * m_mul ** index)`` of a cycle, its
+        steps counted from the end of the warm-up."""
+        end = min(self._start(index + 1), self._limit)
+        return index, self._start(index), end, self.first_cycle * self.t_mul**index, 0.5 * self.m_mul**index
 
     def cycle_start(self, index: int) -> float:
-        """The step at which cycle ``index`` (0-based) begins."""
+        """The step at which cycle ``index`` (0-based) begins (the first one, at the end of the warm-up)."""
+        return self.warmup_steps + self._start(index)
+
+    def _start(self, index: int) -> float:
+        """The start of cycle ``index``, counted from the end of the warm-up."""
         if self.t_mul == 1:
             return float(self.first_cycle * index)
         return _snap_to_step(self.first_cycle * (self.t_mul**index - 1) / (self.t_mul - 1))
 
     def cycle_index(self, step: int) -> int:
-        """The 0-based cycle that step ``step`` falls in."""
+        """The 0-based cycle that step ``step`` falls in (the warm-up counts as part of the first)."""
+        return self._index(max(0, step - self.warmup_steps))
+
+    def _index(self, step: int) -> int:
+        """The cycle of ``step`` counted from the end of the warm-up (-1 beyond the limit of shrinking cycles)."""
         if self.t_mul == 1:
             return step // self.first_cycle
         if step >= self._limit:  # shrinking cycles (t_mul < 1) sum to F / (1 - m): past that, the final state
             return -1
         index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / self._log_t_mul)
         index = max(index, 0)
-        while self.cycle_start(index + 1) <= step:
+        while self._start(index + 1) <= step:
             index += 1
-        while index > 0 and self.cycle_start(index) > step:
+        while index > 0 and self._start(index) > step:
             index -= 1
         return index
 
     def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.peak * (self.warmup_start + self._delta * step)
+        step -= self.warmup_steps
         # The cycle of the last call (see _cycle_of): steps come in order, so it is nearly always the one
         # asked for, and the search (a logarithm, powers) runs once a cycle. Pure: the value depends on step only.
         index, start, end, length, height = self._cycle
         if not start <= step < end:
-            index = self.cycle_index(step)
+            index = self._index(step)
             if index < 0:  # beyond the limit of shrinking cycles
                 return self._floor
             cycle = self._cycle_of(index)
@@ -104,4 +126,8 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
                 return ends
             if abs(end - rounded) < 1e-9:
                 ends.append(rounded)
+            # Shrinking cycles approach their limit: from it on (or once a cycle is shorter than rounding can tell)
+            # there is no restart left, also when the limit is not a whole step, which the test above never ends.
+            if self.t_mul < 1 and (end - self.warmup_steps >= self._limit or self.first_cycle * self.t_mul**index < 1e-9):
+                return ends
             index += 1

@@ -254,3 +254,79 @@ def test_cosine_restarts_equals_exact_arithmetic(peak: float, first_cycle: int, 
     for step in {*restarts, *(max(0, r - 1) for r in restarts), *randoms}:
         expected = reference_restarts(cycles, peak, t_mul, m_mul, alpha, step)
         assert schedule(step) == pytest.approx(expected, rel=1e-9, abs=1e-9 * peak), f"step {step}"
+
+
+# ---------------------------------------------------------------------------------------------- the warm-up
+def test_warmup_literal_table() -> None:
+    """A 5-step warm-up from a tenth of the peak, then cycles of 10 and 20 steps: literal values."""
+    schedule = CosineRestartsSchedule(1.0, 10, 2.0, warmup_steps=5, warmup_start=0.1)
+    expected = {0: 0.1, 1: 0.28, 2: 0.46, 3: 0.64, 4: 0.82, 5: 1.0, 10: 0.5, 14: 0.5 * (1 + math.cos(0.9 * math.pi)),
+                15: 1.0, 25: 0.5, 35: 1.0}
+    for step, value in expected.items():
+        assert schedule(step) == pytest.approx(value, rel=1e-12, abs=1e-15), f"step {step}"
+    assert schedule.cycle_ends(80) == [15, 35, 75]
+    assert [schedule.cycle_start(i) for i in range(3)] == [5.0, 15.0, 35.0]
+    assert [schedule.cycle_index(s) for s in (0, 4, 5, 14, 15, 34, 35)] == [0, 0, 0, 0, 1, 1, 2]
+
+
+@pytest.mark.parametrize("warmup,start", [(4, 0.25), (30, 0.0), (1, 0.5)])
+def test_warmup_equals_torch_linear_then_warm_restarts(warmup: int, start: float) -> None:
+    """torch's SequentialLR of LinearLR(start_factor, total_iters=W) and CosineAnnealingWarmRestarts, milestone W."""
+    steps = 400
+    reference = torch_trace(
+        lambda opt: torch.optim.lr_scheduler.SequentialLR(opt, [
+            torch.optim.lr_scheduler.LinearLR(opt, start_factor=max(start, 1e-300), total_iters=warmup),
+            torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=12, T_mult=2)], milestones=[warmup]),
+        steps,
+    )
+    schedule = CosineRestartsSchedule(0.5, 12, 2.0, warmup_steps=warmup, warmup_start=start)
+    for k, (torch_lr, _) in enumerate(reference):
+        assert_rel(schedule(k), torch_lr, rel=1e-12 if k >= warmup else 1e-9, what=f"lr at step {k}")
+
+
+@FAST
+@given(peak=st.floats(0.01, 10.0), first_cycle=st.integers(1, 50), t_mul=st.floats(0.05, 5.0),
+       m_mul=st.floats(0.05, 1.0), alpha=st.floats(0.0, 1.0), warmup=st.integers(1, 100),
+       start=st.floats(0.0, 1.0), step=st.integers(0, 10**6))
+def test_warmup_shifts_the_cycles_and_climbs_to_the_peak(peak: float, first_cycle: int, t_mul: float, m_mul: float,
+                                                         alpha: float, warmup: int, start: float, step: int) -> None:
+    """After the warm-up the values are the plain schedule's, W steps later, bit for bit (and its cycle ends); in it
+    they climb linearly from start x peak, below the peak."""
+    plain = CosineRestartsSchedule(peak, first_cycle, t_mul, m_mul, alpha)
+    warm = CosineRestartsSchedule(peak, first_cycle, t_mul, m_mul, alpha, warmup, start)
+    assert warm(step + warmup) == plain(step)
+    horizon = step % 5000  # cycle_ends lists every restart up to it: keep the list short
+    assert warm.cycle_ends(horizon + warmup) == [e + warmup for e in plain.cycle_ends(horizon)]
+    inside = step % warmup
+    assert warm(inside) == pytest.approx(peak * (start + (1 - start) * inside / warmup), rel=1e-12)
+    assert peak * start * (1 - 1e-12) <= warm(inside) <= peak
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"warmup_steps": -1}, "warmup_steps"), ({"warmup_steps": 2.5}, "warmup_steps"),
+    ({"warmup_start": 1.5}, "warmup_start"), ({"warmup_start": float("nan")}, "warmup_start"),
+])
+def test_warmup_arguments_are_checked(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        CosineRestartsSchedule(0.1, 10, **kwargs)
+
+
+def test_shrinking_cycle_ends_stop_at_a_limit_that_is_not_a_whole_step() -> None:
+    """first_cycle=2, t_mul=0.3: the cycles add up to 2.857... steps; listing the ends past it used to loop forever."""
+    assert CosineRestartsSchedule(1.0, 2, 0.3).cycle_ends(10) == [2]
+    assert CosineRestartsSchedule(1.0, 3, 0.5).cycle_ends(100) == [3, 6]  # a whole-step limit: the final state
+    assert CosineRestartsSchedule(1.0, 3, 0.5, warmup_steps=4).cycle_ends(100) == [7, 10]
+
+
+@pytest.mark.timeout(60)
+@FAST
+@given(first_cycle=st.integers(1, 50), t_mul=st.floats(0.05, 0.999), warmup=st.integers(0, 20),
+       steps=st.integers(0, 5000))
+def test_shrinking_cycle_ends_terminate_and_are_restarts_or_the_limit(first_cycle: int, t_mul: float, warmup: int,
+                                                                      steps: int) -> None:
+    schedule = CosineRestartsSchedule(1.0, first_cycle, t_mul, warmup_steps=warmup)
+    ends = schedule.cycle_ends(steps)
+    assert ends == sorted(set(ends)) and all(0 < e <= steps for e in ends)
+    limit = warmup + first_cycle / (1 - t_mul)
+    for end in ends:
+        assert schedule(end) == 1.0 or abs(end - limit) < 1e-6, f"end {end}"

@@ -31,6 +31,8 @@ FIGURES = {
     "cosine_restarts": (CosineRestartsLR(max_lr=0.1, first_cycle="2 epochs", t_mul=2.0), 700, {}),
     "cosine_restarts_m_mul": (CosineRestartsLR(max_lr=0.1, first_cycle="2 epochs", t_mul=1.0, m_mul=0.7,
                                                alpha=0.05), 800, {}),
+    "cosine_restarts_warmup": (CosineRestartsLR(max_lr=0.1, first_cycle="2 epochs", t_mul=2.0, warmup="1 epochs"),
+                               750, {}),
     "ramps": (LinearRamp(0.0, 0.1, 200), 300, {}),
     "exponential_ramp": (ExponentialRamp(1e-7, 10.0, 100), 100, {"log_scale": True}),
 }

@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = ["check_config"]
 
-_LENGTH_ARGUMENTS = ("step_size_up", "step_size_down", "total_steps", "first_cycle")
+_LENGTH_ARGUMENTS = ("step_size_up", "step_size_down", "total_steps", "first_cycle", "warmup")
 _LENGTH_WORD = re.compile(r"^\s*(?P<number>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(?P<word>[A-Za-z]+)\s*$")
 
 
@@ -101,8 +101,8 @@ def _resolve(class_path: str) -> tuple[Any, str | None]:
 def _length_problem(name: str, value: Any) -> str | None:
     from lightning_clr.lengths import parse_length
 
-    if value is None or value == "auto":
-        return None
+    if value is None or value == "auto" or (name == "warmup" and value == 0 and not isinstance(value, bool)):
+        return None  # warmup=0: no warm-up
     try:
         parse_length(value, name)
     except ValueError as error:

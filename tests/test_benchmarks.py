@@ -17,6 +17,7 @@ sys.path.insert(0, BENCHMARKS)
 import common  # noqa: E402
 import guard as guard_bench  # noqa: E402
 import overhead  # noqa: E402
+import sgdr_warmup  # noqa: E402
 import time_to_accuracy as tta  # noqa: E402
 
 import lightning_clr as clr  # noqa: E402
@@ -308,3 +309,10 @@ def test_run_many_in_two_spawned_workers_matches_one_process(data):
     assert [r.spec for r in parallel] == specs
     here = tta.run_one(specs[1], TINY)
     assert parallel[1].steps == here.steps and parallel[1].accuracy == here.accuracy
+
+
+def test_sgdr_warmup_cycles_fill_the_run_after_the_warmup_and_a_run_uses_them():
+    assert sgdr_warmup.first_cycle(190, 19, 3) == 24  # 19 + 24 + 48 + 96 = 187 of 190 steps
+    assert sgdr_warmup.first_cycle(190, 0, 2) == 63
+    accuracy, peak = sgdr_warmup.run(("mlp", 0, 2, 0.1, 0.03, None))
+    assert peak == 0.03 and 80.0 < accuracy <= 100.0

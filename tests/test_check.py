@@ -54,6 +54,17 @@ def test_a_bad_length_says_what_is_valid_and_a_misspelt_unit_is_corrected(tmp_pa
     assert "total_steps" in err[2] and "at most 100%" in err[2]
 
 
+def test_a_warmup_is_checked_as_a_length_and_zero_is_none(tmp_path, capsys):
+    config = _write(tmp_path, _callbacks(
+        "    - class_path: lightning_clr.CosineRestartsLR\n      init_args: {max_lr: 0.1, first_cycle: 9, warmup: 0}\n",
+        "    - class_path: lightning_clr.CosineRestartsLR\n"
+        "      init_args: {max_lr: 0.1, first_cycle: 9, warmup: 2 epcohs, optimizers: [1]}\n",
+    ))
+    assert main(["check", config]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "trainer.callbacks[1]" in err[0] and err[0].endswith("Did you mean warmup: '2 epochs'?")
+
+
 def test_every_problem_gets_its_own_line(tmp_path):
     config = _write(tmp_path, _callbacks(
         "    - class_path: lightning_clr.OneCycleLR\n      init_args: {max_lr: 0.1, pct_strat: 0.3}\n",

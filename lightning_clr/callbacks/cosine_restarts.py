@@ -25,6 +25,8 @@ class CosineRestartsLR(ScheduleCallback):
     Example::
 
         trainer = Trainer(callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle="1 epochs", t_mul=2)])
+        # a 5% linear warm-up from 0 first (timm's warmup_t), then the cycles
+        trainer = Trainer(callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle="1 epochs", t_mul=2, warmup="5%")])
 
     Args:
         max_lr: the rate at each (first) restart; a float, one per param group, or ``"auto"``.
@@ -36,10 +38,14 @@ class CosineRestartsLR(ScheduleCallback):
             Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         logging_name: prefix of the logged names (``lr-clr-SGD``).
+        warmup: a linear warm-up before the first cycle, ``0`` (none, the default: Keras' and torch's schedule) or
+            a length as for ``first_cycle``; the cycles follow it. A warm-up lets a high peak start an untrained
+            network safely (``docs/benchmarks/auto_bounds.md``).
+        warmup_start: the warm-up's first rate as a fraction of ``max_lr``, in [0, 1].
 
     Raises:
-        ValueError: ``max_lr`` not positive, a bad ``first_cycle``, ``t_mul <= 0``, ``m_mul`` outside (0, 1] or
-            ``alpha`` outside [0, 1].
+        ValueError: ``max_lr`` not positive, a bad ``first_cycle`` or ``warmup``, ``t_mul <= 0``, ``m_mul`` outside
+            (0, 1], or ``alpha`` or ``warmup_start`` outside [0, 1].
     """
 
     def __init__(
@@ -52,6 +58,8 @@ class CosineRestartsLR(ScheduleCallback):
         optimizers: OptimizerIndices = None,
         count_skipped_steps: bool = True,
         logging_name: str = "lr-clr",
+        warmup: Union[int, float, str] = 0,  # noqa: UP007
+        warmup_start: float = 0.0,
     ) -> None:
         super().__init__(optimizers, count_skipped_steps, log_momentum=False, logging_name=logging_name)
         check_bound(max_lr, "max_lr", allow_auto=True, positive=True)
@@ -59,25 +67,35 @@ class CosineRestartsLR(ScheduleCallback):
         check_number(t_mul, "t_mul", 0.0, low_open=True)
         check_number(m_mul, "m_mul", 0.0, 1.0, low_open=True, why="m_mul > 1 grows the peaks without bound")
         check_number(alpha, "alpha", 0.0, 1.0)
+        check_number(warmup_start, "warmup_start", 0.0, 1.0)
+        if isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and warmup < 0:
+            raise ValueError(f"Expected warmup to be 0 (no warm-up) or a positive length, but got {warmup!r}.")
+        self._warmup = None if warmup == 0 and not isinstance(warmup, bool) else parse_length(warmup, "warmup")
         self.max_lr = max_lr
         self.first_cycle = first_cycle
         self.t_mul = float(t_mul)
         self.m_mul = float(m_mul)
         self.alpha = float(alpha)
+        self.warmup = warmup
+        self.warmup_start = float(warmup_start)
 
     def _needs_range_test(self) -> bool:
         return self.max_lr == AUTO
 
     def _arguments(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("max_lr", "first_cycle", "t_mul", "m_mul", "alpha", "optimizers",
-                                              "count_skipped_steps")}
+        names = ["max_lr", "first_cycle", "t_mul", "m_mul", "alpha", "optimizers", "count_skipped_steps"]
+        if self._warmup is not None:  # only when used: a checkpoint saved before the warm-up existed matches
+            names += ["warmup", "warmup_start"]
+        return {k: getattr(self, k) for k in names}
 
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         first = context.resolve(self._first_cycle, "first_cycle", self.first_cycle)
+        warmup = 0 if self._warmup is None else context.resolve(self._warmup, "warmup", self.warmup)
         max_lr = self.max_lr
         if max_lr == AUTO:
             max_lr = self._range_test_result(context).for_policy("cosine_restarts").max_lr
         return [
-            (CosineRestartsSchedule(float(peak), first, self.t_mul, self.m_mul, self.alpha), None)
+            (CosineRestartsSchedule(float(peak), first, self.t_mul, self.m_mul, self.alpha, warmup, self.warmup_start),
+             None)
             for peak in per_group(max_lr, num_groups, "max_lr", optimizer_name)
         ]

@@ -29,7 +29,9 @@ family. The reasoning, from ``benchmarks/auto_bounds.py`` (five families, five s
   killed two seeds of five; half of it killed none, but still trained 8 points under tuned 1cycle, and SGDR
   tuned on its own grid was no better there: the shortfall is the policy's on that run, not its peak's). With
   Adam the families disagree (SGDR's own grid peaks below the knee on the transformer and above 3x on the GRU),
-  so 1.5x stays until more evidence separates them.
+  so 1.5x stays until more evidence separates them. A 10% warm-up (``CosineRestartsLR(warmup=...)``) with
+  1cycle's factors, or with these, is no better on every family (``benchmarks/sgdr_warmup.py``), so the rule
+  assumes none.
 
 A curve that barely fell (less than :data:`MIN_FALL`) but diverged gets the conservative fallback, a tenth of the
 divergence rate, with a note (the callbacks warn); only a curve that neither fell nor diverged, or that

@@ -83,6 +83,13 @@ TORCH_CASES = {
         lambda: CosineRestartsLR(0.5, first_cycle=3, t_mul=2, alpha=0.1),
         lambda opt: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2, eta_min=0.05),
     ),
+    "cosine-restarts-warmup": (
+        lambda: CosineRestartsLR(0.5, first_cycle=3, t_mul=2, alpha=0.1, warmup=4, warmup_start=0.25),
+        lambda opt: torch.optim.lr_scheduler.SequentialLR(opt, [
+            torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=4),
+            torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2, eta_min=0.05)],
+            milestones=[4]),
+    ),
 }
 
 
@@ -185,6 +192,20 @@ def test_two_param_groups_with_list_and_scalar_bounds(tmp_path: Any) -> None:
 
     model, _ = fit(tmp_path, [CosineRestartsLR([0.1, 1.0], 4)], RecordingModel(groups=2), max_epochs=1)
     assert used_lrs(model, 1) == CosineRestartsSchedule(1.0, 4).values(10)
+
+
+def test_cosine_restarts_warmup_resolves_its_length_and_keeps_old_fingerprints(tmp_path: Any) -> None:
+    """``warmup="20%"`` of a 10-step fit is 2 steps before the cycles; without a warm-up the fingerprint is the
+    one a checkpoint saved before the warm-up existed holds (its arguments had no warm-up keys)."""
+    model, _ = fit(tmp_path, [CosineRestartsLR(1.0, 4, warmup="20%", warmup_start=0.5)], RecordingModel(),
+                   max_epochs=1)
+    assert used_lrs(model) == CosineRestartsSchedule(1.0, 4, warmup_steps=2, warmup_start=0.5).values(10)
+    assert used_lrs(model)[:3] == [0.5, 0.75, 1.0]
+    plain = CosineRestartsLR(0.1, 10, t_mul=2.0)
+    assert "warmup" not in plain._plain_arguments()
+    assert plain.fingerprint() == "9e67d4e3e52f51d2"  # as computed by 0.1 (commit 412f1a4)
+    warm = CosineRestartsLR(0.1, 10, t_mul=2.0, warmup="5%")
+    assert warm._plain_arguments()["warmup"] == "5%" and warm.fingerprint() != plain.fingerprint()
 
 
 @pytest.mark.parametrize(
@@ -360,6 +381,9 @@ BAD_ARGUMENTS = [
     (CosineRestartsLR, dict(max_lr=0.1, first_cycle=10, m_mul=0.0), "m_mul", "0.0"),
     (CosineRestartsLR, dict(max_lr=0.1, first_cycle=10, alpha=-0.1), "alpha", "-0.1"),
     (CosineRestartsLR, dict(max_lr=0.1, first_cycle=10, alpha=1.5), "alpha", "1.5"),
+    (CosineRestartsLR, dict(max_lr=0.1, first_cycle=10, warmup=-5), "warmup", "-5"),
+    (CosineRestartsLR, dict(max_lr=0.1, first_cycle=10, warmup="2 weeks"), "warmup", "'2 weeks'"),
+    (CosineRestartsLR, dict(max_lr=0.1, first_cycle=10, warmup_start=1.5), "warmup_start", "1.5"),
     (ScheduledLR, dict(lr=0.1), "lr", "0.1"),
     (ScheduledLR, dict(lr=LinearRamp(0.0, 1.0, 3), momentum=0.9), "momentum", "0.9"),
 ]

@@ -1,0 +1,122 @@
+"""Does a linear warm-up (``CosineRestartsLR(warmup=...)``) or fewer, longer cycles fix SGDR's "auto" shortfall?
+
+SGDR starts at its peak on the untrained network. On ConvBase its "auto" median is 8 points under tuned 1cycle
+(``auto_bounds.py``), and its peak rule is half of 1cycle's because the full peak killed seeds. This script
+measures, on the VALIDATION split of the five ``auto_bounds.py`` families (seeds 0 and 1, one torch thread a run):
+
+1. **hand-set peaks**: the benchmark's SGDR (three cycles of 1, 2 and 4 sevenths of the run, ``t_mul=2``) and two
+   cycles (a third and two thirds), each without and with a warm-up of 10% of the run (from 0; the cycles share
+   the rest), at three peaks a half decade apart around each family's best SGDR peak;
+2. **"auto" peaks**: ``CosineRestartsLR(max_lr="auto")`` after a default ``LRRangeTest()`` under the same
+   configurations, with the current SGDR factors of the knee (0.5 x SGD, 1.5 x Adam) and with 1cycle's (1 x, 3 x),
+   which a warm-up might make safe.
+
+    python benchmarks/sgdr_warmup.py --workers 2 --output benchmarks/results     # ~10 min on 2 cores
+    python benchmarks/sgdr_warmup.py --families mlp --workers 1                  # a smoke test (~1 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import pytorch_lightning as pl  # noqa: E402
+from auto_runs import Spec, Task, _evaluate  # noqa: E402
+from bench_pool import mapped, worker_init  # noqa: E402
+from common import machine_info, markdown_table, quiet_lightning, train_loader, trainer_kwargs  # noqa: E402
+from families import FAMILIES, family_data  # noqa: E402
+
+#: Per family, three peaks a half decade apart around its best SGDR peak (``auto_bounds.py --policy-grids``).
+PEAKS = {"convbase": (0.1, 0.316, 1.0), "resnet": (0.1, 0.316, 1.0), "mlp": (0.00949, 0.03, 0.0949),
+         "charlm": (0.003, 0.00949, 0.03), "gru": (0.03, 0.0949, 0.3)}
+#: (cycles, warm-up share of the run): three cycles (the benchmark's) or two, without or with a warm-up.
+CONFIGS = ((3, 0.0), (3, 0.1), (2, 0.0), (2, 0.1))
+#: (cycles, warm-up, SGD factor, Adam factor) of the "auto" runs; the first is the benchmark's cosine-auto.
+AUTO_CONFIGS = ((3, 0.0, 0.5, 1.5), (3, 0.1, 0.5, 1.5), (3, 0.1, 1.0, 3.0), (2, 0.1, 0.5, 1.5), (2, 0.1, 1.0, 3.0),
+                (3, 0.05, 1.0, 3.0))
+SEEDS = (0, 1)
+
+
+def first_cycle(total: int, warmup: int, cycles: int) -> int:
+    """The first cycle of ``cycles`` doubling ones (``t_mul=2``) that fill the run after the warm-up."""
+    return max(1, (total - warmup) // (2**cycles - 1))
+
+
+def run(item: tuple[str, int, int, float, float | None, tuple[float, float] | None]) -> tuple[float, float]:
+    """One validation run: ``(family, seed, cycles, warm-up share, peak or None, factors or None)`` -> (accuracy %,
+    the peak used)."""
+    import lightning_clr as clr
+    from lightning_clr.tuner import suggest
+
+    family, seed, cycles, share, peak, factors = item
+    quiet_lightning()
+    f = FAMILIES[family]
+    data = family_data(family)
+    loader = train_loader(data.x_train, data.y_train, f.batch_size, seed=seed)
+    total = len(loader) * f.epochs
+    warmup = round(share * total)
+    callbacks: list[Any] = []
+    if factors is not None:  # this worker's rule: the SGDR factors of the knee for SGD and the Adam family
+        suggest.PEAK_FACTORS[("cosine_restarts", "sgd")], suggest.PEAK_FACTORS[("cosine_restarts", "adam")] = factors
+        callbacks.append(clr.LRRangeTest(plot=False, verbose=False))
+    schedule = clr.CosineRestartsLR(max_lr="auto" if peak is None else peak, t_mul=2.0, warmup=warmup,
+                                    first_cycle=first_cycle(total, warmup, cycles))
+    pl.seed_everything(seed, verbose=False)
+    method = "cosine" if peak is not None else "cosine-auto"
+    task = Task(f, method, total)
+    trainer = pl.Trainer(callbacks=[*callbacks, schedule], **trainer_kwargs(max_epochs=f.epochs))
+    trainer.fit(task, train_dataloaders=loader)
+    used = schedule.step_schedule()
+    return _evaluate(task, trainer, Spec(family, method, seed, peak, "val")), float(getattr(used, "peak", peak or 0.0))
+
+
+def _cell(results: list[tuple[float, float]], show_peaks: bool) -> str:
+    mean = statistics.mean(a for a, _ in results)
+    runs = " ".join(f"{a:.1f}@{p:.3g}" if show_peaks else f"{a:.1f}" for a, p in results)
+    return f"**{mean:.1f}** ({runs})"
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--output", default=None, help="folder for sgdr_warmup.md")
+    args = parser.parse_args(argv)
+    worker_init()  # one torch thread, as in every run (and as the machine line says)
+    families = [f for f in args.families.split(",") if f]
+    hand = [(f, s, c, w, p, None) for f in families for p in PEAKS[f] for c, w in CONFIGS for s in SEEDS]
+    auto = [(f, s, c, w, None, (a, b)) for f in families for c, w, a, b in AUTO_CONFIGS for s in SEEDS]
+    with mapped(run, hand + auto, args.workers) as results:
+        out = dict(zip(hand + auto, results, strict=True))
+    n = len(SEEDS)
+    heads = [f"{c} cycles, warm-up {w:.0%}" for c, w in CONFIGS]
+    rows = [[f, f"{p:g}", *[_cell([out[(f, s, c, w, p, None)] for s in SEEDS], False) for c, w in CONFIGS]]
+            for f in families for p in PEAKS[f]]
+    text = (f"Hand-set SGDR peaks, validation accuracy %: mean of {n} seeds (each seed):\n\n"
+            + markdown_table(["family", "peak", *heads], rows))
+    heads = [f"{c} cycles, warm-up {w:.0%}, {a:g} x / {b:g} x knee" for c, w, a, b in AUTO_CONFIGS]
+    rows = [[f, *[_cell([out[(f, s, c, w, None, (a, b))] for s in SEEDS], True) for c, w, a, b in AUTO_CONFIGS]]
+            for f in families]
+    text += (f"\n\nSGDR \"auto\" (default LRRangeTest; factor of the knee for SGD / Adam), validation accuracy %: mean "
+             f"of {n} seeds (each seed @ its peak):\n\n" + markdown_table(["family", *heads], rows))
+    command = "python benchmarks/sgdr_warmup.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text += f"\n\nCommand: `{command}`; machine: {json.dumps(machine_info())}"
+    print(text)
+    if args.output:
+        os.makedirs(args.output, exist_ok=True)
+        with open(os.path.join(args.output, "sgdr_warmup.md"), "w") as file:
+            file.write(text + "\n")
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -54,7 +54,7 @@ from auto_runs import (  # noqa: E402
     tune,
 )
 from bench_pool import worker_init  # noqa: E402
-from common import machine_info  # noqa: E402
+from common import machine_info, save_report  # noqa: E402
 from families import FAMILIES  # noqa: E402
 
 __all__ = ["AUTO_METHODS", "METHODS", "Outcome", "Spec", "compare", "drop_cached", "main", "report", "rules_table",
@@ -117,9 +117,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     command = "python benchmarks/auto_bounds.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text += f"\n\nCommand: `{command}`; machine: {json.dumps(machine_info())}"
     print(text)
-    if args.output:
-        with open(os.path.join(args.output, "auto_bounds.md"), "w") as file:
-            file.write(text + "\n")
+    save_report(text, args.output, "auto_bounds.md")
     return results
 
 

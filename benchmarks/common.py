@@ -343,6 +343,14 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def save_report(text: str, folder: str | None, name: str) -> None:
+    """Writes a report's ``text`` to ``folder/name`` (the folder made if need be); nothing when ``folder`` is unset."""
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, name), "w") as file:
+            file.write(text + "\n")
+
+
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A GitHub markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]

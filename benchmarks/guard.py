@@ -51,6 +51,7 @@ from common import (  # noqa: E402
     make_mnist1d,
     markdown_table,
     quiet_lightning,
+    save_report,
     train_loader,
     trainer_kwargs,
 )
@@ -306,8 +307,7 @@ def main(argv: Sequence[str] | None = None) -> str:
              f"the {len(rows)} runs took {sum(float(r['wall_s']) for r in rows) / 60:.0f} min of fit time when run "
              f"(this invocation {time.perf_counter() - start:.0f} s: cached runs are not re-run).")
     print(text)
-    with open(os.path.join(args.output, "guard.md"), "w") as handle:
-        handle.write(text + "\n")
+    save_report(text, args.output, "guard.md")
     return text
 
 

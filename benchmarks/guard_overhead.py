@@ -40,6 +40,7 @@ from common import (  # noqa: E402
     make_mnist1d,
     markdown_table,
     quiet_lightning,
+    save_report,
     train_loader,
     trainer_kwargs,
 )
@@ -195,10 +196,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     ]
     text = "\n".join(lines)
     print(text)
-    if args.output:
-        os.makedirs(args.output, exist_ok=True)
-        with open(os.path.join(args.output, "guard_overhead.md"), "w") as handle:
-            handle.write(text + "\n")
+    save_report(text, args.output, "guard_overhead.md")
     return text
 
 

@@ -63,7 +63,7 @@ from _overhead_method import (  # noqa: E402
 )
 from _overhead_report import _stats, plain, plot, report  # noqa: E402
 from _overhead_variants import CLOCKS, LOOP_VARIANTS, QUICK, VARIANTS, Settings, _clock  # noqa: E402
-from common import machine_info, quiet_lightning  # noqa: E402
+from common import machine_info, quiet_lightning, save_report  # noqa: E402
 
 __all__ = [
     "LOOP_VARIANTS",
@@ -148,10 +148,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         table = report(results, settings)
         text = header + "\n\n" + table + f"\n\nWall time: {time.perf_counter() - start:.0f} s."
         print("\n" + table)
-        if args.output:
-            os.makedirs(args.output, exist_ok=True)
-            with open(os.path.join(args.output, "overhead_in_fit.md"), "w") as f:
-                f.write(text + "\n")
+        save_report(text, args.output, "overhead_in_fit.md")
         return results
     print("\n" + METHOD, flush=True)
     results = run(settings)

@@ -32,7 +32,14 @@ if _HERE not in sys.path:
 import pytorch_lightning as pl  # noqa: E402
 from auto_runs import Spec, Task, _evaluate  # noqa: E402
 from bench_pool import mapped, worker_init  # noqa: E402
-from common import machine_info, markdown_table, quiet_lightning, train_loader, trainer_kwargs  # noqa: E402
+from common import (  # noqa: E402
+    machine_info,
+    markdown_table,
+    quiet_lightning,
+    save_report,
+    train_loader,
+    trainer_kwargs,
+)
 from families import FAMILIES, family_data  # noqa: E402
 
 #: Per family, three peaks a half decade apart around its best SGDR peak (``auto_bounds.py --policy-grids``).
@@ -111,10 +118,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     command = "python benchmarks/sgdr_warmup.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text += f"\n\nCommand: `{command}`; machine: {json.dumps(machine_info())}"
     print(text)
-    if args.output:
-        os.makedirs(args.output, exist_ok=True)
-        with open(os.path.join(args.output, "sgdr_warmup.md"), "w") as file:
-            file.write(text + "\n")
+    save_report(text, args.output, "sgdr_warmup.md")
     return text
 
 

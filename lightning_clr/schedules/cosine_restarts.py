@@ -128,6 +128,7 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
                 ends.append(rounded)
             # Shrinking cycles approach their limit: from it on (or once a cycle is shorter than rounding can tell)
             # there is no restart left, also when the limit is not a whole step, which the test above never ends.
-            if self.t_mul < 1 and (end - self.warmup_steps >= self._limit or self.first_cycle * self.t_mul**index < 1e-9):
+            shrunk = self.first_cycle * self.t_mul**index < 1e-9
+            if self.t_mul < 1 and (end - self.warmup_steps >= self._limit or shrunk):
                 return ends
             index += 1

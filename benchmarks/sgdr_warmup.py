@@ -82,8 +82,8 @@ def run(item: tuple[str, int, int, float, float | None, tuple[float, float] | No
     task = Task(f, method, total)
     trainer = pl.Trainer(callbacks=[*callbacks, schedule], **trainer_kwargs(max_epochs=f.epochs))
     trainer.fit(task, train_dataloaders=loader)
-    used = schedule.step_schedule()
-    return _evaluate(task, trainer, Spec(family, method, seed, peak, "val")), float(getattr(used, "peak", peak or 0.0))
+    used = schedule.step_schedule()  # the CosineRestartsSchedule built: its peak is the "auto" one too
+    return _evaluate(task, trainer, Spec(family, method, seed, peak, "val")), used.peak
 
 
 def _cell(results: list[tuple[float, float]], show_peaks: bool) -> str:

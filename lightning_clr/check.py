@@ -27,6 +27,7 @@ from typing import Any
 __all__ = ["check_config"]
 
 _LENGTH_ARGUMENTS = ("step_size_up", "step_size_down", "total_steps", "first_cycle", "warmup")
+_OPTIONAL_LENGTHS = ("warmup",)  # lengths that may be 0 (none)
 _LENGTH_WORD = re.compile(r"^\s*(?P<number>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(?P<word>[A-Za-z]+)\s*$")
 
 
@@ -99,12 +100,13 @@ def _resolve(class_path: str) -> tuple[Any, str | None]:
 
 
 def _length_problem(name: str, value: Any) -> str | None:
-    from lightning_clr.lengths import parse_length
+    from lightning_clr.lengths import parse_length, parse_optional_length
 
-    if value is None or value == "auto" or (name == "warmup" and value == 0 and not isinstance(value, bool)):
-        return None  # warmup=0: no warm-up
+    if value is None or value == "auto":
+        return None
     try:
-        parse_length(value, name)
+        # the callbacks' own parsers: a warm-up may be 0 (none)
+        (parse_optional_length if name in _OPTIONAL_LENGTHS else parse_length)(value, name)
     except ValueError as error:
         message = str(error)
         match = _LENGTH_WORD.match(value) if isinstance(value, str) else None

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Length", "LengthSpec", "parse_length"]
+__all__ = ["Length", "LengthSpec", "parse_length", "parse_optional_length"]
 
 LengthSpec = int | float | str
 Unit = Literal["steps", "epochs", "percent"]
@@ -147,3 +147,17 @@ def parse_length(spec: LengthSpec | Length, name: str) -> Length:
             )
         return Length(value, unit, name)
     raise ValueError(f"Expected {name} to be {_VALID}, but got {spec!r} of type {type(spec).__name__}.")
+
+
+def parse_optional_length(spec: LengthSpec | Length, name: str) -> Length | None:
+    """Parses a length that may be ``0`` (none, e.g. ``warmup=0``): ``None`` for ``0``, else :func:`parse_length`.
+
+    Raises:
+        ValueError: if ``spec`` is a negative number or, not ``0``, no positive length in a known unit.
+    """
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        if spec == 0:
+            return None
+        if spec < 0:
+            raise ValueError(f"Expected {name} to be 0 (none) or a positive length, but got {spec!r}.")
+    return parse_length(spec, name)

@@ -238,3 +238,15 @@ def test_a_share_over_the_whole_run_is_rejected_at_parse_time(spec: str) -> None
     with pytest.raises(ValueError, match="step_size_up"):
         CyclicLR(0.1, 1.0, step_size_up=spec)
     assert parse_length("100%", "total_steps").resolve(total_steps=37) == 37
+
+
+def test_an_optional_length_is_none_for_zero_and_otherwise_a_length() -> None:
+    from lightning_clr.lengths import parse_optional_length
+
+    assert parse_optional_length(0, "warmup") is None and parse_optional_length(0.0, "warmup") is None
+    assert parse_optional_length("5%", "warmup") == parse_length("5%", "warmup")
+    assert parse_optional_length(12, "warmup") == parse_length(12, "warmup")
+    for bad, match in ((-3, "0 \\(none\\) or a positive length, but got -3"), (True, "warmup"),
+                       ("0 steps", "positive"), ("2 weeks", "'2 weeks'")):
+        with pytest.raises(ValueError, match=match):
+            parse_optional_length(bad, "warmup")

@@ -7,7 +7,7 @@ from typing import Any, Literal, Union
 from lightning_clr._checks import AUTO, check_bound, check_number
 from lightning_clr.callbacks.base import ScheduleCallback
 from lightning_clr.callbacks.context import FitContext, GroupSchedules, OptimizerIndices, per_group
-from lightning_clr.lengths import parse_length
+from lightning_clr.lengths import parse_length, parse_optional_length
 from lightning_clr.schedules import CosineRestartsSchedule
 
 __all__ = ["CosineRestartsLR"]
@@ -68,9 +68,7 @@ class CosineRestartsLR(ScheduleCallback):
         check_number(m_mul, "m_mul", 0.0, 1.0, low_open=True, why="m_mul > 1 grows the peaks without bound")
         check_number(alpha, "alpha", 0.0, 1.0)
         check_number(warmup_start, "warmup_start", 0.0, 1.0)
-        if isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and warmup < 0:
-            raise ValueError(f"Expected warmup to be 0 (no warm-up) or a positive length, but got {warmup!r}.")
-        self._warmup = None if warmup == 0 and not isinstance(warmup, bool) else parse_length(warmup, "warmup")
+        self._warmup = parse_optional_length(warmup, "warmup")
         self.max_lr = max_lr
         self.first_cycle = first_cycle
         self.t_mul = float(t_mul)

@@ -120,7 +120,8 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
         ends: list[int] = []
         index = 1
         while True:
-            end = self.cycle_start(index)
+            start = self._start(index)
+            end = self.warmup_steps + start
             rounded = round(end)
             if rounded > steps or (self.t_mul < 1 and rounded in ends):
                 return ends
@@ -128,7 +129,6 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
                 ends.append(rounded)
             # Shrinking cycles approach their limit: from it on (or once a cycle is shorter than rounding can tell)
             # there is no restart left, also when the limit is not a whole step, which the test above never ends.
-            shrunk = self.first_cycle * self.t_mul**index < 1e-9
-            if self.t_mul < 1 and (end - self.warmup_steps >= self._limit or shrunk):
+            if self.t_mul < 1 and (start >= self._limit or self.first_cycle * self.t_mul**index < 1e-9):
                 return ends
             index += 1

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["all_finite", "map_tensors", "restore_copy", "take_copy", "to_host"]
+__all__ = ["all_finite", "kept_copies", "map_tensors", "restore_copy", "take_copy", "to_host"]
 
 
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
@@ -49,3 +49,12 @@ def restore_copy(copy: dict[str, Any], module: Any, optimizers: list[Any]) -> No
         optimizer.load_state_dict(map_tensors(saved, torch.Tensor.clone))
         for group, values in zip(optimizer.param_groups, hyper, strict=True):
             group.update(values)
+
+
+def kept_copies(state_dict: dict[str, Any]) -> list[dict[str, Any]]:
+    """The kept copies in a guard's checkpoint state, oldest first, each with its ``"step"``; a version-1 or
+    version-2 state held one copy under ``"kept"`` with its step beside it, under ``"kept_step"``."""
+    kept = state_dict.get("kept")
+    if isinstance(kept, dict):
+        return [{**kept, "step": state_dict.get("kept_step")}]
+    return list(kept or [])

@@ -37,7 +37,7 @@ from typing_extensions import override
 from lightning_clr._checks import check_int, check_number
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr._warnings import warn
-from lightning_clr.callbacks._copies import all_finite, restore_copy, take_copy
+from lightning_clr.callbacks._copies import all_finite, kept_copies, restore_copy, take_copy
 from lightning_clr.callbacks._hooks import StepHookOwner
 from lightning_clr.callbacks._spike import (
     LossMonitor,
@@ -342,10 +342,7 @@ class DivergenceGuard(StepHookOwner):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rate_scale = float(state_dict.get("rate_scale", 1.0))
         self.events = [dict(e) for e in state_dict.get("events", [])]
-        kept = state_dict.get("kept")
-        if isinstance(kept, dict):  # versions 1 and 2: one copy, its step beside it
-            kept = [{**kept, "step": state_dict.get("kept_step")}]
-        self._kept = list(kept or [])
+        self._kept = kept_copies(state_dict)
         self._monitor.load_state_dict(state_dict.get("monitor", {}))
         sums = [float(s) for s in state_dict.get("partial_sums", [])]
         self._partial = (sums, int(state_dict.get("partial_count", 0)))

@@ -58,13 +58,16 @@ def first_cycle(total: int, warmup: int, cycles: int) -> int:
     return max(1, (total - warmup) // (2**cycles - 1))
 
 
-def run(item: tuple[str, int, int, float, float | None, tuple[float, float] | None]) -> tuple[float, float]:
-    """One validation run: ``(family, seed, cycles, warm-up share, peak or None, factors or None)`` -> (accuracy %,
-    the peak used)."""
+Item = tuple[str, int, int, float, float | None, tuple[float, float] | None, float]
+
+
+def run(item: Item) -> tuple[float, float]:
+    """One validation run: ``(family, seed, cycles, warm-up share, peak or None, factors or None, m_mul)`` ->
+    (accuracy %, the peak used)."""
     import lightning_clr as clr
     from lightning_clr.tuner import suggest
 
-    family, seed, cycles, share, peak, factors = item
+    family, seed, cycles, share, peak, factors, m_mul = item
     quiet_lightning()
     f = FAMILIES[family]
     data = family_data(family)
@@ -75,7 +78,7 @@ def run(item: tuple[str, int, int, float, float | None, tuple[float, float] | No
     if factors is not None:  # this worker's rule: the SGDR factors of the knee for SGD and the Adam family
         suggest.PEAK_FACTORS[("cosine_restarts", "sgd")], suggest.PEAK_FACTORS[("cosine_restarts", "adam")] = factors
         callbacks.append(clr.LRRangeTest(plot=False, verbose=False))
-    schedule = clr.CosineRestartsLR(max_lr="auto" if peak is None else peak, t_mul=2.0, warmup=warmup,
+    schedule = clr.CosineRestartsLR(max_lr="auto" if peak is None else peak, t_mul=2.0, m_mul=m_mul, warmup=warmup,
                                     first_cycle=first_cycle(total, warmup, cycles))
     pl.seed_everything(seed, verbose=False)
     method = "cosine" if peak is not None else "cosine-auto"
@@ -100,18 +103,18 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = parser.parse_args(argv)
     worker_init()  # one torch thread, as in every run (and as the machine line says)
     families = [f for f in args.families.split(",") if f]
-    hand = [(f, s, c, w, p, None) for f in families for p in PEAKS[f] for c, w in CONFIGS for s in SEEDS]
-    auto = [(f, s, c, w, None, (a, b)) for f in families for c, w, a, b in AUTO_CONFIGS for s in SEEDS]
+    hand = [(f, s, c, w, p, None, 1.0) for f in families for p in PEAKS[f] for c, w in CONFIGS for s in SEEDS]
+    auto = [(f, s, c, w, None, (a, b), 1.0) for f in families for c, w, a, b in AUTO_CONFIGS for s in SEEDS]
     with mapped(run, hand + auto, args.workers) as results:
         out = dict(zip(hand + auto, results, strict=True))
     n = len(SEEDS)
     heads = [f"{c} cycles, warm-up {w:.0%}" for c, w in CONFIGS]
-    rows = [[f, f"{p:g}", *[_cell([out[(f, s, c, w, p, None)] for s in SEEDS], False) for c, w in CONFIGS]]
+    rows = [[f, f"{p:g}", *[_cell([out[(f, s, c, w, p, None, 1.0)] for s in SEEDS], False) for c, w in CONFIGS]]
             for f in families for p in PEAKS[f]]
     text = (f"Hand-set SGDR peaks, validation accuracy %: mean of {n} seeds (each seed):\n\n"
             + markdown_table(["family", "peak", *heads], rows))
     heads = [f"{c} cycles, warm-up {w:.0%}, {a:g} x / {b:g} x knee" for c, w, a, b in AUTO_CONFIGS]
-    rows = [[f, *[_cell([out[(f, s, c, w, None, (a, b))] for s in SEEDS], True) for c, w, a, b in AUTO_CONFIGS]]
+    rows = [[f, *[_cell([out[(f, s, c, w, None, (a, b), 1.0)] for s in SEEDS], True) for c, w, a, b in AUTO_CONFIGS]]
             for f in families]
     text += (f"\n\nSGDR \"auto\" (default LRRangeTest; factor of the knee for SGD / Adam), validation accuracy %: mean "
              f"of {n} seeds (each seed @ its peak):\n\n" + markdown_table(["family", *heads], rows))

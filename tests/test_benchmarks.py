@@ -17,6 +17,7 @@ sys.path.insert(0, BENCHMARKS)
 import common  # noqa: E402
 import guard as guard_bench  # noqa: E402
 import overhead  # noqa: E402
+import sgdr_m_mul  # noqa: E402
 import sgdr_warmup  # noqa: E402
 import time_to_accuracy as tta  # noqa: E402
 
@@ -70,7 +71,7 @@ def test_guard_rule_column_keeps_the_cached_rows_valid():
 
 
 def test_auto_policies_put_a_default_range_test_first_and_the_guard_last():
-    lr, callbacks = tta.callbacks_for(tta.RunSpec("1cycle-auto-guard", 4, 0, None), TINY)
+    _lr, callbacks = tta.callbacks_for(tta.RunSpec("1cycle-auto-guard", 4, 0, None), TINY)
     assert [type(c) for c in callbacks] == [clr.LRRangeTest, clr.OneCycleLR, clr.DivergenceGuard]
     assert callbacks[1].max_lr == "auto" and repr(callbacks[2]) == repr(clr.DivergenceGuard())
     _, plain = tta.callbacks_for(tta.RunSpec("1cycle-auto", 4, 0, None), TINY)
@@ -314,5 +315,24 @@ def test_run_many_in_two_spawned_workers_matches_one_process(data):
 def test_sgdr_warmup_cycles_fill_the_run_after_the_warmup_and_a_run_uses_them():
     assert sgdr_warmup.first_cycle(190, 19, 3) == 24  # 19 + 24 + 48 + 96 = 187 of 190 steps
     assert sgdr_warmup.first_cycle(190, 0, 2) == 63
-    accuracy, peak = sgdr_warmup.run(("mlp", 0, 2, 0.1, 0.03, None))
+    accuracy, peak = sgdr_warmup.run(("mlp", 0, 2, 0.1, 0.03, None, 1.0))
     assert peak == 0.03 and 80.0 < accuracy <= 100.0
+
+
+def test_sgdr_m_mul_runs_every_configuration_with_its_m_mul_and_saves_the_table(tmp_path, monkeypatch):
+    built: list[float] = []
+
+    class Recording(clr.CosineRestartsLR):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs["m_mul"])
+            super().__init__(*args, **kwargs)
+
+    from lightning_clr.tuner import suggest
+
+    monkeypatch.setattr(clr, "CosineRestartsLR", Recording)
+    monkeypatch.setattr(suggest, "PEAK_FACTORS", dict(suggest.PEAK_FACTORS))  # a run in this process sets factors
+    text = sgdr_m_mul.main(["--families", "mlp", "--seeds", "1", "--workers", "1", "--output", str(tmp_path)])
+    assert built == [m for m, _, _ in sgdr_m_mul.CONFIGS]
+    assert (tmp_path / "sgdr_m_mul.md").read_text().strip() == text.strip()
+    row = next(line for line in text.splitlines() if line.startswith("| mlp |"))
+    assert row.count("**") == 2 * len(sgdr_m_mul.CONFIGS) and "@0.0" in row  # each cell: median, and seed @ peak

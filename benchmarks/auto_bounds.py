@@ -54,7 +54,7 @@ from auto_runs import (  # noqa: E402
     tune,
 )
 from bench_pool import worker_init  # noqa: E402
-from common import machine_info, save_report  # noqa: E402
+from common import finish_report  # noqa: E402
 from families import FAMILIES  # noqa: E402
 
 __all__ = ["AUTO_METHODS", "METHODS", "Outcome", "Spec", "compare", "drop_cached", "main", "report", "rules_table",
@@ -114,10 +114,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         runs = compare(family, peak, args.seeds, args.workers, cache, args.methods.split(","))
         results[family] = {"peak": peak, "scores": scores, "runs": runs}
     text = report(results, args.seeds)
-    command = "python benchmarks/auto_bounds.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text += f"\n\nCommand: `{command}`; machine: {json.dumps(machine_info())}"
-    print(text)
-    save_report(text, args.output, "auto_bounds.md")
+    text = finish_report(text, "auto_bounds.py", argv, args.output, "auto_bounds.md")
     return results
 
 

@@ -8,11 +8,14 @@ seeds in worker processes).
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import os
 import platform
 import subprocess
+import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,6 +352,19 @@ def save_report(text: str, folder: str | None, name: str) -> None:
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, name), "w") as file:
             file.write(text + "\n")
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """The command that ran ``benchmarks/<script>`` with ``argv`` (``None``: this process's arguments)."""
+    return f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def finish_report(text: str, script: str, argv: Sequence[str] | None, folder: str | None, name: str) -> str:
+    """``text`` with the command that made it and the machine appended; printed, and saved as ``folder/name``."""
+    text += f"\n\nCommand: `{command_line(script, argv)}`; machine: {json.dumps(machine_info())}"
+    print(text)
+    save_report(text, folder, name)
+    return text
 
 
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:

@@ -63,7 +63,7 @@ from _overhead_method import (  # noqa: E402
 )
 from _overhead_report import _stats, plain, plot, report  # noqa: E402
 from _overhead_variants import CLOCKS, LOOP_VARIANTS, QUICK, VARIANTS, Settings, _clock  # noqa: E402
-from common import machine_info, quiet_lightning, save_report  # noqa: E402
+from common import command_line, machine_info, quiet_lightning, save_report  # noqa: E402
 
 __all__ = [
     "LOOP_VARIANTS",
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     quiet_lightning()
     info = machine_info()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    command = "python benchmarks/overhead.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("overhead.py", argv)
     header = (f"Command: `{command.strip()}`. Machine: {info['cpu']}, {info['cores']} cores (load average "
               f"{load:.1f} at the start); Python {info['python']}, torch {info['torch']}, pytorch_lightning "
               f"{info['pytorch_lightning']}, lightning_clr {info['lightning_clr']}; 1 torch thread; clock: "

@@ -15,7 +15,6 @@ today's (1, 0.5 x, 1.5 x), and ``m_mul`` 0.7 / 0.5 with 1 x the knee for SGD, an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,7 +25,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from bench_pool import mapped, worker_init  # noqa: E402
-from common import machine_info, markdown_table, save_report  # noqa: E402
+from common import finish_report, markdown_table  # noqa: E402
 from families import FAMILIES  # noqa: E402
 from sgdr_warmup import run  # noqa: E402
 
@@ -59,10 +58,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     text = (f"SGDR \"auto\" (default LRRangeTest; three cycles, t_mul=2, no warm-up; factor of the knee for SGD / "
             f"Adam), validation accuracy %: median [min] of {len(seeds)} seeds (each seed @ its peak):\n\n"
             + markdown_table(["family", *heads], rows))
-    command = "python benchmarks/sgdr_m_mul.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text += f"\n\nCommand: `{command}`; machine: {json.dumps(machine_info())}"
-    print(text)
-    save_report(text, args.output, "sgdr_m_mul.md")
+    text = finish_report(text, "sgdr_m_mul.py", argv, args.output, "sgdr_m_mul.md")
     return text
 
 

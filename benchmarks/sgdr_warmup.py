@@ -18,7 +18,6 @@ measures, on the VALIDATION split of the five ``auto_bounds.py`` families (seeds
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,10 +32,9 @@ import pytorch_lightning as pl  # noqa: E402
 from auto_runs import Spec, Task, _evaluate  # noqa: E402
 from bench_pool import mapped, worker_init  # noqa: E402
 from common import (  # noqa: E402
-    machine_info,
+    finish_report,
     markdown_table,
     quiet_lightning,
-    save_report,
     train_loader,
     trainer_kwargs,
 )
@@ -75,7 +73,8 @@ def run(item: Item) -> tuple[float, float]:
     total = len(loader) * f.epochs
     warmup = round(share * total)
     callbacks: list[Any] = []
-    if factors is not None:  # this worker's rule: the SGDR factors of the knee for SGD and the Adam family
+    rule = dict(suggest.PEAK_FACTORS)  # put back after the fit: a run may share its process (one worker, tests)
+    if factors is not None:  # this run's rule: the SGDR factors of the knee for SGD and the Adam family
         suggest.PEAK_FACTORS[("cosine_restarts", "sgd")], suggest.PEAK_FACTORS[("cosine_restarts", "adam")] = factors
         callbacks.append(clr.LRRangeTest(plot=False, verbose=False))
     schedule = clr.CosineRestartsLR(max_lr="auto" if peak is None else peak, t_mul=2.0, m_mul=m_mul, warmup=warmup,
@@ -84,7 +83,10 @@ def run(item: Item) -> tuple[float, float]:
     method = "cosine" if peak is not None else "cosine-auto"
     task = Task(f, method, total)
     trainer = pl.Trainer(callbacks=[*callbacks, schedule], **trainer_kwargs(max_epochs=f.epochs))
-    trainer.fit(task, train_dataloaders=loader)
+    try:
+        trainer.fit(task, train_dataloaders=loader)
+    finally:
+        suggest.PEAK_FACTORS.update(rule)
     used = schedule.step_schedule()  # the CosineRestartsSchedule built: its peak is the "auto" one too
     return _evaluate(task, trainer, Spec(family, method, seed, peak, "val")), used.peak
 
@@ -118,10 +120,7 @@ def main(argv: Sequence[str] | None = None) -> str:
             for f in families]
     text += (f"\n\nSGDR \"auto\" (default LRRangeTest; factor of the knee for SGD / Adam), validation accuracy %: mean "
              f"of {n} seeds (each seed @ its peak):\n\n" + markdown_table(["family", *heads], rows))
-    command = "python benchmarks/sgdr_warmup.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text += f"\n\nCommand: `{command}`; machine: {json.dumps(machine_info())}"
-    print(text)
-    save_report(text, args.output, "sgdr_warmup.md")
+    text = finish_report(text, "sgdr_warmup.py", argv, args.output, "sgdr_warmup.md")
     return text
 
 

@@ -51,7 +51,7 @@ if _HERE not in sys.path:  # make `common` importable, in spawned workers too
     sys.path.insert(0, _HERE)
 
 import torch  # noqa: E402
-from common import machine_info, quiet_lightning  # noqa: E402
+from common import command_line, machine_info, quiet_lightning  # noqa: E402
 from tta_runs import (  # noqa: E402
     CHARLM,
     CHARLM_QUICK,
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report += timing
     print()
     print(report)
-    command = "python benchmarks/time_to_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("time_to_accuracy.py", argv)
     info = {**info, "wall_s": done - start, "tuning_s": tuned - start, "test_s": done - tuned, "command": command}
     report += f"\n\nCommand: `{command}`; seeds 0..{settings.seeds - 1} (tuning seeds 1000..)."
     if output:

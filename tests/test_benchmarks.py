@@ -329,10 +329,11 @@ def test_sgdr_m_mul_runs_every_configuration_with_its_m_mul_and_saves_the_table(
 
     from lightning_clr.tuner import suggest
 
+    rule = dict(suggest.PEAK_FACTORS)
     monkeypatch.setattr(clr, "CosineRestartsLR", Recording)
-    monkeypatch.setattr(suggest, "PEAK_FACTORS", dict(suggest.PEAK_FACTORS))  # a run in this process sets factors
     text = sgdr_m_mul.main(["--families", "mlp", "--seeds", "1", "--workers", "1", "--output", str(tmp_path)])
     assert built == [m for m, _, _ in sgdr_m_mul.CONFIGS]
+    assert rule == suggest.PEAK_FACTORS  # each run put the rule it set back (they ran in this process)
     assert (tmp_path / "sgdr_m_mul.md").read_text().strip() == text.strip()
     row = next(line for line in text.splitlines() if line.startswith("| mlp |"))
     assert row.count("**") == 2 * len(sgdr_m_mul.CONFIGS) and "@0.0" in row  # each cell: median, and seed @ peak

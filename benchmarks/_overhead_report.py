@@ -9,7 +9,7 @@ from typing import Any
 
 from _overhead_in_fit import in_fit_report
 from _overhead_variants import LOOP_VARIANTS, PAIRED_VARIANTS, REFERENCE, VARIANTS, Settings
-from common import markdown_table
+from reporting import markdown_table
 
 __all__ = ["GOAL_ABOVE_EMPTY_US", "LOOP_PAIRS", "PAIRS", "paired_report", "plain", "plot", "report"]
 

@@ -54,8 +54,8 @@ from auto_runs import (  # noqa: E402
     tune,
 )
 from bench_pool import worker_init  # noqa: E402
-from common import finish_report  # noqa: E402
 from families import FAMILIES  # noqa: E402
+from reporting import finish_report  # noqa: E402
 
 __all__ = ["AUTO_METHODS", "METHODS", "Outcome", "Spec", "compare", "drop_cached", "main", "report", "rules_table",
            "run_many", "run_one", "tune"]

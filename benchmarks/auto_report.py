@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from auto_runs import AUTO_METHODS, BASELINES, METHODS, record_curves, tune
-from common import markdown_table, train_loader
+from common import train_loader
 from families import FAMILIES, family_data
+from reporting import markdown_table
 
 __all__ = ["report", "rules_table"]
 

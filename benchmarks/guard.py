@@ -44,17 +44,8 @@ for _path in (_HERE, os.path.dirname(_HERE)):
 
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
-from common import (  # noqa: E402
-    Classifier,
-    accuracy,
-    machine_info,
-    make_mnist1d,
-    markdown_table,
-    quiet_lightning,
-    save_report,
-    train_loader,
-    trainer_kwargs,
-)
+from common import Classifier, accuracy, make_mnist1d, quiet_lightning, train_loader, trainer_kwargs  # noqa: E402
+from reporting import machine_info, markdown_table, save_report  # noqa: E402
 
 TUNED_PEAK = 0.2
 BATCH = 64

@@ -63,7 +63,8 @@ from _overhead_method import (  # noqa: E402
 )
 from _overhead_report import _stats, plain, plot, report  # noqa: E402
 from _overhead_variants import CLOCKS, LOOP_VARIANTS, QUICK, VARIANTS, Settings, _clock  # noqa: E402
-from common import command_line, machine_info, quiet_lightning, save_report  # noqa: E402
+from common import quiet_lightning  # noqa: E402
+from reporting import command_line, machine_info, save_report  # noqa: E402
 
 __all__ = [
     "LOOP_VARIANTS",

@@ -25,8 +25,8 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from bench_pool import mapped, worker_init  # noqa: E402
-from common import finish_report, markdown_table  # noqa: E402
 from families import FAMILIES  # noqa: E402
+from reporting import finish_report, markdown_table  # noqa: E402
 from sgdr_warmup import run  # noqa: E402
 
 #: (m_mul, SGD factor of the knee, Adam-family factor); the first is the benchmark's cosine-auto today.

@@ -31,14 +31,9 @@ if _HERE not in sys.path:
 import pytorch_lightning as pl  # noqa: E402
 from auto_runs import Spec, Task, _evaluate  # noqa: E402
 from bench_pool import mapped, worker_init  # noqa: E402
-from common import (  # noqa: E402
-    finish_report,
-    markdown_table,
-    quiet_lightning,
-    train_loader,
-    trainer_kwargs,
-)
+from common import quiet_lightning, train_loader, trainer_kwargs  # noqa: E402
 from families import FAMILIES, family_data  # noqa: E402
+from reporting import finish_report, markdown_table  # noqa: E402
 
 #: Per family, three peaks a half decade apart around its best SGDR peak (``auto_bounds.py --policy-grids``).
 PEAKS = {"convbase": (0.1, 0.316, 1.0), "resnet": (0.1, 0.316, 1.0), "mlp": (0.00949, 0.03, 0.0949),

@@ -51,7 +51,8 @@ if _HERE not in sys.path:  # make `common` importable, in spawned workers too
     sys.path.insert(0, _HERE)
 
 import torch  # noqa: E402
-from common import command_line, machine_info, quiet_lightning  # noqa: E402
+from common import quiet_lightning  # noqa: E402
+from reporting import command_line, machine_info  # noqa: E402
 from tta_runs import (  # noqa: E402
     CHARLM,
     CHARLM_QUICK,

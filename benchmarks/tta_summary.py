@@ -170,7 +170,7 @@ def _rate(entry: dict[str, Any], budget: int | None) -> str:
 def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
            chosen: dict[tuple[str, int], float], settings: Any) -> str:
     """The markdown report: the tuning grid, accuracy per budget, budget and steps to the target, speed-ups."""
-    from common import markdown_table
+    from reporting import markdown_table
 
     spe = settings.steps_per_unit
     short, long = settings.unit

@@ -7,12 +7,12 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+from test_imports import _loaded_after
 
 from lightning_clr import LightningCLRWarning, OneCycleLR
 from lightning_clr._warnings import warn
 
 from helpers import RecordingModel, trainer_kwargs
-from test_imports import _loaded_after
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lightning_clr"
 

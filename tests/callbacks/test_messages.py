@@ -103,8 +103,9 @@ def test_a_length_longer_than_the_run_warns_at_fit_start(tmp_path: Any, callback
                                                           shown: str) -> None:
     model = RecordingModel(num_batches=10)
     trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1), callbacks=[callback()])
-    with pytest.warns(LightningCLRWarning, match=rf"{argument}={shown} resolves to \d+ optimizer steps, longer than the "
-                                         r"whole fit \(10 steps\)"):
+    with pytest.warns(LightningCLRWarning,
+                      match=rf"{argument}={shown} resolves to \d+ optimizer steps, longer than the "
+                            r"whole fit \(10 steps\)"):
         trainer.fit(model)
     assert len(used_lrs(model)) == 10  # a warning, not an error
 

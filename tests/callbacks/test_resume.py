@@ -127,7 +127,8 @@ def test_checkpoint_holds_the_state_under_the_default_state_key(tmp_path: Path) 
 
 def test_resuming_with_changed_arguments_warns_and_continues_from_the_restored_step(tmp_path: Path) -> None:
     run(tmp_path, CyclicLR(0.1, 1.0, 3), [ModelCheckpoint(dirpath=tmp_path, save_last=True)], max_epochs=1)
-    with pytest.warns(LightningCLRWarning, match="CyclicLR is resuming from a checkpoint saved with other arguments") as record:
+    message = "CyclicLR is resuming from a checkpoint saved with other arguments"
+    with pytest.warns(LightningCLRWarning, match=message) as record:
         resumed = run(tmp_path / "second", CyclicLR(0.1, 2.0, 3), [], resume=tmp_path / "last.ckpt", max_epochs=2)
     changed = [str(w.message) for w in record if "other arguments" in str(w.message)]
     assert len(changed) == 1 and "'max_lr': (1.0, 2.0)" in changed[0]

@@ -123,9 +123,11 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
             start = self._start(index)
             end = self.warmup_steps + start
             rounded = round(end)
-            if rounded > steps or (self.t_mul < 1 and rounded in ends):
+            if rounded > steps:
                 return ends
-            if abs(end - rounded) < 1e-9:
+            # Not "stop once a rounded end repeats": a half step rounds to an end already listed (round half to
+            # even), while a later start, the limit of shrinking cycles, can still be a whole step.
+            if abs(end - rounded) < 1e-9 and (not ends or ends[-1] != rounded):
                 ends.append(rounded)
             # Shrinking cycles approach their limit: from it on (or once a cycle is shorter than rounding can tell)
             # there is no restart left, also when the limit is not a whole step, which the test above never ends.

@@ -18,6 +18,7 @@ measures, on the VALIDATION split of the five ``auto_bounds.py`` families (seeds
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -54,11 +55,17 @@ def first_cycle(total: int, warmup: int, cycles: int) -> int:
 Item = tuple[str, int, int, float, float | None, tuple[float, float] | None, float]
 
 
+def sgdr_rule(factors: tuple[float, float], reading: Any) -> float:
+    """SGDR's peak rule with ``factors`` of the knee (SGD, Adam family) in place of the built-in ones."""
+    from lightning_clr.tuner.suggest import knee_peak
+
+    return knee_peak(reading, factors[0] if reading.optimizer == "sgd" else factors[1])
+
+
 def run(item: Item) -> tuple[float, float]:
     """One validation run: ``(family, seed, cycles, warm-up share, peak or None, factors or None, m_mul)`` ->
     (accuracy %, the peak used)."""
     import lightning_clr as clr
-    from lightning_clr.tuner import suggest
 
     family, seed, cycles, share, peak, factors, m_mul = item
     quiet_lightning()
@@ -68,20 +75,16 @@ def run(item: Item) -> tuple[float, float]:
     total = len(loader) * f.epochs
     warmup = round(share * total)
     callbacks: list[Any] = []
-    rule = dict(suggest.PEAK_FACTORS)  # put back after the fit: a run may share its process (one worker, tests)
     if factors is not None:  # this run's rule: the SGDR factors of the knee for SGD and the Adam family
-        suggest.PEAK_FACTORS[("cosine_restarts", "sgd")], suggest.PEAK_FACTORS[("cosine_restarts", "adam")] = factors
-        callbacks.append(clr.LRRangeTest(plot=False, verbose=False))
+        rules = {"cosine_restarts": functools.partial(sgdr_rule, factors)}
+        callbacks.append(clr.LRRangeTest(plot=False, verbose=False, rules=rules))
     schedule = clr.CosineRestartsLR(max_lr="auto" if peak is None else peak, t_mul=2.0, m_mul=m_mul, warmup=warmup,
                                     first_cycle=first_cycle(total, warmup, cycles))
     pl.seed_everything(seed, verbose=False)
     method = "cosine" if peak is not None else "cosine-auto"
     task = Task(f, method, total)
     trainer = pl.Trainer(callbacks=[*callbacks, schedule], **trainer_kwargs(max_epochs=f.epochs))
-    try:
-        trainer.fit(task, train_dataloaders=loader)
-    finally:
-        suggest.PEAK_FACTORS.update(rule)
+    trainer.fit(task, train_dataloaders=loader)
     used = schedule.step_schedule()  # the CosineRestartsSchedule built: its peak is the "auto" one too
     return _evaluate(task, trainer, Spec(family, method, seed, peak, "val")), used.peak
 

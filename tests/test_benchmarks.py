@@ -330,10 +330,19 @@ def test_sgdr_m_mul_runs_every_configuration_with_its_m_mul_and_saves_the_table(
     from lightning_clr.tuner import suggest
 
     rule = dict(suggest.PEAK_FACTORS)
+    used_factors: list[tuple[float, float]] = []
+    sgdr_rule = sgdr_warmup.sgdr_rule
+
+    def recording_rule(factors, reading):
+        used_factors.append(factors)
+        return sgdr_rule(factors, reading)
+
+    monkeypatch.setattr(sgdr_warmup, "sgdr_rule", recording_rule)
     monkeypatch.setattr(clr, "CosineRestartsLR", Recording)
     text = sgdr_m_mul.main(["--families", "mlp", "--seeds", "1", "--workers", "1", "--output", str(tmp_path)])
     assert built == [m for m, _, _ in sgdr_m_mul.CONFIGS]
-    assert rule == suggest.PEAK_FACTORS  # each run put the rule it set back (they ran in this process)
+    assert used_factors == [(a, b) for _, a, b in sgdr_m_mul.CONFIGS]  # each run's own rule...
+    assert rule == suggest.PEAK_FACTORS  # ...passed to its LRRangeTest: the built-in factors were never touched
     assert (tmp_path / "sgdr_m_mul.md").read_text().strip() == text.strip()
     row = next(line for line in text.splitlines() if line.startswith("| mlp |"))
     assert row.count("**") == 2 * len(sgdr_m_mul.CONFIGS) and "@0.0" in row  # each cell: median, and seed @ peak

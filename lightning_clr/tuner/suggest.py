@@ -64,6 +64,7 @@ __all__ = [
     "analysis_curve",
     "default_peak",
     "fitted_step_size",
+    "knee_peak",
     "read_curve",
     "smooth_losses",
     "suggest",
@@ -277,14 +278,28 @@ Rule = Callable[[CurveReading], float]
 """A peak rule: the curve's landmarks in, the policy's ``max_lr`` out."""
 
 
+def knee_peak(reading: CurveReading, factor: float) -> float:
+    """The built-in rules' formula with a factor of one's own: ``factor`` times the curve's knee, or a tenth of
+    the divergence rate on a curve that barely fell (then ``factor`` is not used).
+
+    Example (a rule of SGDR's form with 1cycle's factors, 1 x the knee for SGD and 3 x for the Adam family)::
+
+        def sgdr_like_one_cycle(reading):
+            return knee_peak(reading, 1.0 if reading.optimizer == "sgd" else 3.0)
+
+        LRRangeTest(rules={"cosine_restarts": sgdr_like_one_cycle})
+    """
+    if reading.fallback is not None and reading.divergence_lr is not None:
+        return reading.divergence_lr / FALLBACK_DIVISOR
+    return factor * reading.knee_lr
+
+
 def default_peak(policy: str) -> Rule:
-    """The built-in rule of ``policy``: a multiple (:data:`PEAK_FACTORS`) of the curve's knee, or a tenth of the
-    divergence rate on a curve that barely fell."""
+    """The built-in rule of ``policy``: :func:`knee_peak` with the factor of :data:`PEAK_FACTORS` for the
+    curve's optimizer family."""
 
     def rule(reading: CurveReading) -> float:
-        if reading.fallback is not None and reading.divergence_lr is not None:
-            return reading.divergence_lr / FALLBACK_DIVISOR
-        return PEAK_FACTORS[(policy, reading.optimizer)] * reading.knee_lr
+        return knee_peak(reading, PEAK_FACTORS[(policy, reading.optimizer)])
 
     rule.__name__ = f"{policy}_default"
     return rule

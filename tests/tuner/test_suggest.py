@@ -19,6 +19,7 @@ from lightning_clr.tuner.suggest import (
     POLICIES,
     RangeTestError,
     fitted_step_size,
+    knee_peak,
     read_curve,
     suggest,
 )
@@ -107,6 +108,16 @@ def test_a_flat_curve_that_diverged_falls_back_to_a_tenth_of_the_divergence_rate
         assert suggest(r, policy).max_lr == pytest.approx(lrs[-1] / FALLBACK_DIVISOR, rel=1e-12)
     result = build_result(lrs, losses, 0.05, True, "diverged", 35, 4.0, "exponential", optimizer="sgd")
     assert result.has_suggestion and "fell only" in result.note  # degrades with a note, does not raise
+
+
+def test_knee_peak_is_the_built_in_formula_with_ones_own_factor():
+    r = reading("ADAM_MLP")
+    assert knee_peak(r, 2.0) == 2.0 * r.knee_lr
+    assert suggest(r, "one_cycle").max_lr == knee_peak(r, PEAK_FACTORS[("one_cycle", "adam")])
+    assert suggest(r, "cosine_restarts", rule=lambda x: knee_peak(x, 7.0)).max_lr == 7.0 * r.knee_lr
+    lrs, losses, _, optimizer = curves.DEAD_FROM_THE_START
+    fallen = read_curve(lrs, losses, 0.05, True, optimizer)  # barely fell, then diverged: the factor is not used
+    assert knee_peak(fallen, 2.0) == knee_peak(fallen, 7.0) == lrs[-1] / FALLBACK_DIVISOR
 
 
 def test_too_few_points_is_an_error_naming_min_lr():

@@ -54,16 +54,18 @@ def lr_range_test(    model: Any,
     else:
         range_test_kwargs.setdefault("plot", False)
         callback = LRRangeTest(**range_test_kwargs)
+    own_trainer = trainer is None
     if trainer is None:
         trainer = _quiet_trainer(model)
     added = not existing
     if added:
         trainer.callbacks.append(callback)
     callback._stop_after_test = True
+    callback._run_unknown = own_trainer  # the quiet Trainer's one epoch says nothing of the training to come
     try:
         trainer.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
     finally:
-        callback._stop_after_test = False
+        callback._stop_after_test = callback._run_unknown = False
         if added:
             trainer.callbacks.remove(callback)
     if callback.result is None:

@@ -97,8 +97,8 @@ class LRRangeTest(CallbackBase):
         steps_per_decade: the density of an exponential sweep when ``num_steps`` is ``None``.
         rules: per policy (``"one_cycle"``, ``"cyclic"``, ``"cosine_restarts"``), a function of the curve's
             :class:`~lightning_clr.tuner.suggest.CurveReading` that returns the policy's ``max_lr``, replacing
-            the built-in rule (e.g. one of :mod:`lightning_clr.tuner.rules` wrapped to read ``reading.lrs``
-            and ``reading.losses``).
+            the built-in rule (e.g. :func:`~lightning_clr.tuner.suggest.knee_peak` with a factor of one's own,
+            or one of :mod:`lightning_clr.tuner.rules` wrapped to read ``reading.lrs`` and ``reading.losses``).
 
     Raises:
         ValueError: an argument out of range (``"Expected ..., but got ..."``).
@@ -154,6 +154,7 @@ class LRRangeTest(CallbackBase):
         self._ran_this_fit = False
         self._restored: RangeTestResult | None = None
         self._stop_after_test = False  # set by lr_range_test: no training after the test
+        self._run_unknown = False  # set by lr_range_test on its own throw-away Trainer: its length is not the run's
 
     # ------------------------------------------------------------------ the sweep
     @property
@@ -234,7 +235,8 @@ class LRRangeTest(CallbackBase):
         result = build_result(curve.lrs, curve.losses, self.smoothing, curve.stopped_early, curve.reason,
                               steps_per_epoch(trainer), self.step_size_epochs, self.mode,
                               seconds=time.perf_counter() - start, optimizer=optimizer_family(optimizers),
-                              total_steps=total_steps(trainer), rules=self.rules)
+                              # unknown: CLR's step_size_up is step_size_epochs epochs, not fitted to this fit
+                              total_steps=None if self._run_unknown else total_steps(trainer), rules=self.rules)
         # Every rank must use the same bounds; rank zero's are the reference.
         return trainer.strategy.broadcast(result, src=0)
 

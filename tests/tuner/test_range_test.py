@@ -613,6 +613,9 @@ def test_lr_range_test_alone_trains_nothing_and_restores_the_model(tmp_path, mon
     assert_same_tensors(weights, model.state_dict())
     assert torch.equal(rng, torch.get_rng_state())
     assert list(tmp_path.iterdir()) == []  # a quiet Trainer: no logs, checkpoints or figures
+    # The training to come has no known length: CLR's half cycle is step_size_epochs (4) epochs, not fitted
+    # to the quiet Trainer's one epoch (it was 8 steps, half of that epoch).
+    assert result.total_steps is None and result.step_size_up == 4 * STEPS_PER_EPOCH
     # A loader instead of a datamodule, and the same Trainer afterwards for the real training.
     datamodule = DigitsDataModule(batch_size=64)
     datamodule.setup()
@@ -620,6 +623,7 @@ def test_lr_range_test_alone_trains_nothing_and_restores_the_model(tmp_path, mon
     result = lr_range_test(model, train_dataloaders=datamodule.train_dataloader(), trainer=trainer, num_steps=20,
                            min_lr=1e-2, max_lr=3.0, divergence_threshold=None)
     assert len(result.lrs) == 20 and result.lrs[-1] == pytest.approx(3.0)
+    assert result.total_steps == STEPS_PER_EPOCH  # one's own Trainer: its run is the one to come
     assert not any(isinstance(cb, LRRangeTest) for cb in trainer.callbacks)
     assert trainer.global_step == 0 and model.seen == []
     trainer.fit(model, train_dataloaders=datamodule.train_dataloader())

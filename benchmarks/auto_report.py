@@ -14,9 +14,11 @@ from common import train_loader
 from families import FAMILIES, family_data
 from reporting import markdown_table
 
-__all__ = ["report", "rules_table"]
+__all__ = ["median_range", "report", "rules_table"]
 
-def _fmt(values: Sequence[float | None]) -> str:
+
+def median_range(values: Sequence[float | None]) -> str:
+    """``median [min, max]`` of the accuracies, with the count of runs that ended in an error."""
     got = [v for v in values if v is not None]
     if not got:
         return "error"
@@ -49,7 +51,8 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
             worst = min(v or 0.0 for v in accs)
             if worst < tuned_med - 3.0:
                 misses.append(f"{m}: a seed {worst - tuned_med:+.1f}")
-        rows.append([family, f"{entry['peak']:.3g}", *[_fmt([o.accuracy for o in runs.get(m, [])]) for m in METHODS],
+        cells = [median_range([o.accuracy for o in runs.get(m, [])]) for m in METHODS]
+        rows.append([family, f"{entry['peak']:.3g}", *cells,
                      "yes" if not misses else "no: " + "; ".join(misses)])
         auto = [o for m in AUTO_METHODS for o in runs.get(m, [])]
         if auto:

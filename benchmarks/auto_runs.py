@@ -30,6 +30,7 @@ __all__ = [
     "AUTO_METHODS",
     "BASELINES",
     "CACHE",
+    "GUARDED",
     "METHODS",
     "Outcome",
     "Spec",
@@ -44,6 +45,9 @@ __all__ = [
 AUTO_METHODS = ("1cycle-auto", "triangular2-auto", "cosine-auto")
 BASELINES = ("prodigy", "schedulefree")
 METHODS = ("1cycle", *AUTO_METHODS, *BASELINES)
+GUARDED = "1cycle-auto-guard"
+"""1cycle "auto" with a default ``DivergenceGuard()`` (``auto_guard.py``; not in :data:`METHODS`, which the headline
+table of ``auto_bounds.py`` is made of, without a guard)."""
 CACHE = "auto_bounds.jsonl"
 
 
@@ -127,6 +131,8 @@ def _callbacks(spec: Spec, total: int) -> tuple[list[Any], Any]:
     test = clr.LRRangeTest(plot=False, verbose=False)
     if spec.method in ("1cycle-auto", "curve"):
         return [test, clr.OneCycleLR(max_lr="auto")], test
+    if spec.method == GUARDED:
+        return [test, clr.OneCycleLR(max_lr="auto"), clr.DivergenceGuard()], test
     if spec.method == "triangular2-auto":
         return [test, clr.CyclicLR(base_lr="auto", max_lr="auto", mode="triangular2", step_size_up="auto")], test
     if spec.method == "cosine-auto":
@@ -189,6 +195,9 @@ def run_one(spec: Spec) -> Outcome:
         policy = {"triangular2-auto": "cyclic", "cosine-auto": "cosine_restarts"}.get(spec.method, "one_cycle")
         used = result.for_policy(policy) if result.has_suggestion else result
         outcome.bounds = {k: getattr(used, k, None) for k in ("base_lr", "max_lr", "step_size_up")}
+    for callback in callbacks:  # a DivergenceGuard's rollbacks (only GUARDED has one)
+        if isinstance(getattr(callback, "events", None), list):
+            outcome.bounds["rollbacks"] = len(callback.events)
     return outcome
 
 

@@ -14,6 +14,8 @@ import torch
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
 sys.path.insert(0, BENCHMARKS)
 
+import auto_guard  # noqa: E402
+import auto_runs  # noqa: E402
 import common  # noqa: E402
 import guard as guard_bench  # noqa: E402
 import overhead  # noqa: E402
@@ -346,3 +348,16 @@ def test_sgdr_m_mul_runs_every_configuration_with_its_m_mul_and_saves_the_table(
     assert (tmp_path / "sgdr_m_mul.md").read_text().strip() == text.strip()
     row = next(line for line in text.splitlines() if line.startswith("| mlp |"))
     assert row.count("**") == 2 * len(sgdr_m_mul.CONFIGS) and "@0.0" in row  # each cell: median, and seed @ peak
+
+
+def test_auto_guard_runs_1cycle_auto_with_a_default_guard_and_reports_its_rollbacks(tmp_path):
+    callbacks, test = auto_runs._callbacks(auto_runs.Spec("mlp", auto_runs.GUARDED, 0), 100)
+    assert [type(c) for c in callbacks] == [clr.LRRangeTest, clr.OneCycleLR, clr.DivergenceGuard]
+    assert test is callbacks[0]
+    assert auto_runs.GUARDED not in auto_runs.METHODS  # the headline table of auto_bounds.py stays unguarded
+    text = auto_guard.main(["--families", "mlp", "--seeds", "1", "--tune-seeds", "1", "--workers", "1",
+                            "--output", str(tmp_path)])
+    assert (tmp_path / "auto_guard.md").read_text().strip() == text.strip()
+    row = next(line for line in text.splitlines() if line.startswith("| mlp |")).split(" | ")
+    assert row[6].strip().isdigit()  # the guarded seed's rollbacks were recorded
+    assert row[7].startswith(("met", "missed")) and row[8].startswith(("met", "missed"))

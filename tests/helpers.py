@@ -26,6 +26,21 @@ class MinimalLogger(Logger):
         pass
 
 
+class ListLogger(MinimalLogger):
+    """Keeps every logged row in memory: ``rows`` holds ``(step, {name: value})``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[int | None, dict[str, float]]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.rows.append((step, {k: float(v) for k, v in metrics.items()}))
+
+    def series(self, key: str) -> list[tuple[int | None, float]]:
+        """``(step, value)`` of every row that holds ``key``."""
+        return [(step, row[key]) for step, row in self.rows if key in row]
+
+
 def trainer_kwargs(tmp_path: Any, **overrides: Any) -> dict[str, Any]:
     """Quiet, CPU-only Trainer arguments for tests."""
     kwargs: dict[str, Any] = dict(

@@ -32,7 +32,7 @@ from lightning_clr import CosineRestartsLR, CyclicLR, DivergenceGuard, LRRangeTe
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
 from lightning_clr.tuner import isolation
 
-from helpers import MinimalLogger, RecordingModel, trainer_kwargs, used_lrs
+from helpers import ListLogger, RecordingModel, trainer_kwargs, used_lrs
 
 pytestmark = [
     pytest.mark.cuda,
@@ -97,15 +97,6 @@ class WatchStepHooks(pl.Callback):
                     self.wrapped += 1
 
 
-class RecordingLogger(MinimalLogger):
-    def __init__(self) -> None:
-        super().__init__()
-        self.logged: list[tuple[int | None, dict[str, float]]] = []
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.logged.append((step, dict(metrics)))
-
-
 class CudaModel(RecordingModel):
     """``RecordingModel`` with a wider layer, so that the device does real work at each step."""
 
@@ -152,7 +143,7 @@ def test_scheduling_callbacks_never_synchronise(tmp_path, case):
     counter.watch(callback, SCHEDULE_HOOKS)
     step_hooks = WatchStepHooks(counter)
     model = CudaModel(optimizer=optimizer, num_batches=20)
-    logger = RecordingLogger()
+    logger = ListLogger()
     trainer = pl.Trainer(**gpu_kwargs(tmp_path, max_epochs=2, logger=logger, log_every_n_steps=1),
                          callbacks=[callback, step_hooks])
     trainer.fit(model)
@@ -165,7 +156,7 @@ def test_scheduling_callbacks_never_synchronise(tmp_path, case):
     rtol = 1e-6 if "tensor" in case else 1e-12  # a float32 tensor holds the rate
     assert used_lrs(model) == pytest.approx(schedule.values(40), rel=rtol)
     name = f"lr-clr-{type(trainer.optimizers[0]).__name__}"
-    logged = [metrics[name] for _, metrics in logger.logged if name in metrics]
+    logged = [metrics[name] for _, metrics in logger.rows if name in metrics]
     assert logged == pytest.approx(schedule.values(40), rel=1e-12)  # every step logged, and from the schedule
     if "tensor" in case:
         assert isinstance(trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor)

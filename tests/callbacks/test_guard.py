@@ -25,7 +25,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from lightning_clr import DivergenceGuard, OneCycleLR
 from lightning_clr.callbacks.guard import DivergenceError
 
-from helpers import MinimalLogger, trainer_kwargs, used_lrs
+from helpers import ListLogger, trainer_kwargs, used_lrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from guard_ddp_run import STEPS, InjectingModel
@@ -52,15 +52,6 @@ class Snapshots(pl.Callback):
             self.weights[step] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
             state = trainer.optimizers[0].state
             self.buffers[step] = [state[p]["momentum_buffer"].clone() for p in pl_module.parameters() if state[p]]
-
-
-class ListLogger(MinimalLogger):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[int | None, dict[str, float]]] = []
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.rows.append((step, dict(metrics)))
 
 
 def fit(tmp_path: Path, model: InjectingModel, guard: DivergenceGuard | None, *extra: Any,

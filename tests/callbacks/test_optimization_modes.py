@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_clr import CosineRestartsLR, CyclicLR, LightningCLRWarning, OneCycleLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
 
-from helpers import MinimalLogger, RecordingModel, trainer_kwargs, used_lrs, used_momenta
+from helpers import ListLogger, RecordingModel, trainer_kwargs, used_lrs, used_momenta
 
 LR = CyclicSchedule(0.01, 0.1, 3)
 MOMENTUM = CyclicSchedule(0.9, 0.8, 3)
@@ -30,20 +30,6 @@ MOMENTUM = CyclicSchedule(0.9, 0.8, 3)
 
 def cyclic(**kwargs: Any) -> CyclicLR:
     return CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=3, **kwargs)
-
-
-class ListLogger(MinimalLogger):
-    """Keeps every logged row in memory."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[int | None, dict[str, float]]] = []
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.rows.append((step, {k: float(v) for k, v in metrics.items()}))
-
-    def series(self, key: str) -> list[tuple[int | None, float]]:
-        return [(step, row[key]) for step, row in self.rows if key in row]
 
 
 # ---------------------------------------------------------------------------------------------------- manual

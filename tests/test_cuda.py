@@ -1,5 +1,6 @@
 """On a CUDA device: what a CPU cannot show. Marked ``cuda``; skipped where torch sees no CUDA device (CI has
-none). On a GPU machine: ``python -m pytest -m cuda tests/test_cuda.py``.
+none). On a GPU machine: ``bash .ci/gpu_check OUT``, or ``python -m pytest -m cuda tests`` (which also runs
+the guard's rollback test of ``tests/callbacks/test_guard.py`` on the device).
 
 * **No host-device synchronisation on the hot path.** Every per-step hook of a callback, and every optimizer
   step hook it registers, runs under ``torch.cuda.set_sync_debug_mode("warn")``, which warns at each CUDA call

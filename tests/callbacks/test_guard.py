@@ -69,11 +69,18 @@ def finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def test_a_nan_rolls_back_to_exactly_the_kept_state_and_halves_the_rates(tmp_path: Path) -> None:
+ON_CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                            reason="needs a CUDA device")])
+
+
+@pytest.mark.parametrize("accelerator", ["cpu", ON_CUDA])
+def test_a_nan_rolls_back_to_exactly_the_kept_state_and_halves_the_rates(tmp_path: Path, accelerator: str) -> None:
+    # On a GPU the kept state travels to host memory and back to the device.
     model = InjectingModel(inject={23: math.nan})
     snapshots, logger = Snapshots([20, 25]), ListLogger()
     guard = DivergenceGuard(**GUARD)
-    fit(tmp_path, model, guard, snapshots, logger=logger, log_every_n_steps=1)
+    fit(tmp_path, model, guard, snapshots, logger=logger, log_every_n_steps=1, accelerator=accelerator)
+    assert all(p.device.type == accelerator for p in snapshots.weights[25].values())
     assert [(e["step"], e["reason"], e["kept_step"], e["rate_scale"]) for e in guard.events] == [
         (25, "non-finite", 20, 0.5)]
     for name, value in snapshots.weights[20].items():

@@ -62,7 +62,8 @@ class InjectingModel(RecordingModel):
         self.updates = 0
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = (self(self.fixed) - self.target).pow(2).mean()
+        fixed, target = self.fixed.to(self.device), self.target.to(self.device)  # the same tensors on the CPU
+        loss = (self(fixed) - target).pow(2).mean()
         factor = self.inject.get(self.trainer.global_step)
         if factor is not None and (self.rank is None or self.rank == self.trainer.global_rank):
             loss = loss * factor if not math.isfinite(factor) else loss + (factor - 1) * loss.detach()

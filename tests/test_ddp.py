@@ -285,6 +285,6 @@ def test_fsdp_on_cpu(tmp_path, clean_dist_env):
         if "requires a GPU accelerator" not in str(error):
             raise
         pytest.skip(f"pytorch_lightning {pl.__version__} refuses strategy='fsdp' on CPU ({error}); "
-                    "FSDP needs a CUDA machine, which this task does not have.")
+                    "on a CUDA machine tests/test_cuda.py::test_fsdp_on_one_gpu runs FSDP instead.")
     run_script(tmp_path, "--strategy", "fsdp", "--phases", "full")
     check_full_run(tmp_path, "full")

@@ -24,7 +24,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from auto_report import median_range  # noqa: E402
+from auto_report import goal_misses, median_range  # noqa: E402
 from auto_runs import CACHE, GUARDED, compare, tune  # noqa: E402
 from bench_pool import worker_init  # noqa: E402
 from families import FAMILIES  # noqa: E402
@@ -40,15 +40,7 @@ def _median(outcomes: Sequence[Any]) -> float:
 def goal(tuned: float, outcomes: Sequence[Any]) -> str:
     """The goal's part against tuned 1cycle: median within 1 point, no seed more than 3 under, no error (the part
     against Prodigy and schedule-free is in ``auto_bounds.py``'s table)."""
-    misses = []
-    if any(o.accuracy is None for o in outcomes):
-        misses.append("error")
-    med = _median(outcomes)
-    if med < tuned - 1.0:
-        misses.append(f"median {med - tuned:+.1f}")
-    worst = min(o.accuracy or 0.0 for o in outcomes)
-    if worst < tuned - 3.0:
-        misses.append(f"a seed {worst - tuned:+.1f}")
+    misses = goal_misses([o.accuracy for o in outcomes], tuned)
     return "met" if not misses else "missed: " + "; ".join(misses)
 
 

@@ -14,7 +14,7 @@ from common import train_loader
 from families import FAMILIES, family_data
 from reporting import markdown_table
 
-__all__ = ["median_range", "report", "rules_table"]
+__all__ = ["goal_misses", "median_range", "report", "rules_table"]
 
 
 def median_range(values: Sequence[float | None]) -> str:
@@ -24,6 +24,23 @@ def median_range(values: Sequence[float | None]) -> str:
         return "error"
     text = f"{statistics.median(got):.1f} [{min(got):.1f}, {max(got):.1f}]"
     return text + (f" ({len(values) - len(got)} err)" if len(got) < len(values) else "")
+
+
+def goal_misses(accuracies: Sequence[float | None], tuned: float, rival: float = -math.inf) -> list[str]:
+    """How one policy's accuracies over seeds miss the goal: an error, a median more than 1 point under the tuned
+    median ``tuned``, a median under ``rival`` (the best of Prodigy and schedule-free), a seed more than 3 under."""
+    misses = []
+    med = statistics.median([v or 0.0 for v in accuracies])
+    if any(v is None for v in accuracies):
+        misses.append("error")
+    if med < tuned - 1.0:
+        misses.append(f"median {med - tuned:+.1f}")
+    if med < rival:
+        misses.append("under Prodigy/SF")
+    worst = min(v or 0.0 for v in accuracies)
+    if worst < tuned - 3.0:
+        misses.append(f"a seed {worst - tuned:+.1f}")
+    return misses
 
 
 def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
@@ -39,18 +56,8 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
         misses = []
         for m in AUTO_METHODS:
             accs = [o.accuracy for o in runs.get(m, [])]
-            if not accs:
-                continue
-            med = statistics.median([v or 0.0 for v in accs])
-            if any(v is None for v in accs):
-                misses.append(f"{m}: error")
-            if med < tuned_med - 1.0:
-                misses.append(f"{m}: median {med - tuned_med:+.1f}")
-            if med < rival:
-                misses.append(f"{m}: under Prodigy/SF")
-            worst = min(v or 0.0 for v in accs)
-            if worst < tuned_med - 3.0:
-                misses.append(f"{m}: a seed {worst - tuned_med:+.1f}")
+            if accs:
+                misses += [f"{m}: {miss}" for miss in goal_misses(accs, tuned_med, rival)]
         cells = [median_range([o.accuracy for o in runs.get(m, [])]) for m in METHODS]
         rows.append([family, f"{entry['peak']:.3g}", *cells,
                      "yes" if not misses else "no: " + "; ".join(misses)])

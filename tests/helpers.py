@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import Logger
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
+
+#: The marks of a test that needs a CUDA device: marked ``cuda`` and skipped without one (CI has none).
+ON_CUDA_MARKS = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
 class MinimalLogger(Logger):
@@ -123,6 +128,49 @@ class RecordingModel(pl.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self.log("val_loss", self(batch[0]).pow(2).mean())
+
+
+class InfLossModel(RecordingModel):
+    """Returns an infinite loss on ``inf_batches``: the GradScaler skips those updates. ``updated_at`` lists the
+    steps whose update really happened (a torch post-step hook, which a skipped step never runs).
+
+    Args:
+        inf_batches: the batch indices whose loss is infinite.
+        manual: manual optimization (``training_step`` steps the optimizer itself).
+        **kwargs: arguments of :class:`RecordingModel`.
+    """
+
+    def __init__(self, inf_batches: tuple[int, ...], manual: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inf_batches = set(inf_batches)
+        self.automatic_optimization = not manual
+        self.updated_at: list[int] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        loss = super().training_step(batch, batch_idx)
+        if batch_idx in self.inf_batches:
+            loss = loss * float("inf")
+        if self.automatic_optimization:
+            return loss
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+        return None
+
+    def configure_optimizers(self) -> Any:
+        optimizer = super().configure_optimizers()
+        optimizer.register_step_post_hook(self._count_update)
+        return optimizer
+
+    def _count_update(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.updated_at.append(len(self.used) - 1)
+
+
+def amp_plugin(device: str = "cpu") -> MixedPrecision:
+    """``"16-mixed"`` with a GradScaler of ``device`` (on CPU Lightning would make it bfloat16, with no scaler).
+    ``init_scale=1``: no overflow of its own at the first steps, only a model's injected infs are skipped."""
+    return MixedPrecision("16-mixed", device, torch.amp.GradScaler(device, init_scale=1.0))
 
 
 def used_lrs(model: RecordingModel, group: int = 0) -> list[float]:

@@ -27,18 +27,14 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.plugins.precision import MixedPrecision
 
 from lightning_clr import CosineRestartsLR, CyclicLR, DivergenceGuard, LRRangeTest, OneCycleLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
 from lightning_clr.tuner import isolation
 
-from helpers import ListLogger, RecordingModel, trainer_kwargs, used_lrs
+from helpers import ON_CUDA_MARKS, InfLossModel, ListLogger, RecordingModel, amp_plugin, trainer_kwargs, used_lrs
 
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
-]
+pytestmark = ON_CUDA_MARKS
 
 #: What torch warns at a synchronising CUDA call under ``set_sync_debug_mode("warn")``.
 SYNC_WARNING = "called a synchronizing CUDA operation"
@@ -181,35 +177,14 @@ def test_divergence_guard_synchronises_once_a_check_window(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- AMP
-class InfLossModel(CudaModel):
-    """An infinite loss on ``inf_batches`` (the GradScaler skips those updates); ``updated_at`` lists the steps
-    whose update really happened (a torch post-step hook)."""
-
-    def __init__(self, inf_batches: tuple[int, ...], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inf_batches = set(inf_batches)
-        self.updated_at: list[int] = []
-
-    def training_step(self, batch: Any, batch_idx: int) -> Any:
-        loss = super().training_step(batch, batch_idx)
-        return loss * float("inf") if batch_idx in self.inf_batches else loss
-
-    def configure_optimizers(self) -> Any:
-        optimizer = super().configure_optimizers()
-        optimizer.register_step_post_hook(lambda *_: self.updated_at.append(len(self.used) - 1))
-        return optimizer
-
-
 @pytest.mark.parametrize("count_skipped_steps", [True, False])
 def test_amp_with_the_cuda_grad_scaler(tmp_path, count_skipped_steps):
     schedule = CyclicSchedule(0.01, 0.1, 3, None, "triangular")
     counter = SyncCounter()
     callback = CyclicLR(0.01, 0.1, step_size_up=3, count_skipped_steps=count_skipped_steps)
     counter.watch(callback, SCHEDULE_HOOKS)
-    # init_scale=1: no overflow of its own at the first steps, only the injected infs are skipped.
-    plugin = MixedPrecision("16-mixed", "cuda", torch.amp.GradScaler("cuda", init_scale=1.0))
     model = InfLossModel(inf_batches=(2, 5), optimizer=sgd, num_batches=8)
-    trainer = pl.Trainer(**gpu_kwargs(tmp_path, max_epochs=1, plugins=[plugin]), callbacks=[callback])
+    trainer = pl.Trainer(**gpu_kwargs(tmp_path, max_epochs=1, plugins=[amp_plugin("cuda")]), callbacks=[callback])
     trainer.fit(model)
 
     assert model.updated_at == [0, 1, 3, 4, 6, 7]  # the GradScaler skipped exactly steps 2 and 5

@@ -20,12 +20,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.plugins.precision import MixedPrecision
 
 from lightning_clr import DivergenceGuard, OneCycleLR
 from lightning_clr.callbacks.guard import DivergenceError
 
-from helpers import ListLogger, trainer_kwargs, used_lrs
+from helpers import ON_CUDA_MARKS, ListLogger, amp_plugin, trainer_kwargs, used_lrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from guard_ddp_run import STEPS, InjectingModel
@@ -69,11 +68,7 @@ def finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-ON_CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(),
-                                                                            reason="needs a CUDA device")])
-
-
-@pytest.mark.parametrize("accelerator", ["cpu", ON_CUDA])
+@pytest.mark.parametrize("accelerator", ["cpu", pytest.param("cuda", marks=ON_CUDA_MARKS)])
 def test_a_nan_rolls_back_to_exactly_the_kept_state_and_halves_the_rates(tmp_path: Path, accelerator: str) -> None:
     # On a GPU the kept state travels to host memory and back to the device.
     model = InjectingModel(inject={23: math.nan})
@@ -234,8 +229,7 @@ def test_no_sync_between_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_amp_skipped_steps_are_not_a_divergence(tmp_path: Path) -> None:
     model = InjectingModel(inject={13: math.inf, 27: math.inf})
     guard = DivergenceGuard(**GUARD)
-    plugin = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=1.0))
-    fit(tmp_path, model, guard, plugins=[plugin])
+    fit(tmp_path, model, guard, plugins=[amp_plugin()])
     assert model.updates == STEPS - 2  # the GradScaler skipped the two inf steps
     assert guard.events == [] and finite(model)
 
@@ -243,9 +237,8 @@ def test_amp_skipped_steps_are_not_a_divergence(tmp_path: Path) -> None:
 def test_amp_skipping_every_step_is_a_divergence_and_max_rollbacks_gives_up(tmp_path: Path) -> None:
     model = InjectingModel(inject={s: math.inf for s in range(22, STEPS)})
     guard = DivergenceGuard(**GUARD, patience=2, max_rollbacks=1)
-    plugin = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=1.0))
     with pytest.raises(DivergenceError, match=r"after 1 rollback\(s\) \(max_rollbacks=1\)") as raised:
-        fit(tmp_path, model, guard, plugins=[plugin])
+        fit(tmp_path, model, guard, plugins=[amp_plugin()])
     assert [(e["step"], e["reason"]) for e in guard.events] == [(35, "skipped"), (45, "skipped")]
     message = str(raised.value)
     assert "skipped every step" in message and f"peak {PEAK:.4g} ran at {PEAK / 2:.4g}; try max_lr=0.0125" in message

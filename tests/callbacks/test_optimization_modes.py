@@ -16,13 +16,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
-from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_clr import CosineRestartsLR, CyclicLR, LightningCLRWarning, OneCycleLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
 
-from helpers import ListLogger, RecordingModel, trainer_kwargs, used_lrs, used_momenta
+from helpers import InfLossModel, ListLogger, RecordingModel, amp_plugin, trainer_kwargs, used_lrs, used_momenta
 
 LR = CyclicSchedule(0.01, 0.1, 3)
 MOMENTUM = CyclicSchedule(0.9, 0.8, 3)
@@ -154,42 +153,6 @@ def test_manual_resume_reproduces_the_uninterrupted_run(tmp_path, optimizers):
 
 
 # ---------------------------------------------------------------------------------------------------- AMP
-class InfLossModel(RecordingModel):
-    """Returns an infinite loss on ``inf_batches``: the GradScaler skips those updates. ``updates`` counts the
-    updates that really happened (a torch post-step hook, which a skipped step never runs)."""
-
-    def __init__(self, inf_batches: tuple[int, ...], manual: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inf_batches = set(inf_batches)
-        self.automatic_optimization = not manual
-        self.updated_at: list[int] = []
-
-    def training_step(self, batch: Any, batch_idx: int) -> Any:
-        loss = super().training_step(batch, batch_idx)
-        if batch_idx in self.inf_batches:
-            loss = loss * float("inf")
-        if self.automatic_optimization:
-            return loss
-        optimizer = self.optimizers()
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        optimizer.step()
-        return None
-
-    def configure_optimizers(self) -> Any:
-        optimizer = super().configure_optimizers()
-        optimizer.register_step_post_hook(self._count_update)
-        return optimizer
-
-    def _count_update(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.updated_at.append(len(self.used) - 1)
-
-
-def amp_plugin() -> MixedPrecision:
-    # init_scale=1: no overflow of its own at the first steps, only the injected infs are skipped.
-    return MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=1.0))
-
-
 @pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual"])
 @pytest.mark.parametrize("count_skipped_steps", [True, False])
 def test_amp_skipped_steps(tmp_path, manual, count_skipped_steps):

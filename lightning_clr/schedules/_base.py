@@ -30,9 +30,13 @@ class ScheduleBase:
     def __call__(self, step: int) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def values(self, steps: int) -> list[float]:
-        """The values at steps ``0 .. steps - 1``."""
-        return [self(step) for step in range(steps)]
+    def values(self, steps: int, start: int = 0) -> list[float]:
+        """The values at steps ``start .. start + steps - 1``: the floats ``self(step)`` gives, bit for bit.
+
+        The built-in periodic schedules work them out phase by phase or cycle by cycle, two to three times
+        faster than calls one at a time (the callbacks fill their rate tables with it).
+        """
+        return list(map(self.__call__, range(start, start + steps)))
 
     def cycle_ends(self, steps: int) -> list[int]:
         """Optimizer-step counts ``n <= steps`` at which a cycle ends: after ``n`` steps the schedule

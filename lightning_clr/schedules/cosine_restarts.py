@@ -10,6 +10,8 @@ from lightning_clr.schedules._base import ScheduleBase, _Precomputed, _snap_to_s
 
 __all__ = ["CosineRestartsSchedule"]
 
+_cos, _PI = math.cos, math.pi  # module globals: a step's evaluation looks up no attribute of math
+
 
 @dataclass(frozen=True)
 class CosineRestartsSchedule(_Precomputed, ScheduleBase):
@@ -113,8 +115,27 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
             self._cache(_cycle=cycle)
             index, start, end, length, height = cycle
         fraction = (step - start) / length
-        cosine = height * (1 + math.cos(math.pi * fraction))
+        cosine = height * (1 + _cos(_PI * fraction))
         return self.peak * (self._amplitude * cosine + self.alpha)
+
+    def values(self, steps: int, start: int = 0) -> list[float]:
+        # __call__'s arithmetic, the warm-up first and then a cycle at a time (its constants found once).
+        stop = start + steps
+        peak, amplitude, alpha, warmup = self.peak, self._amplitude, self.alpha, self.warmup_steps
+        out = [peak * (self.warmup_start + self._delta * t) for t in range(start, min(stop, warmup))]
+        step = max(start, warmup) - warmup  # counted from the end of the warm-up, as in __call__
+        stop -= warmup
+        while step < stop:
+            index = self._index(step)
+            if index < 0:  # beyond the limit of shrinking cycles
+                out += [self._floor] * (stop - step)
+                break
+            _, first, end, length, height = self._cycle_of(index)
+            high = stop if end >= stop else min(stop, math.ceil(end))  # the steps t < end
+            out += [peak * (amplitude * (height * (1 + _cos(_PI * ((t - first) / length)))) + alpha)
+                    for t in range(step, high)]
+            step = high
+        return out
 
     def cycle_ends(self, steps: int) -> list[int]:
         ends: list[int] = []

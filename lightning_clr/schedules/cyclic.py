@@ -82,5 +82,23 @@ class CyclicSchedule(_Precomputed, ScheduleBase):
             return self.start + height * 0.5 ** (cycle - 1)
         return self.start + height * self.gamma**step  # exp_range
 
+    def values(self, steps: int, start: int = 0) -> list[float]:
+        # __call__'s arithmetic in one loop, its constants read once.
+        total, ratio, ratio_down, amplitude = self._total, self._ratio, self._ratio_down, self._amplitude
+        base, mode, gamma = self.start, self._mode, self.gamma
+        out = []
+        for step in range(start, start + steps):
+            fraction = step / total
+            cycle = _floor(1 + fraction)
+            x = 1.0 + fraction - cycle
+            height = amplitude * (x / ratio if x <= ratio else (x - 1) / ratio_down)
+            if mode == 0:
+                out.append(base + height)
+            elif mode == 1:
+                out.append(base + height * 0.5 ** (cycle - 1))
+            else:
+                out.append(base + height * gamma**step)
+        return out
+
     def cycle_ends(self, steps: int) -> list[int]:
         return list(range(self.cycle_length, steps + 1, self.cycle_length))

@@ -94,5 +94,27 @@ class OneCycleSchedule(_Precomputed, ScheduleBase):
             return end_value + slope * (_cos(_PI * pct) + 1)
         return slope * pct + start_value
 
+    def values(self, steps: int, start: int = 0) -> list[float]:
+        # __call__'s arithmetic, a phase at a time: each phase takes the steps up to its end that an earlier
+        # phase did not (the first phase whose end is >= the step, as in __call__); past the end, the last value.
+        stop = start + steps
+        out: list[float] = []
+        step = start
+        for end_step, start_step, span, start_value, end_value, slope in self._table:
+            high = min(stop, self._last + 1, math.floor(end_step) + 1)
+            if high <= step:
+                continue
+            phase = range(step, high)
+            if span == 0:  # pct is 1.0 throughout
+                out += [self(step)] * len(phase)
+            elif self._cos:
+                out += [end_value + slope * (_cos(_PI * ((t - start_step) / span)) + 1) for t in phase]
+            else:
+                out += [slope * ((t - start_step) / span) + start_value for t in phase]
+            step = high
+        if step < stop:  # past the end: __call__ holds the value of the last step
+            out += [self(step)] * (stop - step)
+        return out
+
     def cycle_ends(self, steps: int) -> list[int]:
         return [self.total_steps] if self.total_steps <= steps else []

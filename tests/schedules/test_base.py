@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lightning_clr.schedules
 from lightning_clr.schedules import (
@@ -63,6 +65,44 @@ def test_values_lists_the_first_steps() -> None:
     schedule = CyclicSchedule(0.1, 1.0, 3, mode="triangular2")
     assert schedule.values(20) == [schedule(k) for k in range(20)]
     assert schedule.values(0) == []
+    assert schedule.values(4, start=5) == [schedule(k) for k in range(5, 9)]
+
+
+_rate = st.floats(1e-6, 10.0)
+_fraction = st.floats(0.01, 0.99)
+#: Every built-in schedule, with the corners of its arithmetic: 1cycle's phases of zero length, three phases whose
+#: ends are out of order (pct_start > 0.5), both anneals; CLR's three modes and uneven halves; SGDR's growing,
+#: constant and shrinking cycles (past their limit), m_mul, alpha and a warm-up.
+_SCHEDULES = st.one_of(
+    st.builds(OneCycleSchedule, _rate, _rate, _rate, st.integers(1, 400), _fraction,
+              st.sampled_from(["cos", "linear"]), st.booleans()),
+    st.builds(CyclicSchedule, _rate, _rate, st.integers(1, 60), st.none() | st.integers(1, 60),
+              st.sampled_from(["triangular", "triangular2", "exp_range"]), st.floats(0.9, 1.0)),
+    st.builds(CosineRestartsSchedule, _rate, st.integers(1, 60), st.sampled_from([0.3, 0.7, 1.0, 1.5, 2.0, 3.0]),
+              st.floats(0.3, 1.0), st.floats(0.0, 0.5), st.integers(0, 30), st.floats(0.0, 1.0)),
+    st.builds(LinearRamp, _rate, _rate, st.integers(1, 300)),
+    st.builds(ExponentialRamp, _rate, _rate, st.integers(1, 300)),
+    st.builds(ConstantSchedule, _rate),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(schedule=_SCHEDULES, start=st.integers(0, 1500), steps=st.integers(0, 1100))
+def test_values_are_the_floats_of_calls_bit_for_bit(schedule: Any, start: int, steps: int) -> None:
+    """The built-in ``values`` work a phase or a cycle at a time (the callbacks' rate tables use them); each float
+    must be the one a call gives, across phase and cycle boundaries and past the end."""
+    assert schedule.values(steps, start) == [schedule(step) for step in range(start, start + steps)]
+
+
+@pytest.mark.parametrize("schedule", [
+    OneCycleSchedule(1.0, 2.0, 0.5, 10, pct_start=0.7, three_phase=True),  # phase ends 6, 12, 9: out of order
+    OneCycleSchedule(1.0, 2.0, 0.5, 3, pct_start=0.1),  # the rise ends before step 0
+    CosineRestartsSchedule(0.1, 10, t_mul=0.5, warmup_steps=3),  # the shrinking cycles' limit, 20 steps on
+    CyclicSchedule(0.1, 1.0, 4, 7, mode="triangular2"),
+], ids=["out-of-order", "no-rise", "limit", "uneven"])
+def test_values_across_the_corners(schedule: Any) -> None:
+    for start in (0, 1, 5, 9, 23, 40):
+        assert schedule.values(30, start) == [schedule(step) for step in range(start, start + 30)]
 
 
 # ---------------------------------------------------------------------------------------------- cycle ends

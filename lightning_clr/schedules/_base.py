@@ -33,8 +33,15 @@ class ScheduleBase:
     def values(self, steps: int, start: int = 0) -> list[float]:
         """The values at steps ``start .. start + steps - 1``: the floats ``self(step)`` gives, bit for bit.
 
-        The built-in periodic schedules work them out phase by phase or cycle by cycle, two to three times
-        faster than calls one at a time (the callbacks fill their rate tables with it).
+        ``OneCycleSchedule`` and ``CosineRestartsSchedule`` work them out a phase or a cycle at a time (about 2.5x
+        faster than calls one at a time), ``CyclicSchedule`` in one loop (about 1.2x); the callbacks fill their rate
+        tables with it.
+
+        Example::
+
+            >>> from lightning_clr.schedules import CyclicSchedule
+            >>> CyclicSchedule(0.0, 1.0, 2).values(3, start=1)
+            [0.5, 1.0, 0.5]
         """
         return list(map(self.__call__, range(start, start + steps)))
 

@@ -13,9 +13,10 @@ and where it diverged.
 The rule of each policy (:func:`default_peak`) is a multiple of the knee (:data:`PEAK_FACTORS`), per optimizer
 family. The reasoning, from ``benchmarks/auto_bounds.py`` (five families, five seeds):
 
-- the knee is the most stable landmark of a curve: across seeds it moved by 1.3-1.8x on every family, the
+- the knee is a stable landmark of a curve: across five seeds it moved by 1.3-1.8x on every family, the
   lowest point by 1.8-2.7x (the bottom of the valley is flat and noisy), fastai's ``valley`` and Lightning's
-  steepest point by up to 10x (they read the slope of a noisy curve);
+  steepest point by up to 10x (they read the slope of a noisy curve); over ten seeds the knee moved by 1.5-3.2x
+  and the point of 80% of the fall by 1.3-2.4x (on ConvBase every landmark moved 2.4x: the whole curve shifts);
 - SGD (plain, momentum, Nesterov) peaks at the knee itself (x1): past it, a network without normalisation dies
   later in the run (the sweep reads a network that has barely trained, and a network sharpens as it trains),
   while BatchNorm networks tolerate more but gain nothing from it;

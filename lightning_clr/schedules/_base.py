@@ -34,8 +34,8 @@ class ScheduleBase:
         """The values at steps ``start .. start + steps - 1``: the floats ``self(step)`` gives, bit for bit.
 
         ``OneCycleSchedule`` and ``CosineRestartsSchedule`` work them out a phase or a cycle at a time (about 2.5x
-        faster than calls one at a time), ``CyclicSchedule`` in one loop (about 1.2x); the callbacks fill their rate
-        tables with it.
+        and 2x faster than calls one at a time), ``CyclicSchedule`` in one loop (about 1.2x); the callbacks fill
+        their rate tables with it.
 
         Example::
 

@@ -55,7 +55,7 @@ def lr_range_test(    model: Any,
         range_test_kwargs.setdefault("plot", False)
         callback = LRRangeTest(**range_test_kwargs)
     own_trainer = trainer is None
-    if trainer is None:
+    if own_trainer:
         trainer = _quiet_trainer(model)
     added = not existing
     if added:

@@ -18,6 +18,7 @@ import auto_guard  # noqa: E402
 import auto_runs  # noqa: E402
 import common  # noqa: E402
 import guard as guard_bench  # noqa: E402
+import knee_noise  # noqa: E402
 import overhead  # noqa: E402
 import sgdr_m_mul  # noqa: E402
 import sgdr_warmup  # noqa: E402
@@ -361,3 +362,42 @@ def test_auto_guard_runs_1cycle_auto_with_a_default_guard_and_reports_its_rollba
     row = next(line for line in text.splitlines() if line.startswith("| mlp |")).split(" | ")
     assert row[6].strip().isdigit()  # the guarded seed's rollbacks were recorded
     assert row[7].startswith(("met", "missed")) and row[8].startswith(("met", "missed"))
+
+
+def test_knee_noise_splits_the_variance_of_the_knee_between_and_within_initialisations():
+    median, spread, between, within = knee_noise._split({(0, 0): 0.1, (0, 1): 0.1, (1, 0): 0.4, (1, 1): 0.4})
+    assert (between, within, spread) == (1.0, 0.0, 4.0)
+    assert median == pytest.approx(0.2)  # geometric
+    assert knee_noise._split({(0, 0): 0.1, (0, 1): 0.4, (1, 0): 0.1, (1, 1): 0.4})[2:] == (0.0, 1.0)
+
+
+def test_knee_noise_runs_read_the_knee_and_train_at_a_factor_of_it():
+    knee = knee_noise.run(("curve", "mlp", 0, 0))
+    val, test, peak, rollbacks = knee_noise.run(("auto", "mlp", 0, 2.0, True))
+    assert peak == 2.0 * knee  # the benchmark's seed 0 is initialisation 0 and batch order 0
+    assert 0 < val <= 100 and 0 < test <= 100 and rollbacks >= 0
+    assert 0 < knee_noise.run(("peak", "mlp", 0, 1, 0.01)) <= 100
+
+
+def test_knee_noise_report_trains_the_extreme_initialisations_and_every_factor(tmp_path, monkeypatch):
+    def fake(item):
+        kind, _, init, *rest = item
+        if kind == "curve":
+            return 0.1 * (1 + init) * (1 + 0.01 * rest[0])
+        if kind == "peak":
+            return 50.0 + init + 100 * rest[1]
+        return 80.0 + init, 70.0 + init, rest[0] * 0.1, int(rest[1])
+
+    monkeypatch.setattr(knee_noise, "run", fake)
+    text = knee_noise.main(["--families", "convbase", "--inits", "5", "--orders", "2", "--seeds", "3", "--workers",
+                            "1", "--output", str(tmp_path)])
+    assert (tmp_path / "knee_noise.md").read_text().strip() == text.strip()
+    lines = text.splitlines()
+    assert any(line.startswith("| convbase | ") and "| x5.05 | 100% | 0% |" in line for line in lines)
+    part2 = [line.split(" | ") for line in lines if line.startswith(("| 0 |", "| 1 |", "| 3 |", "| 4 |"))]
+    assert [row[0] for row in part2] == ["| 0", "| 1", "| 3", "| 4"]  # the two lowest knees, then the two highest
+    assert part2[0][2:] == ["67.8", "73.7", "81.6", "92.2 |"]  # 50 + init + 100 x peak
+    part3 = [line.split(" | ") for line in lines if " x knee | " in line]
+    assert [(row[0], row[1]) for row in part3] == [(f"| {x:g} x knee", g) for x in knee_noise.FACTORS
+                                                   for g in ("no", "yes")]
+    assert part3[1][2:4] == ["81.0 [80.0]", "71.0 [70.0]"] and part3[1][-1] == "3 |"  # medians [min]; rollbacks

@@ -16,10 +16,13 @@ family. The reasoning, from ``benchmarks/auto_bounds.py`` (five families, five s
 - the knee is a stable landmark of a curve: across five seeds it moved by 1.3-1.8x on every family, the
   lowest point by 1.8-2.7x (the bottom of the valley is flat and noisy), fastai's ``valley`` and Lightning's
   steepest point by up to 10x (they read the slope of a noisy curve); over ten seeds the knee moved by 1.5-3.2x
-  and the point of 80% of the fall by 1.3-2.4x (on ConvBase every landmark moved 2.4x: the whole curve shifts);
+  and the point of 80% of the fall by 1.3-2.4x (on ConvBase every landmark moved 2.4x: the whole curve shifts,
+  74% of it with the initial weights, while the best peak of the low- and the high-knee models is the same;
+  ``benchmarks/knee_noise.py``);
 - SGD (plain, momentum, Nesterov) peaks at the knee itself (x1): past it, a network without normalisation dies
   later in the run (the sweep reads a network that has barely trained, and a network sharpens as it trains),
-  while BatchNorm networks tolerate more but gain nothing from it;
+  while BatchNorm networks tolerate more but gain nothing from it (on ConvBase 1.25 x lifted the median of ten
+  seeds by 2 points and cost the worst seed 6: the high draws passed the cliff);
 - Adam-family optimizers peak at three times the knee: their curves fall early and far, so the knee comes
   early, and their tuned 1cycle peaks sat 2-5x above it (the old rule, the knee itself, trained AdamW models
   4-12 points under tuned);

@@ -127,11 +127,12 @@ class _TimedScheduler:
         return scheduler
 
 
-def measure(variant: str, groups: int, steps: int, warmup: int) -> dict[str, float]:
+def measure(variant: str, groups: int, steps: int, warmup: int, distinct: bool = False) -> dict[str, float]:
     """One fit: per batch, the variant's time minus the mean of two empty Callbacks', one called just before
     it and one just after (the first callback Lightning calls warms the code they share: the order alone
-    moved a callback's figure by 1.8 µs a batch here, so neither place alone is fair)."""
-    callbacks, factory = _variant(variant, steps)
+    moved a callback's figure by 1.8 µs a batch here, so neither place alone is fair). With ``distinct`` each
+    param group has rates of its own (a list of them, one per group), else every group has the same."""
+    callbacks, factory = _variant(variant, steps, groups if distinct else 1)
     ours, before, after = _Buckets(), _Buckets(), _Buckets()
     first, last = EmptyCallback(), EmptyCallback()
     _instrument_hooks(first, before)
@@ -178,23 +179,29 @@ def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
 def measure_in_fit(runs: int, steps: int, warmup: int, groups: Sequence[int]) -> dict[str, Any]:
     """``runs`` interleaved rounds (every variant once per round and group count, in a rotated order) of
     :func:`measure`; returns, per ``"variant/groups"``, the median over runs of the per-batch medians with its
-    quartiles, and the logging share, plus the empty Callback's own timed cost."""
-    rows: dict[tuple[str, int], list[dict[str, float]]] = {(v, g): [] for v in PAIRED_VARIANTS for g in groups}
+    quartiles, and the logging share, plus the empty Callback's own timed cost. The largest group count above 1
+    is measured a second time with a rate of its own for each group (cells ``"variant/groups/distinct"``)."""
+    counts = [(g, False) for g in groups]
+    distinct = max((g for g in groups if g > 1), default=None)
+    if distinct is not None:
+        counts.append((distinct, True))
+    rows: dict[tuple[str, int, bool], list[dict[str, float]]] = {
+        (v, g, d): [] for v in PAIRED_VARIANTS for g, d in counts}
     for run in range(runs):
         shift = run % len(PAIRED_VARIANTS)
         order = PAIRED_VARIANTS[shift:] + PAIRED_VARIANTS[:shift]
-        for g in groups:
+        for g, d in counts:
             for variant in order:
-                rows[(variant, g)].append(measure(variant, g, steps, warmup))
+                rows[(variant, g, d)].append(measure(variant, g, steps, warmup, distinct=d))
     cells: dict[str, Any] = {}
-    for (variant, g), measured in rows.items():
+    for (variant, g, d), measured in rows.items():
         q1, median, q3 = _quartiles([r["median"] for r in measured])
-        cells[f"{variant}/{g}"] = {"median": median, "q1": q1, "q3": q3,
-                                   "logging": statistics.median(r["logging"] for r in measured),
-                                   "table": statistics.median(r["table"] for r in measured)}
+        cells[f"{variant}/{g}" + ("/distinct" if d else "")] = {
+            "median": median, "q1": q1, "q3": q3, "logging": statistics.median(r["logging"] for r in measured),
+            "table": statistics.median(r["table"] for r in measured)}
     empty = statistics.median(r["empty_median"] for measured in rows.values() for r in measured)
-    return {"runs": runs, "steps": steps, "warmup": warmup, "groups": list(groups), "cells": cells,
-            "empty_us": empty}
+    return {"runs": runs, "steps": steps, "warmup": warmup, "groups": list(groups), "distinct": distinct,
+            "cells": cells, "empty_us": empty}
 
 
 def in_fit_report(results: dict[str, Any]) -> str:
@@ -206,26 +213,32 @@ def in_fit_report(results: dict[str, Any]) -> str:
              "median [IQR] over fits; a logger attached, log_every_n_steps=50). Periodic work, spread over its "
              f"period: the rate table filled once in {TABLE_STEPS} steps, the logging once in {LOG_EVERY}. The goals "
              "compare the per-step cost with the table's share added (1 group):", ""]
-    header = " | ".join(f"µs/step, {g} group{'s' if g > 1 else ''}" for g in groups)
-    lines += [f"| variant | {header} | table fill, µs/step | logging, µs/step | goals |",
-              "|---|" + "---|" * len(groups) + "---|---|---|"]
+    # The columns: (cell key suffix, heading, the goal's label), the distinct rates last.
+    columns = [(f"{g}", f"µs/step, {g} group{'s' if g > 1 else ''}", f"{g}") for g in groups]
+    distinct = results.get("distinct")
+    if distinct:
+        columns.append((f"{distinct}/distinct", f"µs/step, {distinct} groups, a rate each", f"{distinct}, a rate each"))
+    fills = "1 group" + (f" / {distinct}, a rate each" if distinct else "")
+    headings = " | ".join(heading for _, heading, _ in columns)
+    lines += [f"| variant | {headings} | table fill, µs/step ({fills}) | logging, µs/step | goals |",
+              "|---|" + "---|" * len(columns) + "---|---|---|"]
 
     def cost(cell: dict[str, float]) -> float:
         return cell["median"] + max(cell["table"], 0.0)
 
     for variant in PAIRED_VARIANTS:
-        row = [cells[f"{variant}/{g}"] for g in groups]
+        row = [cells[f"{variant}/{key}"] for key, _, _ in columns]
         text = [f"{c['median']:+.2f} [{c['q1']:+.2f}, {c['q3']:+.2f}]" for c in row]
-        goals = "–"
+        goals = table = "–"
         if not variant.startswith("torch"):
             verdicts = [f"≤ {GOAL_US:g} µs: {'met' if cost(row[0]) <= GOAL_US else 'MISSED'}"]
             twin = {"clr.CyclicLR": "torch CyclicLR", "clr.OneCycleLR": "torch OneCycleLR"}.get(variant)
             if twin is not None:
-                for g, c in zip(groups, row, strict=True):
-                    ok = cost(c) <= cells[f"{twin}/{g}"]["median"]
-                    verdicts.append(f"≤ torch ({g}): {'met' if ok else 'MISSED'}")
+                for (key, _, label), c in zip(columns, row, strict=True):
+                    ok = cost(c) <= cells[f"{twin}/{key}"]["median"]
+                    verdicts.append(f"≤ torch ({label}): {'met' if ok else 'MISSED'}")
             goals = "; ".join(verdicts)
-        table = f"{row[0]['table']:+.2f}" if not variant.startswith("torch") else "–"
+            table = " / ".join(f"{c['table']:+.2f}" for c in ([row[0], row[-1]] if distinct else [row[0]]))
         lines.append(f"| {variant} | {' | '.join(text)} | {table} | {row[0]['logging']:+.2f} | {goals} |")
     lines += ["", f"An empty Callback's timed hooks (timer and no-op dispatch, subtracted above): "
                   f"{results['empty_us']:.2f} µs a batch."]

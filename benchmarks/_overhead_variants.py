@@ -143,35 +143,46 @@ class EmptyCallback(pl.Callback):
     """Overrides nothing: what Lightning's hook dispatch costs for one more callback."""
 
 
+def _rates(value: float, rates: int) -> Any:
+    """``value``, or with ``rates > 1`` a list of that many distinct rates up to it (one per param group, as
+    discriminative learning rates are set)."""
+    return value if rates == 1 else [value * (i + 1) / rates for i in range(rates)]
+
+
 @dataclass(frozen=True)
 class _Factory:
     kind: str
     total: int
+    rates: int = 1
 
     def __call__(self, optimizer: torch.optim.Optimizer) -> Any:
         if self.kind == "cyclic":
-            return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=BASE_LR, max_lr=MAX_LR,
-                                                     step_size_up=self.total // 8)
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=MAX_LR, total_steps=self.total)
+            return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=_rates(BASE_LR, self.rates),
+                                                     max_lr=_rates(MAX_LR, self.rates), step_size_up=self.total // 8)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=_rates(MAX_LR, self.rates),
+                                                   total_steps=self.total)
 
 
-def _variant(name: str, total: int) -> tuple[list[Any], Callable[[torch.optim.Optimizer], Any] | None]:
+def _variant(name: str, total: int, rates: int = 1) -> tuple[list[Any], Callable[[torch.optim.Optimizer], Any] | None]:
+    """The callbacks and the scheduler factory of variant ``name`` for a run of ``total`` steps; with ``rates > 1``
+    each of that many param groups gets its own rates (the callbacks' and torch's list arguments)."""
     import lightning_clr as clr
 
+    low, high = _rates(BASE_LR, rates), _rates(MAX_LR, rates)
     if name == "none":
         return [], None
     if name == "empty Callback":
         return [EmptyCallback()], None
     if name == "clr.CyclicLR":
-        return [clr.CyclicLR(base_lr=BASE_LR, max_lr=MAX_LR, step_size_up=total // 8)], None
+        return [clr.CyclicLR(base_lr=low, max_lr=high, step_size_up=total // 8)], None
     if name == "clr.OneCycleLR":
-        return [clr.OneCycleLR(max_lr=MAX_LR, total_steps=total)], None
+        return [clr.OneCycleLR(max_lr=high, total_steps=total)], None
     if name == "clr.CosineRestartsLR":
-        return [clr.CosineRestartsLR(max_lr=MAX_LR, first_cycle=total // 8, t_mul=2.0)], None
+        return [clr.CosineRestartsLR(max_lr=high, first_cycle=total // 8, t_mul=2.0)], None
     if name == "torch CyclicLR":
-        return [], _Factory("cyclic", total)
+        return [], _Factory("cyclic", total, rates)
     if name == "torch OneCycleLR":
-        return [], _Factory("onecycle", total)
+        return [], _Factory("onecycle", total, rates)
     raise ValueError(f"Expected a variant in {VARIANTS}, but got {name!r}.")
 
 

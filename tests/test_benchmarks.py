@@ -296,6 +296,32 @@ def test_overhead_in_fit_times_the_hooks_of_both_callbacks_on_the_same_batches()
     assert "| torch CyclicLR | +3.00 [+3.00, +3.00] | – | +0.50 | – |" in text
 
 
+@pytest.mark.filterwarnings("ignore:The number of training batches .* is smaller than the logging interval")
+def test_overhead_in_fit_measures_a_rate_per_group_against_torch_with_the_same_rates():
+    import _overhead_in_fit as in_fit
+    import _overhead_variants as variants
+
+    callbacks, _ = variants._variant("clr.CyclicLR", 80, 10)
+    assert callbacks[0].max_lr == pytest.approx([0.001 * k for k in range(1, 11)])
+    assert len(set(callbacks[0].base_lr)) == 10
+    scheduler = variants._variant("torch OneCycleLR", 80, 10)[1](torch.optim.SGD(
+        [{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(10)], lr=0.1, momentum=0.9))
+    assert len({g["max_lr"] for g in scheduler.optimizer.param_groups}) == 10
+    assert in_fit.measure("clr.OneCycleLR", 10, steps=24, warmup=4, distinct=True)["median"] > 0
+    cells = {}
+    for v, m in zip(in_fit.PAIRED_VARIANTS, (2.0, 2.5, 2.5, 3.0, 5.0), strict=True):
+        for key, scale in (("1", 1.0), ("10", 2.0), ("10/distinct", 4.0)):
+            cells[f"{v}/{key}"] = {"median": m * scale, "q1": m * scale, "q3": m * scale, "logging": 0.5,
+                                   "table": 0.25 * scale if key != "10" else 0.25}
+    text = in_fit.in_fit_report({"runs": 1, "steps": 24, "warmup": 4, "groups": [1, 10], "distinct": 10,
+                                 "cells": cells, "empty_us": 1.5})
+    assert "| µs/step, 10 groups, a rate each | table fill, µs/step (1 group / 10, a rate each) |" in text
+    # CyclicLR with a rate each: 8.0 + 1.0 (its table) against torch's 12.0 there; OneCycleLR 10.0 + 1.0 vs 20.0.
+    assert ("| clr.CyclicLR | +2.00 [+2.00, +2.00] | +4.00 [+4.00, +4.00] | +8.00 [+8.00, +8.00] | +0.25 / +1.00 "
+            "| +0.50 | ≤ 3 µs: met; ≤ torch (1): met; ≤ torch (10): met; ≤ torch (10, a rate each): met |") in text
+    assert "| clr.CosineRestartsLR | +2.50 [+2.50, +2.50] | +5.00 [+5.00, +5.00] | +10.00 [+10.00, +10.00] |" in text
+
+
 def test_periodic_work_is_spread_over_its_period():
     import _overhead_in_fit as in_fit
 

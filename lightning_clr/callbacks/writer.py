@@ -11,7 +11,8 @@ Following timm's ``Scheduler.update_groups``, every value lightning_clr sets in 
   evaluates each distinct schedule once per step (ten groups under one schedule cost one evaluation) and
   re-links the param-group dicts only when ``optimizer.param_groups`` is replaced, which is what
   ``Optimizer.load_state_dict`` (a resume) does; for the built-in schedules it reads each step's values
-  from a table of the next :data:`TABLE_STEPS` steps, the same floats a call gives, worked out in one go.
+  from a table of the next :data:`TABLE_STEPS` steps (a row per distinct schedule), the same floats a call
+  gives, worked out in one go.
 """
 
 from __future__ import annotations
@@ -129,9 +130,9 @@ def _equal(a: Any, b: Any) -> bool:
 #: at a time (exactly the floats a call would give). Any other callable is called at each step.
 _TABULATED: frozenset[type] = frozenset(
     (ConstantSchedule, CosineRestartsSchedule, CyclicSchedule, ExponentialRamp, LinearRamp, OneCycleSchedule))
-#: Steps per table (two lists of floats, about 64 KB with a momentum). A fill works each schedule's values out with
-#: ``ScheduleBase.values``, a phase or cycle at a time (0.1-0.2 µs a value); the same calls one at a time between a
-#: Trainer's steps, where Lightning's own work has evicted them from the caches, cost several times more.
+#: Steps per table (a list of floats per distinct schedule, about 32 KB each). A fill works each schedule's values
+#: out with ``ScheduleBase.values``, a phase or cycle at a time (0.1-0.2 µs a value); the same calls one at a time
+#: between a Trainer's steps, where Lightning's own work has evicted them from the caches, cost several times more.
 TABLE_STEPS = 1024
 
 
@@ -146,10 +147,12 @@ class GroupWriter:
 
     The learning rate written is ``lr[i](step) * scale``; the momentum is not scaled.
 
-    In the usual case (one built-in schedule for every group, one momentum schedule or none, float entries)
-    :meth:`write` reads the values from a table of the next :data:`TABLE_STEPS` steps, filled when a step
-    falls outside it or the scale changes; the floats are the ones a call gives (``schedule(step) * scale``),
-    so the rates are bit-identical to evaluating at each step. Anything else is evaluated at each step.
+    When every schedule is a built-in one, :meth:`write` reads the values from a table of the next
+    :data:`TABLE_STEPS` steps (a row per distinct schedule), filled when a step falls outside it or the scale
+    changes; the floats are the ones a call gives (``schedule(step) * scale``), so the rates are bit-identical
+    to evaluating at each step. Any other callable is called at each step. The usual case (one schedule for
+    every group, one momentum schedule or none, float entries) writes in one tight loop; distinct group
+    schedules (one rate per group) and tensor entries take the general path.
     """
 
     __slots__ = (
@@ -163,10 +166,14 @@ class GroupWriter:
         "_m_single",
         "_m_unique",
         "_params",
+        "_plan",
         "_table_lr",
         "_table_m",
         "_table_scale",
         "_table_start",
+        "_tables_lr",
+        "_tables_m",
+        "_tabulated",
         "_written_one",
         "lr",
         "momentum",
@@ -187,20 +194,22 @@ class GroupWriter:
         # The usual case, one schedule for every group (and one momentum schedule, or none): no list per step.
         self._lr_single = self._lr_unique[0] if len(self._lr_unique) == 1 else None
         self._m_single = self._m_unique[0] if len(self._m_unique) == 1 else None
-        # The table's case: besides, built-in schedules, and one momentum entry in every group (or none).
+        # The table: every distinct schedule a built-in one. The tight loop: besides, one schedule for every group,
+        # and one momentum schedule with one momentum entry in every group (or none).
+        self._tabulated = all(type(schedule) in _TABULATED for schedule in (*self._lr_unique, *self._m_unique))
         keys = set(self.momentum_keys)
         self._m_key = next(iter(keys)) if len(keys) == 1 else None
-        self._fast = (
-            self._lr_single is not None and type(self._lr_single) in _TABULATED
-            and (not self._m_unique or (self._m_single is not None and type(self._m_single) in _TABULATED
-                                        and self._m_key is not None))
-        )
+        self._fast = self._tabulated and self._lr_single is not None and (
+            not self._m_unique or (self._m_single is not None and self._m_key is not None))
         self._table_start = 0  # the table holds steps start .. start + TABLE_STEPS - 1
         self._table_scale = math.nan  # no table yet
-        self._table_lr: list[float] = []
+        self._tables_lr: list[list[float]] = []  # a row per distinct lr schedule (times the scale) ...
+        self._tables_m: list[list[float]] = []  # ... and per distinct momentum schedule
+        self._table_lr: list[float] = []  # the first rows: the tight loop's
         self._table_m: list[float] = []
         self._linked: Any = None  # the param_groups list the dicts below belong to
         self._params: list[dict] = []
+        self._plan: list[tuple[dict, int, str | None, int]] = []  # per group: dict, lr row, momentum key and row
         #: per group, the object last stored in ``params["lr"]`` (a float, or the tensor filled in place), by the
         #: general path; the table's path stores one float in every group, kept in ``_written_one`` instead
         self.written_lr: list[Any] = [None] * len(self.lr)
@@ -219,6 +228,7 @@ class GroupWriter:
     def _relink(self, groups: Any) -> None:
         self._linked = groups
         self._params = list(groups[: len(self.lr)])
+        self._plan = list(zip(self._params, self._lr_index, self.momentum_keys, self._m_index, strict=False))
 
     def write(self, step: int, scale: float = 1.0) -> None:
         """Writes the values of optimizer step ``step`` (the learning rates multiplied by ``scale``)."""
@@ -269,35 +279,47 @@ class GroupWriter:
         (the table of :meth:`write`; a long run fills one at every multiple)."""
         start = step - step % TABLE_STEPS
         # ScheduleBase.values: the floats of calls, worked out a phase or a cycle at a time
-        schedule: Any = self._lr_single
-        values = schedule.values(TABLE_STEPS, start)
-        self._table_lr = values if scale == 1.0 else [value * scale for value in values]  # x * 1.0 is x
-        momentum: Any = self._m_single
-        self._table_m = momentum.values(TABLE_STEPS, start) if momentum is not None else []
+        rows = [schedule.values(TABLE_STEPS, start) for schedule in self._lr_unique]  # type: ignore[attr-defined]
+        if scale != 1.0:  # x * 1.0 is x
+            rows = [[value * scale for value in row] for row in rows]
+        self._tables_lr = rows
+        self._tables_m = [schedule.values(TABLE_STEPS, start) for schedule in self._m_unique]  # type: ignore[attr-defined]
+        self._table_lr = rows[0]
+        self._table_m = self._tables_m[0] if self._tables_m else []
         self._table_start, self._table_scale = start, scale
 
+    def _rows(self, step: int, scale: float) -> tuple[list[list[float]], list[list[float]], int]:
+        """Where the values of ``step`` are: per distinct lr schedule (times ``scale``) and per distinct momentum
+        schedule a row, and the index into the rows. The table's when every schedule is a built-in one (no list
+        is made); else each schedule is called, into rows of one value."""
+        if not self._tabulated:
+            return [[schedule(step) * scale] for schedule in self._lr_unique], [[m(step)] for m in self._m_unique], 0
+        i = step - self._table_start
+        if not (0 <= i < TABLE_STEPS and scale == self._table_scale):
+            self._fill(step, scale)
+            i = step - self._table_start
+        return self._tables_lr, self._tables_m, i
+
     def _write_each(self, step: int, scale: float) -> None:
-        """The general path: evaluates each distinct schedule at ``step`` and writes floats or tensors."""
+        """The general path: one value per group (distinct schedules), floats or tensors."""
         self._written_one = None
         groups = self.optimizer.param_groups
         if groups is not self._linked:  # replaced: Optimizer.load_state_dict (a resume) makes new dicts
             self._relink(groups)
-        params = self._params
+        lr_rows, m_rows, i = self._rows(step, scale)
         written = self.written_lr
-        single = self._lr_single
-        if single is not None:
-            lr = single(step) * scale
-            for i, group in enumerate(params):
-                written[i] = write_value(group, "lr", lr)
-        else:
-            lrs = [schedule(step) * scale for schedule in self._lr_unique]
-            for i, group in enumerate(params):
-                written[i] = write_value(group, "lr", lrs[self._lr_index[i]])
-        if self._m_unique:
-            momenta = [schedule(step) for schedule in self._m_unique]
-            for group, key, j in zip(params, self.momentum_keys, self._m_index, strict=False):
-                if key is not None:
-                    write_value(group, key, momenta[j])
+        for g, (group, j, key, k) in enumerate(self._plan):
+            value = lr_rows[j][i]
+            if type(group["lr"]) is float:  # write_value's usual case, without the call
+                group["lr"] = written[g] = value
+            else:
+                written[g] = write_value(group, "lr", value)
+            if key is None:
+                continue
+            if key == "momentum" and type(group["momentum"]) is float:
+                group["momentum"] = m_rows[k][i]
+            else:
+                write_value(group, key, m_rows[k][i])
         self.written_step = step
 
     def is_current(self, step: int) -> bool:

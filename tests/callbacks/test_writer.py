@@ -159,6 +159,55 @@ def test_distinct_group_schedules_are_each_evaluated_once_a_step():
     assert writer.is_current(9)
 
 
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(st.integers(0, 4 * TABLE_STEPS), min_size=1, max_size=10),
+       scale=st.sampled_from([1.0, 0.5, 0.3]))
+def test_distinct_group_schedules_read_their_own_rows_of_the_table_bit_for_bit(steps, scale):
+    """Discriminative rates (one schedule per group) and two momentum schedules: every group gets its own
+    schedule's float, ``schedule(step) * scale``, from the table, at any step order and scale."""
+    lrs = [OneCycleSchedule(0.004 * k, 0.1 * k, 4e-7 * k, 3 * TABLE_STEPS) for k in (1, 2, 3)] + [BUILT_IN[0]]
+    momenta = [MOMENTUM, CyclicSchedule(0.9, 0.8, 11), MOMENTUM, MOMENTUM]
+    optimizer = _sgd(groups=4)
+    writer = GroupWriter(optimizer, lrs, momenta, ["momentum"] * 4)
+    assert writer._tabulated and not writer._fast and writer._m_index == [0, 1, 0, 0]
+    for i, step in enumerate(steps):
+        current = scale if i % 2 else 1.0
+        writer.write(step, current)
+        assert [g["lr"] for g in optimizer.param_groups] == [lr(step) * current for lr in lrs]
+        assert [g["momentum"] for g in optimizer.param_groups] == [m(step) for m in momenta]
+        assert all(type(g["lr"]) is float for g in optimizer.param_groups) and writer.is_current(step)
+    assert len(writer._tables_lr) == 4 and len(writer._tables_m) == 2  # a row per distinct schedule
+
+
+def test_distinct_group_schedules_fill_tensor_entries_in_place_from_the_table():
+    low, high = CyclicSchedule(0.01, 0.1, 7), CyclicSchedule(0.02, 0.2, 7)
+    params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": torch.tensor(0.01)} for _ in range(2)]
+    optimizer = torch.optim.Adam(params, lr=0.01)
+    tensors = [g["lr"] for g in optimizer.param_groups]
+    writer = GroupWriter(optimizer, [low, high], [None, None], [None, None])
+    assert writer._tabulated
+    writer.write(TABLE_STEPS + 3, 0.5)
+    for group, tensor, schedule in zip(optimizer.param_groups, tensors, (low, high), strict=True):
+        assert group["lr"] is tensor and tensor.item() == pytest.approx(schedule(TABLE_STEPS + 3) * 0.5)
+    assert writer.is_current(TABLE_STEPS + 3)
+
+
+def test_a_user_callable_among_the_group_schedules_is_called_and_nothing_is_tabulated():
+    calls: list[int] = []
+
+    def schedule(step: int) -> float:
+        calls.append(step)
+        return 0.1 / (1 + step)
+
+    optimizer = _sgd(groups=2)
+    writer = GroupWriter(optimizer, [CyclicSchedule(0.01, 0.1, 7), schedule], [None, None], [None, None])
+    assert not writer._tabulated
+    for step in (3, 4):
+        writer.write(step)
+        assert [g["lr"] for g in optimizer.param_groups] == [CyclicSchedule(0.01, 0.1, 7)(step), 0.1 / (1 + step)]
+    assert calls == [3, 4] and writer._tables_lr == []
+
+
 def test_write_value_and_update_groups():
     optimizer = _sgd(groups=2)
     assert write_value(optimizer.param_groups[0], "momentum", 0.8) == 0.8

@@ -33,9 +33,9 @@ class ScheduleBase:
     def values(self, steps: int, start: int = 0) -> list[float]:
         """The values at steps ``start .. start + steps - 1``: the floats ``self(step)`` gives, bit for bit.
 
-        ``OneCycleSchedule`` and ``CosineRestartsSchedule`` work them out a phase or a cycle at a time (about 2.5x
-        and 2x faster than calls one at a time), ``CyclicSchedule`` in one loop (about 1.2x); the callbacks fill
-        their rate tables with it.
+        The built-in schedules work them out a phase (``OneCycleSchedule``) or a cycle (``CosineRestartsSchedule``,
+        ``CyclicSchedule``) at a time, about 1.5-2.5x faster than calls one at a time; the callbacks fill their
+        rate tables with it.
 
         Example::
 

@@ -83,21 +83,28 @@ class CyclicSchedule(_Precomputed, ScheduleBase):
         return self.start + height * self.gamma**step  # exp_range
 
     def values(self, steps: int, start: int = 0) -> list[float]:
-        # __call__'s arithmetic in one loop, its constants read once.
+        # __call__'s arithmetic a cycle at a time (the cycle number and triangular2's factor read once), in list
+        # comprehensions over the same constants; a cycle is cut where __call__'s floor would move.
         total, ratio, ratio_down, amplitude = self._total, self._ratio, self._ratio_down, self._amplitude
         base, mode, gamma = self.start, self._mode, self.gamma
-        out = []
-        for step in range(start, start + steps):
-            fraction = step / total
-            cycle = _floor(1 + fraction)
-            x = 1.0 + fraction - cycle
-            height = amplitude * (x / ratio if x <= ratio else (x - 1) / ratio_down)
+        out: list[float] = []
+        stop = start + steps
+        lo = start
+        while lo < stop:
+            cycle = _floor(1 + lo / total)
+            hi = min(stop, cycle * total)  # step cycle * total begins the next cycle, exactly
+            if hi <= lo or _floor(1 + (hi - 1) / total) != cycle:  # rounding at astronomic steps: one step
+                hi = lo + 1
+            heights = [amplitude * (x / ratio if x <= ratio else (x - 1) / ratio_down)
+                       for x in [1.0 + s / total - cycle for s in range(lo, hi)]]
             if mode == 0:
-                out.append(base + height)
+                out += [base + height for height in heights]
             elif mode == 1:
-                out.append(base + height * 0.5 ** (cycle - 1))
+                factor = 0.5 ** (cycle - 1)
+                out += [base + height * factor for height in heights]
             else:
-                out.append(base + height * gamma**step)
+                out += [base + height * gamma**s for height, s in zip(heights, range(lo, hi), strict=True)]
+            lo = hi
         return out
 
     def cycle_ends(self, steps: int) -> list[int]:

@@ -105,6 +105,17 @@ def test_values_across_the_corners(schedule: Any) -> None:
         assert schedule.values(30, start) == [schedule(step) for step in range(start, start + 30)]
 
 
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_values_match_calls_where_floats_round_the_cycle_number(mode: str) -> None:
+    """Past 2**52 steps ``step / total`` rounds: a cycle's last steps may read the next cycle number, and the
+    step ``cycle * total`` may not be past the current one (at 10**17), where a cycle at a time would not move on.
+    ``values`` goes step by step there, and gives the calls' floats."""
+    schedule = CyclicSchedule(0.01, 0.1, 3, 7, mode=mode, gamma=0.999)
+    for start in (2**52 - 5, 2**53 - 3, 3 * 2**53 + 1, 10**17):
+        values, calls = schedule.values(40, start), [schedule(step) for step in range(start, start + 40)]
+        assert [v if v == v else "nan" for v in values] == [c if c == c else "nan" for c in calls]
+
+
 # ---------------------------------------------------------------------------------------------- cycle ends
 @pytest.mark.parametrize(
     "schedule,steps,ends",

@@ -211,7 +211,7 @@ class GroupWriter:
         self._params: list[dict] = []
         self._plan: list[tuple[dict, int, str | None, int]] = []  # per group: dict, lr row, momentum key and row
         #: per group, the object last stored in ``params["lr"]`` (a float, or the tensor filled in place), by the
-        #: general path; the table's path stores one float in every group, kept in ``_written_one`` instead
+        #: general path; the tight loop stores one float in every group, kept in ``_written_one`` instead
         self.written_lr: list[Any] = [None] * len(self.lr)
         self._written_one: float | None = None
         #: the step whose values were written last (-1: none, or stale)
@@ -328,7 +328,7 @@ class GroupWriter:
         if step != self.written_step or self.optimizer.param_groups is not self._linked:
             return False
         lr = self._written_one
-        if lr is not None:  # the table's path wrote this float into every group
+        if lr is not None:  # the tight loop wrote this float into every group
             for group in self._params:  # noqa: SIM110 - a loop is faster than all()
                 if group["lr"] is not lr:
                     return False

@@ -17,15 +17,16 @@ hooks cancels and the difference is the scheduling work alone. Variants:
 * ``torch CyclicLR`` / ``torch OneCycleLR``: torch's schedulers returned from ``configure_optimizers`` with
   ``interval="step"`` (they cycle the momentum too);
 
-each with the parameters in 1 and in 10 param groups. The goals (issue 9): at most 3 µs above the empty
-``Callback`` with one group, and no more than torch's scheduler with 1 and with 10 groups.
+each with the parameters in 1 and in 10 param groups (inside a fit also 10 groups with a rate each, torch's
+schedulers given the same rates). The goals (issue 9): at most 3 µs above the empty ``Callback`` with one group,
+and no more than torch's scheduler with 1 and with 10 groups.
 
 The same comparison runs in a plain PyTorch loop (``scheduler.step()`` against writing a lightning_clr
 schedule's value into ``param_groups`` by hand; medians over interleaved repeats minus the ``none`` median),
 and one optimizer step of the MNIST-1D ConvBase model of ``time_to_accuracy.py`` (batch 64) is timed to
 put the costs in proportion.
 
-    python benchmarks/overhead.py --output benchmarks/results   # the default: 12 rounds, about 15 minutes
+    python benchmarks/overhead.py --output benchmarks/results   # the default: 12 rounds, about 17 minutes
     python benchmarks/overhead.py --quick                        # a few seconds (smoke test)
 
 The code: ``_overhead_variants.py`` says what is measured (settings, model, clock, variants),
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--loop-steps", type=int, help="steps per run of the plain PyTorch loop (default 2000)")
     parser.add_argument("--mnist-steps", type=int, help="steps timed for the MNIST-1D model (default 600)")
     parser.add_argument("--in-fit-only", action="store_true",
-                        help="only the hook-by-hook measurement inside a fit (about a minute)")
+                        help="only the hook-by-hook measurement inside a fit (about 5.5 min)")
     parser.add_argument("--fit-runs", type=int, help="interleaved fits per cell of that measurement (default 7)")
     parser.add_argument("--groups", help="param-group counts, comma-separated (default 1,10)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",

@@ -36,7 +36,7 @@ from lightning_clr.callbacks.context import (
     find_range_test,
     per_group,
 )
-from lightning_clr.callbacks.logging import LogCadence, logging_step, rate_metrics
+from lightning_clr.callbacks.logging import LogCadence, RateLog, logging_step
 from lightning_clr.callbacks.state import ScheduleState, _Driven
 from lightning_clr.callbacks.writer import GroupWriter, momentum_key
 
@@ -107,6 +107,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         self._pending_build: FitContext | None = None
         self._rate_scale = 1.0
         self._cadence = LogCadence()
+        self._rate_log = RateLog(logging_name, self.log_momentum)  # rebuilt at train start
         self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
         self._step_seen = -1  # Lightning's clock: trainer.global_step as read at the last write (-1: not read)
         self._writers: list[GroupWriter] = []  # the driven optimizers' writers (the hot path's loop)
@@ -128,7 +129,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         state = self.__dict__.copy()
         # Runtime links to a fit (optimizers, hook handles, the Trainer) are rebuilt at the next fit start.
         state.update(_driven=[], _writers=[], _checked=[], _steps=None, _handles=[], _trainer=None, _pending_build=None,
-                     _cadence=LogCadence(),
+                     _cadence=LogCadence(), _rate_log=RateLog(self.logging_name, self.log_momentum),
                      _restored_counts={**self._restored_counts, **{d.index: d.clock.count for d in self._driven}})
         return state
 
@@ -243,6 +244,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
             context, self._pending_build = self._pending_build, None
             self._build(context)
         self._cadence.start(trainer)
+        self._rate_log = RateLog(self.logging_name, self.log_momentum)
         self._steps = global_step_counter(trainer)  # the count is restored by now
         # On resume the optimizer's own lr was restored after on_fit_start: write from here on.
         self._write_all(trainer)
@@ -294,7 +296,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
     def _log(self, trainer: Any) -> None:
         if not trainer.is_global_zero:
             return
-        metrics = rate_metrics(self.logging_name, self.log_momentum, self._driven, trainer, self._rate_scale)
+        metrics = self._rate_log.metrics(self._driven, trainer, self._rate_scale)
         step = logging_step(trainer)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["LogCadence", "logging_step", "metric_names", "rate_metrics"]
+__all__ = ["LogCadence", "RateLog", "logging_step", "metric_names"]
 
 
 def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], bool]],
@@ -38,38 +38,63 @@ def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], 
     return result
 
 
-def rate_metrics(logging_name: str, log_momentum: bool, driven: Sequence[Any], trainer: Any,
-                 scale: float) -> dict[str, float]:
-    """The metrics of one logging batch: each driven optimizer's rates (times ``scale``) and momenta at its
-    clock's current step, computed by the schedules (what was written), under :func:`metric_names`' names.
+class RateLog:
+    """The metrics of a logging batch: each driven optimizer's rates and momenta at its clock's step, under
+    :func:`metric_names`' names. The values are the writer's (:meth:`GroupWriter.values`: the floats written, read
+    from its table); the names are worked out again only when an optimizer's param groups are replaced.
 
     Args:
         logging_name: the callback's prefix.
         log_momentum: whether the momentum is logged.
-        driven: the callback's driven optimizers (each with ``optimizer``, ``clock`` and ``writer``).
-        trainer: the Trainer (for the clock).
-        scale: the callback's rate scale.
     """
-    described = []
-    for item in driven:
-        writer = item.writer
-        params = [] if writer is None else writer.params
-        momentum = writer is not None and any(m is not None for m in writer.momentum)
-        described.append((type(item.optimizer).__name__, params, momentum))
-    metrics: dict[str, float] = {}
-    for item, (names, momentum_name) in zip(driven, metric_names(logging_name, described, log_momentum), strict=False):
-        writer = item.writer
-        if writer is None:
-            continue
-        step = item.clock.now(trainer)
-        for name, lr in zip(names, writer.lr, strict=False):
-            metrics[name] = lr(step) * scale
-        if momentum_name is not None:
-            moment_names = [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names]
-            for name, momentum in zip(moment_names, writer.momentum, strict=False):
-                if momentum is not None:
-                    metrics[name] = momentum(step)
-    return metrics
+
+    __slots__ = ("_linked", "_names", "log_momentum", "logging_name")
+
+    def __init__(self, logging_name: str, log_momentum: bool) -> None:
+        self.logging_name = logging_name
+        self.log_momentum = log_momentum
+        self._linked: list[Any] = []  # the param_groups lists the names were made for
+        self._names: list[tuple[list[str], list[str] | None]] = []
+
+    def metrics(self, driven: Sequence[Any], trainer: Any, scale: float) -> dict[str, float]:
+        """The metrics now.
+
+        Args:
+            driven: the callback's driven optimizers (each with ``optimizer``, ``clock`` and ``writer``).
+            trainer: the Trainer (for the clock).
+            scale: the callback's rate scale.
+        """
+        linked = self._linked
+        if len(linked) != len(driven) or any(
+                d.optimizer.param_groups is not g for d, g in zip(driven, linked, strict=True)):
+            self._rename(driven)
+            self._linked = [item.optimizer.param_groups for item in driven]
+        metrics: dict[str, float] = {}
+        for item, (names, moment_names) in zip(driven, self._names, strict=False):
+            writer = item.writer
+            if writer is None:
+                continue
+            lrs, momenta = writer.values(item.clock.now(trainer), scale)
+            for name, lr in zip(names, lrs, strict=False):
+                metrics[name] = lr
+            if moment_names is not None:
+                for name, momentum in zip(moment_names, momenta, strict=False):
+                    if momentum is not None:
+                        metrics[name] = momentum
+        return metrics
+
+    def _rename(self, driven: Sequence[Any]) -> None:
+        described = []
+        for item in driven:
+            writer = item.writer
+            params = [] if writer is None else writer.params
+            momentum = writer is not None and any(m is not None for m in writer.momentum)
+            described.append((type(item.optimizer).__name__, params, momentum))
+        self._names = []
+        for names, momentum_name in metric_names(self.logging_name, described, self.log_momentum):
+            moments = None if momentum_name is None else (
+                [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names])
+            self._names.append((names, moments))
 
 
 def logging_step(trainer: Any) -> int:

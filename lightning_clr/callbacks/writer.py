@@ -322,6 +322,13 @@ class GroupWriter:
                 write_value(group, key, m_rows[k][i])
         self.written_step = step
 
+    def values(self, step: int, scale: float = 1.0) -> tuple[list[float], list[float | None]]:
+        """What :meth:`write` writes for ``step``, per group: the learning rates (times ``scale``) and the momenta
+        (``None`` where none is written), the same floats, from the table where there is one (the logging reads
+        them here)."""
+        lr_rows, m_rows, i = self._rows(step, scale)
+        return [lr_rows[j][i] for j in self._lr_index], [m_rows[k][i] if k >= 0 else None for k in self._m_index]
+
     def is_current(self, step: int) -> bool:
         """Whether the values of ``step`` are in place: written last, into the optimizer's current groups, and
         each group's ``lr`` still the object written (anything else that set a rate replaced it)."""

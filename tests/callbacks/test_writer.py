@@ -206,6 +206,7 @@ def test_a_user_callable_among_the_group_schedules_is_called_and_nothing_is_tabu
         writer.write(step)
         assert [g["lr"] for g in optimizer.param_groups] == [CyclicSchedule(0.01, 0.1, 7)(step), 0.1 / (1 + step)]
     assert calls == [3, 4] and writer._tables_lr == []
+    assert writer.values(5, 0.5) == ([CyclicSchedule(0.01, 0.1, 7)(5) * 0.5, 0.1 / 6 * 0.5], [None, None])
 
 
 def test_write_value_and_update_groups():

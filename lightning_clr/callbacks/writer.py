@@ -159,11 +159,9 @@ class GroupWriter:
         "_fast",
         "_linked",
         "_lr_index",
-        "_lr_single",
         "_lr_unique",
         "_m_index",
         "_m_key",
-        "_m_single",
         "_m_unique",
         "_params",
         "_plan",
@@ -191,16 +189,13 @@ class GroupWriter:
         self.momentum_keys = [k if m is not None else None for m, k in zip(momentum, momentum_keys, strict=False)]
         self._lr_unique, self._lr_index = _distinct(self.lr)
         self._m_unique, self._m_index = _distinct(self.momentum)
-        # The usual case, one schedule for every group (and one momentum schedule, or none): no list per step.
-        self._lr_single = self._lr_unique[0] if len(self._lr_unique) == 1 else None
-        self._m_single = self._m_unique[0] if len(self._m_unique) == 1 else None
         # The table: every distinct schedule a built-in one. The tight loop: besides, one schedule for every group,
         # and one momentum schedule with one momentum entry in every group (or none).
         self._tabulated = all(type(schedule) in _TABULATED for schedule in (*self._lr_unique, *self._m_unique))
         keys = set(self.momentum_keys)
         self._m_key = next(iter(keys)) if len(keys) == 1 else None
-        self._fast = self._tabulated and self._lr_single is not None and (
-            not self._m_unique or (self._m_single is not None and self._m_key is not None))
+        self._fast = self._tabulated and len(self._lr_unique) == 1 and (
+            not self._m_unique or (len(self._m_unique) == 1 and self._m_key is not None))
         self._table_start = 0  # the table holds steps start .. start + TABLE_STEPS - 1
         self._table_scale = math.nan  # no table yet
         self._tables_lr: list[list[float]] = []  # a row per distinct lr schedule (times the scale) ...
@@ -236,10 +231,9 @@ class GroupWriter:
             groups = self.optimizer.param_groups
             if groups is not self._linked:  # replaced: Optimizer.load_state_dict (a resume) makes new dicts
                 self._relink(groups)
-            i = step - self._table_start
+            i = step - self._table_start  # _rows' lookup, inline on the hot path
             if not (0 <= i < TABLE_STEPS and scale == self._table_scale):
-                self._fill(step, scale)
-                i = step - self._table_start
+                i = self._fill(step, scale)
             lr = self._table_lr[i]
             key = self._m_key
             # Float entries are replaced; anything else (a tensor to fill in place, an int) takes the general path.
@@ -274,9 +268,9 @@ class GroupWriter:
                     return
         self._write_each(step, scale)
 
-    def _fill(self, step: int, scale: float) -> None:
+    def _fill(self, step: int, scale: float) -> int:
         """Works out the values of the :data:`TABLE_STEPS` steps from the multiple of it at or below ``step``
-        (the table of :meth:`write`; a long run fills one at every multiple)."""
+        (the table of :meth:`write`; a long run fills one at every multiple); returns ``step``'s index in it."""
         start = step - step % TABLE_STEPS
         # ScheduleBase.values: the floats of calls, worked out a phase or a cycle at a time
         rows = [schedule.values(TABLE_STEPS, start) for schedule in self._lr_unique]  # type: ignore[attr-defined]
@@ -287,6 +281,7 @@ class GroupWriter:
         self._table_lr = rows[0]
         self._table_m = self._tables_m[0] if self._tables_m else []
         self._table_start, self._table_scale = start, scale
+        return step - start
 
     def _rows(self, step: int, scale: float) -> tuple[list[list[float]], list[list[float]], int]:
         """Where the values of ``step`` are: per distinct lr schedule (times ``scale``) and per distinct momentum
@@ -296,8 +291,7 @@ class GroupWriter:
             return [[schedule(step) * scale] for schedule in self._lr_unique], [[m(step)] for m in self._m_unique], 0
         i = step - self._table_start
         if not (0 <= i < TABLE_STEPS and scale == self._table_scale):
-            self._fill(step, scale)
-            i = step - self._table_start
+            i = self._fill(step, scale)
         return self._tables_lr, self._tables_m, i
 
     def _write_each(self, step: int, scale: float) -> None:

@@ -19,8 +19,9 @@ __all__ = ["LogCadence", "RateLog", "logging_step", "metric_names"]
 
 
 def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], bool]],
-                 log_momentum: bool) -> list[tuple[list[str], str | None]]:
-    """The logged names of each driven optimizer: one per param group, and the momentum's (or ``None``).
+                 log_momentum: bool) -> list[tuple[list[str], list[str] | None]]:
+    """The logged names of each driven optimizer: one per param group, and one per group for the momentum
+    (``stem-momentum`` with one group, ``stem/pgN-momentum`` with several), or ``None`` if it is not logged.
 
     Args:
         logging_name: the callback's prefix, e.g. ``"lr-clr"``.
@@ -34,7 +35,10 @@ def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], 
         counts[base] = seen + 1
         stem = f"{logging_name}-{base}" + (f"-{seen}" if seen else "")
         names = [stem] if len(params) == 1 else [f"{stem}/{p.get('name', f'pg{i + 1}')}" for i, p in enumerate(params)]
-        result.append((names, f"{stem}-momentum" if log_momentum and cycles_momentum else None))
+        moments = None
+        if log_momentum and cycles_momentum:
+            moments = [f"{stem}-momentum"] if len(params) == 1 else [f"{name}-momentum" for name in names]
+        result.append((names, moments))
     return result
 
 
@@ -90,11 +94,7 @@ class RateLog:
             params = [] if writer is None else writer.params
             momentum = writer is not None and any(m is not None for m in writer.momentum)
             described.append((type(item.optimizer).__name__, params, momentum))
-        self._names = []
-        for names, momentum_name in metric_names(self.logging_name, described, self.log_momentum):
-            moments = None if momentum_name is None else (
-                [momentum_name] if len(names) == 1 else [f"{n}-momentum" for n in names])
-            self._names.append((names, moments))
+        self._names = metric_names(self.logging_name, described, self.log_momentum)
 
 
 def logging_step(trainer: Any) -> int:

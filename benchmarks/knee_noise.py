@@ -49,16 +49,11 @@ FACTORS = (1.0, 1.25, 1.5)
 """Part 3's multiples of the knee (1 is the built-in SGD rule)."""
 
 
-def factor_rule(factor: float, reading: Any) -> float:
-    from lightning_clr.tuner.suggest import knee_peak
-
-    return knee_peak(reading, factor)
-
-
 def run(item: tuple[Any, ...]) -> Any:
     """One job: ``("curve", family, init, order)`` -> knee; ``("peak", family, init, order, peak)`` -> validation
     accuracy; ``("auto", family, seed, factor, guard)`` -> (validation %, test %, peak, rollbacks)."""
     import lightning_clr as clr
+    from lightning_clr.tuner.suggest import knee_peak
 
     kind, family, init, *rest = item
     quiet_lightning()
@@ -72,7 +67,7 @@ def run(item: tuple[Any, ...]) -> Any:
     if kind == "peak":
         callbacks.append(clr.OneCycleLR(max_lr=rest[1]))
     else:
-        rules = {"one_cycle": functools.partial(factor_rule, rest[0])} if kind == "auto" else None
+        rules = {"one_cycle": functools.partial(knee_peak, factor=rest[0])} if kind == "auto" else None
         test = clr.LRRangeTest(plot=False, verbose=False, rules=rules)
         callbacks += [test, clr.OneCycleLR(max_lr="auto")]
         if kind == "auto" and rest[1]:

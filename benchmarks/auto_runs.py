@@ -32,6 +32,7 @@ __all__ = [
     "CACHE",
     "GUARDED",
     "METHODS",
+    "FamilyRun",
     "Outcome",
     "Spec",
     "compare",
@@ -109,6 +110,35 @@ class Task(pl.LightningModule):
             self.trainer.optimizers[0].train()
 
 
+@dataclass(frozen=True)
+class FamilyRun:
+    """A family's training set-up for one batch order: the train loader and the run's optimizer steps. Every
+    benchmark of the families trains through :meth:`fit` (``auto_bounds.py``, ``knee_noise.py``, ``sgdr_warmup.py``).
+    """
+
+    family: Family
+    loader: Any
+    total: int
+
+    @classmethod
+    def of(cls, name: str, order: int) -> FamilyRun:
+        """The family ``name`` with its training batches in the order seeded by ``order``."""
+        quiet_lightning()
+        family = FAMILIES[name]
+        data = family_data(name)
+        loader = train_loader(data.x_train, data.y_train, family.batch_size, seed=order)
+        return cls(family, loader, len(loader) * family.epochs)
+
+    def fit(self, method: str, callbacks: list[Any], init: int, **limits: Any) -> tuple[Task, pl.Trainer]:
+        """Seeds with ``init``, builds the model (:class:`Task` of ``method``) and trains it with ``callbacks``, for
+        the family's epochs unless ``limits`` (Trainer arguments, e.g. ``max_steps=1``) say otherwise."""
+        pl.seed_everything(init, verbose=False)
+        task = Task(self.family, method, self.total)
+        trainer = pl.Trainer(callbacks=callbacks, **trainer_kwargs(**(limits or {"max_epochs": self.family.epochs})))
+        trainer.fit(task, train_dataloaders=self.loader)
+        return task, trainer
+
+
 def cycle_step(total: int, family: Family) -> int:
     """The half cycle the "auto" CLR bounds suggest for a run of ``total`` steps (whole cycles of ~4 epochs)."""
     from lightning_clr.tuner.suggest import fitted_step_size
@@ -166,20 +196,13 @@ def _evaluate(task: Task, trainer: pl.Trainer, spec: Spec) -> float:
 
 def run_one(spec: Spec) -> Outcome:
     """Trains one run (or only records the range test, method ``"curve"``) and scores it."""
-    quiet_lightning()
-    f = FAMILIES[spec.family]
-    data = family_data(spec.family)
-    loader = train_loader(data.x_train, data.y_train, f.batch_size, seed=spec.seed)
-    total = len(loader) * f.epochs
-    pl.seed_everything(spec.seed, verbose=False)
-    task = Task(f, spec.method, total)
-    callbacks, test = _callbacks(spec, total)
-    limits = {"max_steps": 1} if spec.method == "curve" else {"max_epochs": f.epochs}
-    trainer = pl.Trainer(callbacks=callbacks, **trainer_kwargs(**limits))
+    run = FamilyRun.of(spec.family, spec.seed)
+    callbacks, test = _callbacks(spec, run.total)
+    limits = {"max_steps": 1} if spec.method == "curve" else {}
     start = time.perf_counter()
     error = None
     try:
-        trainer.fit(task, train_dataloaders=loader)
+        task, trainer = run.fit(spec.method, callbacks, spec.seed, **limits)
     except Exception as exc:  # an "auto" bound that ends the fit is a result of the benchmark
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start

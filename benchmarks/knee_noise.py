@@ -36,11 +36,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-import pytorch_lightning as pl  # noqa: E402
-from auto_runs import Spec, Task, _evaluate  # noqa: E402
+from auto_runs import FamilyRun, Spec, _evaluate  # noqa: E402
 from bench_pool import mapped, worker_init  # noqa: E402
-from common import quiet_lightning, train_loader, trainer_kwargs  # noqa: E402
-from families import FAMILIES, family_data  # noqa: E402
+from families import FAMILIES  # noqa: E402
 from reporting import finish_report, markdown_table  # noqa: E402
 
 PEAKS = (0.178, 0.237, 0.316, 0.422)
@@ -56,12 +54,7 @@ def run(item: tuple[Any, ...]) -> Any:
     from lightning_clr.tuner.suggest import knee_peak
 
     kind, family, init, *rest = item
-    quiet_lightning()
-    f = FAMILIES[family]
-    data = family_data(family)
-    order = init if kind == "auto" else rest[0]  # the benchmark's seeds share one number
-    loader = train_loader(data.x_train, data.y_train, f.batch_size, seed=order)
-    total = len(loader) * f.epochs
+    run = FamilyRun.of(family, init if kind == "auto" else rest[0])  # the benchmark's seeds share one number
     callbacks: list[Any] = []
     test = None
     if kind == "peak":
@@ -72,11 +65,8 @@ def run(item: tuple[Any, ...]) -> Any:
         callbacks += [test, clr.OneCycleLR(max_lr="auto")]
         if kind == "auto" and rest[1]:
             callbacks.append(clr.DivergenceGuard())
-    pl.seed_everything(init, verbose=False)
-    task = Task(f, "1cycle" if kind == "peak" else "1cycle-auto", total)
-    limits = {"max_steps": 1} if kind == "curve" else {"max_epochs": f.epochs}
-    trainer = pl.Trainer(callbacks=callbacks, **trainer_kwargs(**limits))
-    trainer.fit(task, train_dataloaders=loader)
+    limits = {"max_steps": 1} if kind == "curve" else {}
+    task, trainer = run.fit("1cycle" if kind == "peak" else "1cycle-auto", callbacks, init, **limits)
     if kind == "curve":
         return test.result.knee_lr  # type: ignore[union-attr]
     val = _evaluate(task, trainer, Spec(family, "1cycle", init, None, "val"))

@@ -29,11 +29,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-import pytorch_lightning as pl  # noqa: E402
-from auto_runs import Spec, Task, _evaluate  # noqa: E402
+from auto_runs import FamilyRun, Spec, _evaluate  # noqa: E402
 from bench_pool import mapped, worker_init  # noqa: E402
-from common import quiet_lightning, train_loader, trainer_kwargs  # noqa: E402
-from families import FAMILIES, family_data  # noqa: E402
+from families import FAMILIES  # noqa: E402
 from reporting import finish_report, markdown_table  # noqa: E402
 
 #: Per family, three peaks a half decade apart around its best SGDR peak (``auto_bounds.py --policy-grids``).
@@ -68,23 +66,16 @@ def run(item: Item) -> tuple[float, float]:
     import lightning_clr as clr
 
     family, seed, cycles, share, peak, factors, m_mul = item
-    quiet_lightning()
-    f = FAMILIES[family]
-    data = family_data(family)
-    loader = train_loader(data.x_train, data.y_train, f.batch_size, seed=seed)
-    total = len(loader) * f.epochs
-    warmup = round(share * total)
+    run = FamilyRun.of(family, seed)
+    warmup = round(share * run.total)
     callbacks: list[Any] = []
     if factors is not None:  # this run's rule: the SGDR factors of the knee for SGD and the Adam family
         rules = {"cosine_restarts": functools.partial(sgdr_rule, factors)}
         callbacks.append(clr.LRRangeTest(plot=False, verbose=False, rules=rules))
     schedule = clr.CosineRestartsLR(max_lr="auto" if peak is None else peak, t_mul=2.0, m_mul=m_mul, warmup=warmup,
-                                    first_cycle=first_cycle(total, warmup, cycles))
-    pl.seed_everything(seed, verbose=False)
+                                    first_cycle=first_cycle(run.total, warmup, cycles))
     method = "cosine" if peak is not None else "cosine-auto"
-    task = Task(f, method, total)
-    trainer = pl.Trainer(callbacks=[*callbacks, schedule], **trainer_kwargs(max_epochs=f.epochs))
-    trainer.fit(task, train_dataloaders=loader)
+    task, trainer = run.fit(method, [*callbacks, schedule], seed)
     used = schedule.step_schedule()  # the CosineRestartsSchedule built: its peak is the "auto" one too
     return _evaluate(task, trainer, Spec(family, method, seed, peak, "val")), used.peak
 

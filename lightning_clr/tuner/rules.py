@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 from lightning_clr.tuner.suggest import (
     MIN_FALL,
-    MIN_POINTS,
     RangeTestError,
-    analysis_curve,
+    curve_turn,
     smooth_losses,
 )
 
@@ -178,16 +177,8 @@ def suggest_bounds(lrs: Sequence[float], losses: Sequence[float], smoothing: flo
         RangeTestError: fewer than :data:`MIN_POINTS` points, or a loss that does not fall.
         ValueError: ``lrs`` and ``losses`` of different lengths.
     """
-    if len(lrs) != len(losses):
-        raise ValueError(f"Expected as many losses as rates, but got {len(losses)} losses and {len(lrs)} rates.")
-    if len(lrs) < MIN_POINTS:
-        raise RangeTestError(
-            f"Expected at least {MIN_POINTS} recorded steps for a suggestion, but got {len(lrs)}. Raise num_steps, "
-            "or lower max_lr if the test stopped early because the loss diverged."
-        )
-    z = analysis_curve(losses, smoothing)
-    bottom = min(range(len(z)), key=z.__getitem__)
-    top = max(range(bottom + 1), key=z.__getitem__)
+    hint = ". Raise num_steps, or lower max_lr if the test stopped early because the loss diverged."
+    z, top, bottom = curve_turn(lrs, losses, smoothing, hint)
     fall = z[top] - z[bottom]
     if not fall >= MIN_FALL * max(abs(z[top]), 1e-12):
         raise RangeTestError(

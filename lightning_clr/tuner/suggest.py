@@ -66,6 +66,7 @@ __all__ = [
     "RangeTestError",
     "Rule",
     "analysis_curve",
+    "curve_turn",
     "default_peak",
     "fitted_step_size",
     "knee_peak",
@@ -190,6 +191,21 @@ class CurveReading:
         return float(lrs[min(range(len(slopes)), key=slopes.__getitem__)])
 
 
+def curve_turn(lrs: Sequence[float], losses: Sequence[float], smoothing: float, too_short: str,
+               ) -> tuple[list[float], int, int]:
+    """The :func:`analysis_curve` ``z`` of a curve, its highest point before its lowest (``top``) and its lowest
+    (``bottom``), between which every rule reads the fall. ``too_short`` ends the :class:`RangeTestError` for fewer
+    than :data:`MIN_POINTS` steps (what to do); ``lrs`` and ``losses`` of different lengths raise ``ValueError``."""
+    if len(lrs) != len(losses):
+        raise ValueError(f"Expected as many losses as rates, but got {len(losses)} losses and {len(lrs)} rates.")
+    if len(lrs) < MIN_POINTS:
+        raise RangeTestError(f"Expected at least {MIN_POINTS} recorded steps for a suggestion, but got {len(lrs)}"
+                             + too_short)
+    z = analysis_curve(losses, smoothing)
+    bottom = min(range(len(z)), key=z.__getitem__)
+    return z, max(range(bottom + 1), key=z.__getitem__), bottom
+
+
 def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float = 0.05, stopped_early: bool = False,
                optimizer: str = "sgd") -> CurveReading:
     """Finds the landmarks of a curve, or says why it cannot be read.
@@ -207,16 +223,7 @@ def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float =
             train at any rate tried).
         ValueError: ``lrs`` and ``losses`` of different lengths.
     """
-    if len(lrs) != len(losses):
-        raise ValueError(f"Expected as many losses as rates, but got {len(losses)} losses and {len(lrs)} rates.")
-    if len(lrs) < MIN_POINTS:
-        raise RangeTestError(
-            f"Expected at least {MIN_POINTS} recorded steps for a suggestion, but got {len(lrs)}: the loss diverged "
-            "at once. Lower the range test's min_lr."
-        )
-    z = analysis_curve(losses, smoothing)
-    bottom = min(range(len(z)), key=z.__getitem__)
-    top = max(range(bottom + 1), key=z.__getitem__)
+    z, top, bottom = curve_turn(lrs, losses, smoothing, ": the loss diverged at once. Lower the range test's min_lr.")
     fall = (z[top] - z[bottom]) / max(abs(z[top]), 1e-12)
     divergence: float | None = float(lrs[-1]) if stopped_early else None
     if divergence is None:

@@ -12,12 +12,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import curves
 
 from lightning_clr.tuner.result import build_result
-from lightning_clr.tuner.rules import BASELINE_RULES
+from lightning_clr.tuner.rules import BASELINE_RULES, suggest_bounds
 from lightning_clr.tuner.suggest import (
     FALLBACK_DIVISOR,
     PEAK_FACTORS,
     POLICIES,
     RangeTestError,
+    analysis_curve,
+    curve_turn,
     fitted_step_size,
     knee_peak,
     read_curve,
@@ -125,6 +127,20 @@ def test_too_few_points_is_an_error_naming_min_lr():
         read_curve([1.0, 2.0, 3.0], [2.0, 9.0, 50.0], stopped_early=True)
     with pytest.raises(ValueError, match="as many losses as rates"):
         read_curve([1.0, 2.0], [1.0])
+
+
+def test_every_rule_reads_the_fall_between_the_highest_point_before_the_lowest_and_the_lowest():
+    losses = [3.0, 3.0, 3.0, 2.9, 2.5, 2.0, 1.5, 1.0, 0.8, 0.9, 3.0, 9.0]
+    z, top, bottom = curve_turn([10.0**k for k in range(12)], losses, 1.0, ".")
+    # smoothing 1 leaves the running median and the clip at the starting level: the lowest point is the first 1.0
+    assert z == analysis_curve(losses, 1.0) == [3.0, 3.0, 3.0, 2.9, 2.5, 2.0, 1.5, 1.0, 1.0, 1.0, 1.95, 3.0]
+    assert (top, bottom) == (0, 7)
+    expected = r"^Expected at least 10 recorded steps for a suggestion, but got 3: do X$"
+    with pytest.raises(RangeTestError, match=expected):
+        curve_turn([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], 1.0, ": do X")
+    # the legacy rule (a baseline of the benchmarks) keeps its own advice
+    with pytest.raises(RangeTestError, match=r"but got 3\. Raise num_steps, or lower max_lr if the test stopped"):
+        suggest_bounds([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
 
 
 def test_a_rule_can_be_replaced_and_is_checked():

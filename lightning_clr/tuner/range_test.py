@@ -267,8 +267,11 @@ class LRRangeTest(CallbackBase):
 
 
 def describe(result: RangeTestResult) -> str:
-    """One line on a result: its cost, each policy's suggestion and any note."""
-    cost = f"{len(result.lrs)} steps in {result.seconds:.1f} s, {result.reason}"
+    """One line on a result: its cost (steps, seconds and, where the run's length is known, its share of the run's
+    optimizer steps), each policy's suggestion and any note."""
+    steps, total = len(result.lrs), result.total_steps
+    share = f" ({steps / total:.0%} of the run's {total})" if total else ""
+    cost = f"{steps} steps{share} in {result.seconds:.1f} s, {result.reason}"
     if not result.has_suggestion:
         return f"LRRangeTest ({cost}): no suggestion ({result.suggestion_error})."
     one, cyclic, sgdr = (result.suggest(p) for p in ("one_cycle", "cyclic", "cosine_restarts"))

@@ -42,6 +42,8 @@ from lightning_clr import (
     RangeTestResult,
     lr_range_test,
 )
+from lightning_clr.tuner.range_test import describe
+from lightning_clr.tuner.result import build_result
 from lightning_clr.tuner.rules import suggest_bounds
 from lightning_clr.tuner.suggest import analysis_curve, smooth_losses, zero_phase_smooth
 
@@ -285,6 +287,22 @@ def test_result_round_trips_through_a_dict_and_json():
     assert RangeTestResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
     with pytest.raises(AttributeError):
         result.base_lr = 1.0  # frozen
+
+
+
+def test_the_printed_line_reports_the_cost_and_its_share_of_the_run():
+    lrs, losses = _piecewise_curve()
+    kwargs = dict(smoothing=0.05, stopped_early=False, reason="completed num_steps=80", steps_per_epoch=17,
+                  step_size_epochs=4.0, mode="exponential", seconds=1.26)
+    result = build_result(lrs, losses, total_steps=320, **kwargs)
+    line = describe(result)
+    assert line.startswith(f"LRRangeTest ({len(lrs)} steps ({len(lrs) / 320:.0%} of the run's 320) in 1.3 s, "
+                           "completed num_steps=80; sgd rules): OneCycleLR max_lr=")
+    assert f"max_lr={result.max_lr:.3g};" in line and f"step_size_up={result.step_size_up};" in line
+    unknown = describe(build_result(lrs, losses, total_steps=None, **kwargs))  # lr_range_test(): no run to share
+    assert unknown.startswith(f"LRRangeTest ({len(lrs)} steps in 1.3 s, completed")
+    failed = describe(build_result(lrs[:3], losses[:3], total_steps=320, **kwargs))
+    assert failed.startswith("LRRangeTest (3 steps (1% of the run's 320) in 1.3 s") and "no suggestion" in failed
 
 
 # ---------------------------------------------------------------------------------------------- exact restoration

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from ports import reserve_port
+from ports import reserve_port, restored_environ
 
 torch.set_num_threads(1)
 os.environ.setdefault("PL_DISABLE_FORK", "0")
@@ -69,14 +69,9 @@ def _reserved_master_port(request):
     if request.node.get_closest_marker("multiprocess") is None:
         yield
         return
-    saved = {key: os.environ.get(key) for key in ("MASTER_ADDR", "MASTER_PORT")}
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(reserve_port()))
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with restored_environ(("MASTER_ADDR", "MASTER_PORT")):
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(reserve_port()))
+        yield
 
 
 try:

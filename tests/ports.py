@@ -9,12 +9,18 @@ connection of another test run on the same machine. Then rank 0 fails with "addr
 So pick a free port *below* the ephemeral range, which the kernel never hands out by itself; at random, so
 that concurrent runs of this suite rarely choose the same one (and a test that still sees EADDRINUSE
 retries once with a new port).
+
+The variables that point the ranks at that port (and those a launcher leaves behind) are put back after each
+test by :func:`restored_environ`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import socket
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _FALLBACK_EPHEMERAL_START = 32768
@@ -54,3 +60,17 @@ def reserve_port(rng: random.Random | None = None) -> int:
 def address_in_use(text: str) -> bool:
     lowered = text.lower()
     return any(marker in lowered for marker in ADDRESS_IN_USE)
+
+
+@contextlib.contextmanager
+def restored_environ(keys: Iterable[str]) -> Iterator[None]:
+    """Puts the environment variables ``keys`` back as they were (set or unset) when the block ends."""
+    saved = {key: os.environ.get(key) for key in keys}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

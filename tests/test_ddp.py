@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from ports import address_in_use, reserve_port
+from ports import address_in_use, reserve_port, restored_environ
 from pytorch_lightning.strategies import SingleDeviceStrategy
 
 from lightning_clr import CyclicLR, OneCycleLR
@@ -63,13 +63,8 @@ DIST_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "N
 @pytest.fixture
 def clean_dist_env():
     """Launchers leave distributed variables in os.environ; keep them out of the other tests."""
-    saved = {k: os.environ.get(k) for k in DIST_ENV}
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with restored_environ(DIST_ENV):
+        yield
 
 
 def run_script(tmp_path: Path, *args: str, timeout: float = 420) -> None:
@@ -252,6 +247,18 @@ class WrappingStrategy(SingleDeviceStrategy):
     def setup_optimizers(self, trainer: Any) -> None:
         super().setup_optimizers(trainer)
         self.optimizers = [FakeStrategyWrapper(FakeStrategyWrapper(o)) for o in self.optimizers]
+
+
+def test_restored_environ_puts_back_set_and_unset_variables(monkeypatch):
+    monkeypatch.setenv("LIGHTNING_CLR_T1", "before")
+    monkeypatch.delenv("LIGHTNING_CLR_T2", raising=False)
+    with restored_environ(("LIGHTNING_CLR_T1", "LIGHTNING_CLR_T2")):
+        os.environ.update(LIGHTNING_CLR_T1="launcher", LIGHTNING_CLR_T2="launcher")
+    assert os.environ["LIGHTNING_CLR_T1"] == "before" and "LIGHTNING_CLR_T2" not in os.environ
+    with pytest.raises(RuntimeError), restored_environ(("LIGHTNING_CLR_T1",)):
+        os.environ["LIGHTNING_CLR_T1"] = "launcher"
+        raise RuntimeError("a failed launch")
+    assert os.environ["LIGHTNING_CLR_T1"] == "before"
 
 
 def test_unwrap_follows_optimizer_chains():

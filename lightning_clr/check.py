@@ -233,7 +233,7 @@ def check_config(path: str) -> tuple[list[str], list[str]]:
         lightning_clr.cli.PreviewError: if the file cannot be read or is not a LightningCLI config.
     """
     from lightning_clr import ScheduleCallback, SnapshotCheckpoint
-    from lightning_clr.cli import PreviewError, _read_config, _trainer_section
+    from lightning_clr._cli_config import PreviewError, _read_config, _trainer_section
 
     config = _read_config(path)
     trainer = _trainer_section(config, path)

@@ -99,3 +99,49 @@ def test_every_public_name_is_in_all_and_loads_from_its_module() -> None:
     for name in lightning_clr.__all__:
         value = getattr(lightning_clr, name)
         assert getattr(value, "__name__", name) == name
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """The ``lightning_clr`` modules that the file at ``path`` (module ``package``) names in an import anywhere:
+    at the top, inside a function, under ``TYPE_CHECKING``; ``from a import b`` counts ``a.b`` where it is one."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the module's package
+                base = ".".join(package.split(".")[: -node.level] + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.startswith("lightning_clr")}
+
+
+def test_no_module_of_the_package_takes_part_in_an_import_circle() -> None:
+    # The packages' __init__ files are facades (lazy re-exports of everything), so they are left out of the graph,
+    # as a reader would: a circle is two modules of code that need each other, however late or only for typing.
+    files = {".".join(path.relative_to(ROOT).with_suffix("").parts): path
+             for path in (ROOT / "lightning_clr").rglob("*.py") if path.name != "__init__.py"}
+    graph = {module: sorted(_imported_modules(path, module) & set(files) - {module}) for module, path in files.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        path.append(module)
+        for other in graph[module]:
+            if state.get(other) == 1:
+                circles.append([*path[path.index(other):], other])
+            elif other not in state:
+                visit(other)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert circles == []
+    assert len(graph) > 30 and graph["lightning_clr.tuner.result"]  # the walk saw the package and its imports

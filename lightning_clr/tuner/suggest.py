@@ -48,10 +48,7 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from lightning_clr.tuner.result import RangeTestResult
+from typing import Any
 
 __all__ = [
     "CYCLIC_RATIO",
@@ -87,9 +84,11 @@ ANALYSIS_SMOOTHING_FACTOR = 4.0
 
 
 class RangeTestError(ValueError):
-    """The range test gave no suggestion. ``error.result`` holds the curve recorded so far (or ``None``)."""
+    """The range test gave no suggestion. ``error.result`` holds the curve recorded so far, a
+    :class:`~lightning_clr.RangeTestResult` (typed ``Any`` here: this module does not import the result's, which
+    imports it), or ``None``."""
 
-    def __init__(self, message: str, result: RangeTestResult | None = None) -> None:
+    def __init__(self, message: str, result: Any = None) -> None:
         super().__init__(message)
         self.result = result
 

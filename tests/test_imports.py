@@ -145,3 +145,13 @@ def test_no_module_of_the_package_takes_part_in_an_import_circle() -> None:
             visit(module)
     assert circles == []
     assert len(graph) > 30 and graph["lightning_clr.tuner.result"]  # the walk saw the package and its imports
+
+
+@pytest.mark.parametrize("package", ["tuner", "schedules"])
+def test_the_tuner_and_the_schedules_stand_below_the_callbacks(package: str) -> None:
+    # As in Lightning (callbacks/lr_finder.py over tuner/lr_finder.py): the callbacks use the range test and the
+    # schedules, never the other way round; what both need (writing a param group) lies below both.
+    files = sorted((ROOT / "lightning_clr" / package).glob("*.py"))
+    imported = {name for path in files
+                for name in _imported_modules(path, ".".join(path.relative_to(ROOT).with_suffix("").parts))}
+    assert files and not {name for name in imported if name.startswith("lightning_clr.callbacks")}

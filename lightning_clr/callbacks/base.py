@@ -22,6 +22,7 @@ from typing import Any
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
+from lightning_clr._param_groups import momentum_key
 from lightning_clr._trainer import global_step_counter, is_automatic_optimization, run_size, unwrap_optimizer
 from lightning_clr._warnings import warn
 from lightning_clr.callbacks._hooks import StepHookOwner
@@ -38,7 +39,7 @@ from lightning_clr.callbacks.context import (
 )
 from lightning_clr.callbacks.logging import LogCadence, RateLog, logging_step
 from lightning_clr.callbacks.state import ScheduleState, _Driven
-from lightning_clr.callbacks.writer import GroupWriter, momentum_key
+from lightning_clr.callbacks.writer import GroupWriter
 
 __all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "ScheduleCallback", "per_group"]
 

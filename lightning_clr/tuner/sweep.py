@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from lightning_clr.callbacks.writer import update_groups
+from lightning_clr._param_groups import update_groups
 from lightning_clr.tuner.data import batches
 
 __all__ = ["RETURN_FALL", "Curve", "optimizer_family", "run_sweep"]

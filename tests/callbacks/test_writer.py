@@ -11,7 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_clr.callbacks.writer import TABLE_STEPS, GroupWriter, momentum_key, update_groups, write_value
+from lightning_clr._param_groups import momentum_key
+from lightning_clr.callbacks.writer import TABLE_STEPS, GroupWriter
 from lightning_clr.schedules import (
     ConstantSchedule,
     CosineRestartsSchedule,
@@ -207,12 +208,3 @@ def test_a_user_callable_among_the_group_schedules_is_called_and_nothing_is_tabu
         assert [g["lr"] for g in optimizer.param_groups] == [CyclicSchedule(0.01, 0.1, 7)(step), 0.1 / (1 + step)]
     assert calls == [3, 4] and writer._tables_lr == []
     assert writer.values(5, 0.5) == ([CyclicSchedule(0.01, 0.1, 7)(5) * 0.5, 0.1 / 6 * 0.5], [None, None])
-
-
-def test_write_value_and_update_groups():
-    optimizer = _sgd(groups=2)
-    assert write_value(optimizer.param_groups[0], "momentum", 0.8) == 0.8
-    update_groups(optimizer, "lr", [0.3, 0.4])
-    assert [g["lr"] for g in optimizer.param_groups] == [0.3, 0.4]
-    with pytest.raises(ValueError, match=r"one value per param group \(2\)"):
-        update_groups(optimizer, "lr", [0.3])

@@ -85,8 +85,8 @@ ANALYSIS_SMOOTHING_FACTOR = 4.0
 
 class RangeTestError(ValueError):
     """The range test gave no suggestion. ``error.result`` holds the curve recorded so far, a
-    :class:`~lightning_clr.RangeTestResult` (typed ``Any`` here: this module does not import the result's, which
-    imports it), or ``None``."""
+    :class:`~lightning_clr.RangeTestResult`, or ``None`` (typed ``Any``: the result's module imports this one, so
+    this one does not import it back)."""
 
     def __init__(self, message: str, result: Any = None) -> None:
         super().__init__(message)

@@ -101,10 +101,39 @@ def test_every_public_name_is_in_all_and_loads_from_its_module() -> None:
         assert getattr(value, "__name__", name) == name
 
 
+def _facade_homes() -> dict[str, dict[str, str]]:
+    """Per package ``__init__`` (a facade), the module each name it hands on comes from: its ``from m import n``
+    lines and its lazy ``_EXPORTS`` table (``{"name": "module"}``)."""
+    import ast
+
+    homes: dict[str, dict[str, str]] = {}
+    for path in (ROOT / "lightning_clr").rglob("__init__.py"):
+        table: dict[str, str] = {}
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                table.update((alias.asname or alias.name, node.module) for alias in node.names)
+            elif isinstance(node, ast.Dict):
+                table.update((k.value, v.value) for k, v in zip(node.keys, node.values, strict=True)
+                             if isinstance(k, ast.Constant) and isinstance(v, ast.Constant))
+        homes[".".join(path.parent.relative_to(ROOT).parts)] = table
+    return homes
+
+
 def _imported_modules(path: Path, package: str) -> set[str]:
     """The ``lightning_clr`` modules that the file at ``path`` (module ``package``) names in an import anywhere:
-    at the top, inside a function, under ``TYPE_CHECKING``; ``from a import b`` counts ``a.b`` where it is one."""
+    at the top, inside a function, under ``TYPE_CHECKING``. ``from a import b`` counts ``a.b`` where it is a module,
+    and a name taken from a package's facade counts the module it comes from (``from lightning_clr import CyclicLR``
+    counts ``lightning_clr.callbacks.cyclic``)."""
     import ast
+
+    homes = _facade_homes()
+
+    def home(module: str, name: str) -> str:
+        seen = set()
+        while module in homes and name in homes[module] and module not in seen:  # follow facade to facade
+            seen.add(module)
+            module = homes[module][name]
+        return module
 
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -116,6 +145,7 @@ def _imported_modules(path: Path, package: str) -> set[str]:
                 base = ".".join(package.split(".")[: -node.level] + ([base] if base else []))
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
+            names.update(home(base, alias.name) for alias in node.names)
     return {name for name in names if name.startswith("lightning_clr")}
 
 

@@ -14,15 +14,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from lightning_clr._figure import new_figure
+from lightning_clr.tuner.curve import analysis_curve, smooth_losses
 from lightning_clr.tuner.suggest import (
     POLICIES,
     PolicyBounds,
     RangeTestError,
     Rule,
-    analysis_curve,
     fitted_step_size,
     read_curve,
-    smooth_losses,
     suggest,
 )
 
@@ -87,7 +86,7 @@ class RangeTestResult:
 
     @property
     def analysis_losses(self) -> list[float]:
-        """The curve the suggestion is read from (:func:`~lightning_clr.tuner.suggest.analysis_curve`)."""
+        """The curve the suggestion is read from (:func:`~lightning_clr.tuner.curve.analysis_curve`)."""
         return analysis_curve(self.losses, self.smoothing)
 
     @property
@@ -244,7 +243,7 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = No
     """Draws ``result``'s loss against the rate and marks every suggestion it made.
 
     The grey line is the raw loss of each step, the blue one the curve the suggestion is read from
-    (:func:`~lightning_clr.tuner.suggest.analysis_curve`); the y axis spans that curve, so the explosion at the end
+    (:func:`~lightning_clr.tuner.curve.analysis_curve`); the y axis spans that curve, so the explosion at the end
     runs off the top.
 
     Args:

@@ -20,12 +20,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lightning_clr.tuner.suggest import (
-    MIN_FALL,
-    RangeTestError,
-    curve_turn,
-    smooth_losses,
-)
+from lightning_clr.tuner.curve import smooth_losses
+from lightning_clr.tuner.suggest import MIN_FALL, RangeTestError, curve_turn
 
 __all__ = [
     "BASELINE_RULES",

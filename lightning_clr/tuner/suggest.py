@@ -5,10 +5,10 @@ here reads such a curve (two lists of floats), so the rules can be tested, compa
 recorded curves (``benchmarks/auto_bounds.py --rules`` compares them with Lightning's and fastai's).
 
 Reading a curve (:func:`read_curve`) finds its landmarks on a robust, centred smoothing of the losses
-(:func:`analysis_curve`: clipped to the starting level, a 5-step running median, then the moving average run
-forward and backward, so that it is not ~``1/smoothing`` steps late like the one-sided average): its knee (the
-first rate where it has made 90% of its fall, :attr:`CurveReading.knee_lr`), its lowest point, how far it fell
-and where it diverged.
+(:func:`~lightning_clr.tuner.curve.analysis_curve`: clipped to the starting level, a 5-step running median, then
+the moving average run forward and backward, so that it is not ~``1/smoothing`` steps late like the one-sided
+average): its knee (the first rate where it has made 90% of its fall, :attr:`CurveReading.knee_lr`), its lowest
+point, how far it fell and where it diverged.
 
 The rule of each policy (:func:`default_peak`) is a multiple of the knee (:data:`PEAK_FACTORS`), per optimizer
 family. The reasoning, from ``benchmarks/auto_bounds.py`` (five families, five seeds):
@@ -45,10 +45,11 @@ diverged within its first :data:`MIN_POINTS` steps, is an error, and its message
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from lightning_clr.tuner.curve import analysis_curve
 
 __all__ = [
     "CYCLIC_RATIO",
@@ -62,25 +63,18 @@ __all__ = [
     "PolicyBounds",
     "RangeTestError",
     "Rule",
-    "analysis_curve",
     "curve_turn",
     "default_peak",
     "fitted_step_size",
     "knee_peak",
     "read_curve",
-    "smooth_losses",
     "suggest",
-    "zero_phase_smooth",
 ]
 
 MIN_POINTS = 10
 """The fewest recorded steps a suggestion is made from."""
 MIN_FALL = 0.02
 """The loss must fall by at least this share of its highest smoothed value for a suggestion."""
-MEDIAN_WINDOW = 5
-"""Steps of the running median that removes single-step spikes before smoothing."""
-ANALYSIS_SMOOTHING_FACTOR = 4.0
-"""The zero-phase average of the analysis curve weighs a new loss ``ANALYSIS_SMOOTHING_FACTOR * smoothing``."""
 
 
 class RangeTestError(ValueError):
@@ -91,59 +85,6 @@ class RangeTestError(ValueError):
     def __init__(self, message: str, result: Any = None) -> None:
         super().__init__(message)
         self.result = result
-
-
-def smooth_losses(losses: Sequence[float], smoothing: float) -> list[float]:
-    """The exponential moving average of ``losses`` with bias correction (as fastai's LR finder).
-
-    ``avg_k = (1 - smoothing) * avg_{k-1} + smoothing * loss_k`` and the value is ``avg_k / (1 - (1 - smoothing)
-    ** (k + 1))``, so the first value is the first loss.
-
-    Args:
-        losses: the raw losses, in order.
-        smoothing: the weight of a new loss, in (0, 1]; 1 means no smoothing.
-    """
-    beta = 1.0 - smoothing
-    avg, out = 0.0, []
-    for k, loss in enumerate(losses):
-        avg = beta * avg + smoothing * float(loss)
-        out.append(avg / (1.0 - beta ** (k + 1)))
-    return out
-
-
-def zero_phase_smooth(losses: Sequence[float], smoothing: float) -> list[float]:
-    """:func:`smooth_losses` run forward and then backward: a symmetric filter that is not late.
-
-    Args:
-        losses: the raw losses, in order.
-        smoothing: the weight of a new loss, in (0, 1].
-    """
-    forward = smooth_losses(losses, smoothing)
-    return smooth_losses(forward[::-1], smoothing)[::-1]
-
-
-def analysis_curve(losses: Sequence[float], smoothing: float = 0.05) -> list[float]:
-    """The curve the suggestion is read from: robust to spikes and to the explosion at the end, and not late.
-
-    1. Losses above the starting level (the median of the first ``max(3, n // 20)``) are clipped to it, so
-       that the diverging tail weighs no more than "as bad as at the start";
-    2. a running median over :data:`MEDIAN_WINDOW` steps removes single-step spikes;
-    3. the zero-phase moving average (:func:`zero_phase_smooth`) with weight ``min(1, 4 * smoothing)``
-       (0.2 by default): run in both directions, it is centred on each step instead of ~``1/smoothing``
-       steps late, and it smooths over about +-6 steps.
-
-    Args:
-        losses: the raw losses, in order (finite).
-        smoothing: the range test's ``smoothing``.
-    """
-    n = len(losses)
-    if n == 0:
-        return []
-    start = statistics.median(losses[: max(3, n // 20)])
-    clipped = [min(float(loss), start) for loss in losses]
-    half = MEDIAN_WINDOW // 2
-    medians = [statistics.median(clipped[max(0, i - half): i + half + 1]) for i in range(n)]
-    return zero_phase_smooth(medians, min(1.0, ANALYSIS_SMOOTHING_FACTOR * smoothing))
 
 
 # ---------------------------------------------------------------------------------------------- reading a curve

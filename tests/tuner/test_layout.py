@@ -8,7 +8,8 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["lightning_clr.tuner.suggest", "lightning_clr.tuner.result", "lightning_clr.tuner"])
+@pytest.mark.parametrize("module", ["lightning_clr.tuner.curve", "lightning_clr.tuner.suggest",
+                                    "lightning_clr.tuner.result", "lightning_clr.tuner"])
 def test_pure_modules_import_neither_torch_nor_lightning(module):
     code = (f"import sys, {module}; "
             "heavy = sorted(m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules); "

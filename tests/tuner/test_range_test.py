@@ -42,10 +42,10 @@ from lightning_clr import (
     RangeTestResult,
     lr_range_test,
 )
+from lightning_clr.tuner.curve import analysis_curve, smooth_losses, zero_phase_smooth
 from lightning_clr.tuner.range_test import describe
 from lightning_clr.tuner.result import build_result
 from lightning_clr.tuner.rules import suggest_bounds
-from lightning_clr.tuner.suggest import analysis_curve, smooth_losses, zero_phase_smooth
 
 # Most tests here sweep a few steps over seven decades, where the loss is often still falling at the end: the
 # note's warning is expected (test_a_note_is_warned_once checks it is given).

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import curves
 
+from lightning_clr.tuner.curve import analysis_curve
 from lightning_clr.tuner.result import build_result
 from lightning_clr.tuner.rules import BASELINE_RULES, suggest_bounds
 from lightning_clr.tuner.suggest import (
@@ -18,7 +19,6 @@ from lightning_clr.tuner.suggest import (
     PEAK_FACTORS,
     POLICIES,
     RangeTestError,
-    analysis_curve,
     curve_turn,
     fitted_step_size,
     knee_peak,

@@ -190,13 +190,13 @@ def _per_step(variant: str, trainer: Any, model: Any, callback: Any) -> Callable
         return torch_step
     start, before, end = (callback.on_train_batch_start, callback.on_before_optimizer_step,
                           callback.on_train_batch_end)
-    stepped = hasattr(callback, "_step_seen")  # a schedule callback (not the empty reference)
+    stepped = hasattr(callback, "_hot")  # a schedule callback (not the empty reference)
 
     def callback_step(i: int) -> None:
         start(trainer, model, None, i)
         before(trainer, model, optimizer)
         if stepped:  # as after an optimizer step: the step moved, so the next values must be written
-            callback._step_seen = -1
+            callback._hot.seen = -1
         end(trainer, model, None, None, i)
 
     return callback_step

@@ -7,16 +7,17 @@ against the Trainer; from train start on it writes ``param_group["lr"]`` (and th
 function of the step count alone, resume and DDP are consistent by construction.
 
 The parts, one a module: the clock (:class:`~lightning_clr.callbacks.clock.StepClock`: which step, with
-its states and transitions), the writer (:class:`~lightning_clr.callbacks.writer.GroupWriter`: into the
-param groups), the logging (:mod:`~lightning_clr.callbacks.logging`: names and cadence), the fit-start
-checks (:mod:`~lightning_clr.callbacks.context`) and the checkpoint state with the read-only accessors
+its states and transitions), the per-batch work (:class:`~lightning_clr.callbacks.hot_path.HotPath`: the write
+ahead, the safety net and the logging cadence, the hot path), the writer
+(:class:`~lightning_clr.callbacks.writer.GroupWriter`: into the param groups), the logging
+(:mod:`~lightning_clr.callbacks.logging`: names and values), the fit-start checks
+(:mod:`~lightning_clr.callbacks.context`) and the checkpoint state with the read-only accessors
 (:mod:`~lightning_clr.callbacks.state`). This module holds the hooks that connect them to a Trainer.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 from typing_extensions import override
@@ -37,7 +38,8 @@ from lightning_clr.callbacks.context import (
     find_range_test,
     per_group,
 )
-from lightning_clr.callbacks.logging import LogCadence, RateLog, logging_step
+from lightning_clr.callbacks.hot_path import NEVER, HotPath
+from lightning_clr.callbacks.logging import RateLog, logging_step
 from lightning_clr.callbacks.state import ScheduleState, _Driven
 from lightning_clr.callbacks.writer import GroupWriter
 
@@ -107,14 +109,9 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         self._trainer: Any = None
         self._pending_build: FitContext | None = None
         self._rate_scale = 1.0
-        self._cadence = LogCadence()
         self._rate_log = RateLog(logging_name, self.log_momentum)  # rebuilt at train start
         self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
-        self._step_seen = -1  # Lightning's clock: trainer.global_step as read at the last write (-1: not read)
-        self._writers: list[GroupWriter] = []  # the driven optimizers' writers (the hot path's loop)
-        self._checked: list[GroupWriter] = []  # the writers checked at batch start (Lightning's clock only)
-        self._first_end: float = math.inf  # the first step past the end of a driven schedule
-        self._steps: Any = None  # global_step_counter(trainer), set at train start
+        self._hot = HotPath()  # the per-batch work: the write ahead, the safety net, the logging cadence
 
     # ------------------------------------------------------------------ to implement in subclasses (and _arguments)
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
@@ -129,8 +126,8 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         # Runtime links to a fit (optimizers, hook handles, the Trainer) are rebuilt at the next fit start.
-        state.update(_driven=[], _writers=[], _checked=[], _steps=None, _handles=[], _trainer=None, _pending_build=None,
-                     _cadence=LogCadence(), _rate_log=RateLog(self.logging_name, self.log_momentum),
+        state.update(_driven=[], _hot=HotPath(), _handles=[], _trainer=None, _pending_build=None,
+                     _rate_log=RateLog(self.logging_name, self.log_momentum),
                      _restored_counts={**self._restored_counts, **{d.index: d.clock.count for d in self._driven}})
         return state
 
@@ -140,7 +137,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         self._remove_hooks()
         self._trainer = trainer
         self._warned_past_end = False
-        self._step_seen = -1
+        self._hot = HotPath()
         owner = type(self).__name__
         others = [(type(cb).__name__, cb.optimizers) for cb in trainer.callbacks
                   if cb is not self and isinstance(cb, ScheduleCallback)]
@@ -197,12 +194,12 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
     def _update_idle(self) -> None:
         """Under Lightning's clock ``on_before_optimizer_step`` has nothing to do until a step may be past a
         schedule's end (``on_train_batch_end`` arms it then), and nothing once that warning came."""
-        self._writers = [d.writer for d in self._driven if d.writer is not None]
-        self._checked = self._writers if self._use_global_step else []
+        hot = self._hot
+        hot.set_writers([d.writer for d in self._driven if d.writer is not None])
         ends = [d.end for d in self._driven if d.end is not None]
         # The step from which on_before_optimizer_step must look for a step past an end (never once warned).
-        self._first_end = min(ends) if ends and not self._warned_past_end else math.inf
-        self._before_step_idle = self._use_global_step and self._step_seen < self._first_end
+        hot.first_end = min(ends) if ends and not self._warned_past_end else NEVER
+        self._before_step_idle = self._use_global_step and hot.seen < hot.first_end
 
     def _range_test_result(self, context: FitContext) -> Any:
         """The suggestion of the Trainer's :class:`~lightning_clr.LRRangeTest`, running it if needed."""
@@ -244,40 +241,27 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         if self._pending_build is not None:
             context, self._pending_build = self._pending_build, None
             self._build(context)
-        self._cadence.start(trainer)
         self._rate_log = RateLog(self.logging_name, self.log_momentum)
-        self._steps = global_step_counter(trainer)  # the count is restored by now
+        # the count is restored by now; None under an own clock (torch's step hooks write then)
+        self._hot.start_fit(trainer, global_step_counter(trainer) if self._use_global_step else None)
+        self._hot.scale = self._rate_scale  # a checkpoint may have restored it
         # On resume the optimizer's own lr was restored after on_fit_start: write from here on.
         self._write_all(trainer)
 
     @override
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        # Lightning's clock only (else no writer is checked): a safety net, a rate replaced since the last write
-        # (by anything) is rewritten. global_step cannot move between the last write and this batch start.
-        step = self._step_seen
-        for writer in self._checked:
-            if not writer.is_current(step):
-                writer.write(step, self._rate_scale)
-        if self._cadence.due(trainer):
-            if self._use_global_step and self._step_seen != trainer.global_step:  # checks the cheap read, now and then
-                self._steps = global_step_counter(trainer)
+        # The safety net (a rate replaced since the last write is rewritten) and the logging cadence: HotPath.start.
+        if self._hot.start(trainer):
+            if self._use_global_step and self._hot.seen != trainer.global_step:  # checks the cheap read, now and then
+                self._hot.steps = global_step_counter(trainer)
                 self._write_all(trainer)
             self._log(trainer)
 
     @override
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         # Under Lightning's clock, the values of the next step, once a batch has stepped (train start wrote the
-        # first ones; set_rate_scale and a resume rewrite them). The whole per-step work of the default clock.
-        if not self._use_global_step:
-            return
-        step = self._steps.completed  # trainer.global_step, read cheaply
-        if step == self._step_seen:  # a batch that accumulated gradients only
-            return
-        self._step_seen = step
-        scale = self._rate_scale
-        for writer in self._writers:
-            writer.write(step, scale)
-        if step >= self._first_end:
+        # first ones; set_rate_scale and a resume rewrite them): HotPath.end, the whole per-step work of that clock.
+        if self._hot.end():
             self._before_step_idle = False  # the next step may be past a schedule's end: warn there
 
     # ------------------------------------------------------------------ writing the values
@@ -289,8 +273,8 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         for driven in self._driven:
             self._write(driven, driven.clock.now(trainer))
         if self._use_global_step:
-            self._step_seen = step = trainer.global_step
-            if step >= self._first_end:
+            self._hot.seen = step = trainer.global_step
+            if step >= self._hot.first_end:
                 self._before_step_idle = False  # a resume past a schedule's end: warn at the next step
 
     # ------------------------------------------------------------------ logging
@@ -312,7 +296,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         Raises:
             ValueError: if ``scale`` is not in (0, 1].
         """
-        self._rate_scale = check_number(scale, "scale", 0.0, 1.0, low_open=True)
+        self._rate_scale = self._hot.scale = check_number(scale, "scale", 0.0, 1.0, low_open=True)
         for driven in self._driven:
             if driven.writer is not None:
                 driven.writer.written_step = -1  # the values in place are stale: write at the next hook

@@ -6,8 +6,8 @@ further optimizer of one class, and ``-momentum`` after the name for the momentu
 schedules' own floats (what was written), never read back from the optimizer (a device sync for a tensor
 rate).
 
-:class:`LogCadence` answers "is this a logging batch?" as Lightning's logger connector does
-(``should_update_logs``), without asking it each batch.
+When a batch logs (Lightning's rule, checked at every batch start) is the hot path's to say:
+:meth:`lightning_clr.callbacks.hot_path.HotPath.start`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["LogCadence", "RateLog", "logging_step", "metric_names"]
+__all__ = ["RateLog", "logging_step", "metric_names"]
 
 
 def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], bool]],
@@ -101,45 +101,3 @@ def logging_step(trainer: Any) -> int:
     """The step Lightning logs under: its count of batches that stepped (``global_step`` as a fallback)."""
     loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
-
-
-class LogCadence:
-    """Whether a training batch is a logging batch, at the cost of one attribute read and a modulo.
-
-    Lightning's rule (``_LoggerConnector.should_update_logs``, checked at batch start): log when
-    ``(batches_that_stepped + 1) % log_every_n_steps == 0``, or when the Trainer should stop; never with
-    ``log_every_n_steps=0``. :meth:`start` looks up, once per fit, the loop that holds the count; where that
-    private attribute is missing (another Lightning version), :meth:`due` asks the logger connector instead,
-    and with no logger it answers ``False`` at once.
-    """
-
-    __slots__ = ("_active", "_every", "_loop")
-
-    def __init__(self) -> None:
-        self._loop: Any = None  # the loop holding the count, when the rule applies (a logger, an interval > 0)
-        self._every = 1
-        self._active = False
-
-    def start(self, trainer: Any) -> None:
-        """Reads the Trainer's loggers and logging interval (at train start)."""
-        self._active = bool(getattr(trainer, "loggers", None))
-        every = getattr(trainer, "log_every_n_steps", None)
-        loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
-        ok = isinstance(every, int) and not isinstance(every, bool) and isinstance(
-            getattr(loop, "_batches_that_stepped", None), int)
-        self._loop = loop if ok and self._active and every else None
-        self._every = every if ok else 1  # type: ignore[assignment]
-
-    def due(self, trainer: Any) -> bool:
-        """Whether this training batch logs (call at batch start)."""
-        loop = self._loop
-        if loop is not None:  # the usual case
-            return (loop._batches_that_stepped + 1) % self._every == 0 or bool(trainer.should_stop)
-        return self._active and self._every != 0 and _connector_says(trainer)
-
-
-def _connector_says(trainer: Any) -> bool:
-    connector = getattr(trainer, "_logger_connector", None)
-    if connector is not None and hasattr(connector, "should_update_logs"):
-        return bool(connector.should_update_logs)
-    return trainer.global_step % max(1, trainer.log_every_n_steps) == 0  # pragma: no cover

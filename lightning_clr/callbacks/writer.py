@@ -1,12 +1,16 @@
 """The schedule callbacks' writer of rates into an optimizer's param groups: ``lr``, ``momentum``, ``betas[0]``.
 
-:class:`GroupWriter` is the callbacks' hot path. It holds one optimizer's per-group schedules, evaluates each
-distinct schedule once per step (ten groups under one schedule cost one evaluation) and re-links the param-group
+:class:`GroupWriter` makes the schedule callbacks' writes. It holds one optimizer's per-group schedules, evaluates
+each distinct schedule once per step (ten groups under one schedule cost one evaluation) and re-links the param-group
 dicts only when ``optimizer.param_groups`` is replaced, which is what ``Optimizer.load_state_dict`` (a resume)
 does; for the built-in schedules it reads each step's values from a table of the next :data:`TABLE_STEPS` steps
 (a row per distinct schedule), the same floats a call gives, worked out in one go. Every value goes in as
 :func:`lightning_clr._param_groups.write_value` writes it (a float entry replaced, a tensor entry filled in place,
-never read back), the primitive the LR range test's sweep uses too; the tight loop inlines its float case.
+never read back), the primitive the LR range test's sweep uses too.
+
+Under Lightning's clock the writes of the steady state (every group still holding the floats written last) are
+made by :class:`~lightning_clr.callbacks.hot_path.HotPath`, from this writer's table, in one tight loop on the
+hot path; :meth:`GroupWriter.write` records that state for it and makes every other write.
 """
 
 from __future__ import annotations
@@ -65,9 +69,14 @@ _TABULATED: frozenset[type] = frozenset(
 #: between a Trainer's steps, where Lightning's own work has evicted them from the caches, cost several times more.
 TABLE_STEPS = 1024
 
+# What the steady state's tight loop (HotPath.end) writes besides the rate (``_m_mode``): nothing, ``momentum``
+# or ``betas[0]``.
+_NONE, _MOMENTUM, _BETAS = 0, 1, 2
+_MODES = {None: _NONE, "momentum": _MOMENTUM, "betas": _BETAS}
+
 
 class GroupWriter:
-    """Writes one optimizer's per-group schedules into its param groups: the callbacks' hot path.
+    """Writes one optimizer's per-group schedules into its param groups.
 
     Args:
         optimizer: the torch optimizer.
@@ -80,9 +89,15 @@ class GroupWriter:
     When every schedule is a built-in one, :meth:`write` reads the values from a table of the next
     :data:`TABLE_STEPS` steps (a row per distinct schedule), filled when a step falls outside it or the scale
     changes; the floats are the ones a call gives (``schedule(step) * scale``), so the rates are bit-identical
-    to evaluating at each step. Any other callable is called at each step. The usual case (one schedule for
-    every group, one momentum schedule or none, float entries) writes in one tight loop; distinct group
-    schedules (one rate per group) and tensor entries take the general path.
+    to evaluating at each step. Any other callable is called at each step.
+
+    The usual case (a built-in schedule for every group, one momentum schedule or none, float entries) has a
+    steady state: after a write, every group holds the same float (``_written_one``, and ``_written_m`` for the
+    momentum). :class:`~lightning_clr.callbacks.hot_path.HotPath` reads it, with the table
+    (``_table_start``, ``_table_scale``, ``_table_lr``, ``_table_m``) and the linked groups (``_linked``,
+    ``_params``), and replaces those floats itself while nothing else has set a rate: these attributes are the
+    hot path's to read, and ``HotPath.end`` updates ``_written_one``, ``_written_m`` and ``written_step`` as
+    :meth:`write` would.
     """
 
     __slots__ = (
@@ -92,6 +107,7 @@ class GroupWriter:
         "_lr_unique",
         "_m_index",
         "_m_key",
+        "_m_mode",
         "_m_unique",
         "_params",
         "_plan",
@@ -102,6 +118,7 @@ class GroupWriter:
         "_tables_lr",
         "_tables_m",
         "_tabulated",
+        "_written_m",
         "_written_one",
         "lr",
         "momentum",
@@ -119,26 +136,30 @@ class GroupWriter:
         self.momentum_keys = [k if m is not None else None for m, k in zip(momentum, momentum_keys, strict=False)]
         self._lr_unique, self._lr_index = _distinct(self.lr)
         self._m_unique, self._m_index = _distinct(self.momentum)
-        # The table: every distinct schedule a built-in one. The tight loop: besides, one schedule for every group,
+        # The table: every distinct schedule a built-in one. The steady state: besides, one schedule for every group,
         # and one momentum schedule with one momentum entry in every group (or none).
         self._tabulated = all(type(schedule) in _TABULATED for schedule in (*self._lr_unique, *self._m_unique))
         keys = set(self.momentum_keys)
         self._m_key = next(iter(keys)) if len(keys) == 1 else None
         self._fast = self._tabulated and len(self._lr_unique) == 1 and (
             not self._m_unique or (len(self._m_unique) == 1 and self._m_key is not None))
+        self._m_mode = _MODES[self._m_key] if self._fast else _NONE  # what the steady state writes besides the rate
         self._table_start = 0  # the table holds steps start .. start + TABLE_STEPS - 1
         self._table_scale = math.nan  # no table yet
         self._tables_lr: list[list[float]] = []  # a row per distinct lr schedule (times the scale) ...
         self._tables_m: list[list[float]] = []  # ... and per distinct momentum schedule
-        self._table_lr: list[float] = []  # the first rows: the tight loop's
+        self._table_lr: list[float] = []  # the first rows: the steady state's
         self._table_m: list[float] = []
         self._linked: Any = None  # the param_groups list the dicts below belong to
         self._params: list[dict] = []
         self._plan: list[tuple[dict, int, str | None, int]] = []  # per group: dict, lr row, momentum key and row
         #: per group, the object last stored in ``params["lr"]`` (a float, or the tensor filled in place), by the
-        #: general path; the tight loop stores one float in every group, kept in ``_written_one`` instead
+        #: general path; in the steady state every group holds one float, kept in ``_written_one`` instead
         self.written_lr: list[Any] = [None] * len(self.lr)
+        #: the steady state: the float every group's ``lr`` (and momentum or ``betas[0]``) holds since the last
+        #: write, where one schedule drives every group and each entry is a float; ``None`` otherwise
         self._written_one: float | None = None
+        self._written_m: float | None = None
         #: the step whose values were written last (-1: none, or stale)
         self.written_step = -1
 
@@ -154,49 +175,6 @@ class GroupWriter:
         self._linked = groups
         self._params = list(groups[: len(self.lr)])
         self._plan = list(zip(self._params, self._lr_index, self.momentum_keys, self._m_index, strict=False))
-
-    def write(self, step: int, scale: float = 1.0) -> None:
-        """Writes the values of optimizer step ``step`` (the learning rates multiplied by ``scale``)."""
-        if self._fast:
-            groups = self.optimizer.param_groups
-            if groups is not self._linked:  # replaced: Optimizer.load_state_dict (a resume) makes new dicts
-                self._relink(groups)
-            i = step - self._table_start  # _rows' lookup, inline on the hot path
-            if not (0 <= i < TABLE_STEPS and scale == self._table_scale):
-                i = self._fill(step, scale)
-            lr = self._table_lr[i]
-            key = self._m_key
-            # Float entries are replaced; anything else (a tensor to fill in place, an int) takes the general path.
-            if key is None:
-                for group in self._params:
-                    if type(group["lr"]) is not float:
-                        break
-                    group["lr"] = lr
-                else:
-                    self._written_one, self.written_step = lr, step
-                    return
-            elif key == "momentum":
-                momentum = self._table_m[i]
-                for group in self._params:
-                    if type(group["lr"]) is not float or type(group["momentum"]) is not float:
-                        break
-                    group["lr"] = lr
-                    group["momentum"] = momentum
-                else:
-                    self._written_one, self.written_step = lr, step
-                    return
-            else:  # "betas": the first one
-                momentum = self._table_m[i]
-                for group in self._params:
-                    betas = group["betas"]
-                    if type(group["lr"]) is not float or type(betas[0]) is not float:
-                        break
-                    group["lr"] = lr
-                    group["betas"] = (momentum, *betas[1:])
-                else:
-                    self._written_one, self.written_step = lr, step
-                    return
-        self._write_each(step, scale)
 
     def _fill(self, step: int, scale: float) -> int:
         """Works out the values of the :data:`TABLE_STEPS` steps from the multiple of it at or below ``step``
@@ -224,26 +202,38 @@ class GroupWriter:
             i = self._fill(step, scale)
         return self._tables_lr, self._tables_m, i
 
-    def _write_each(self, step: int, scale: float) -> None:
-        """The general path: one value per group (distinct schedules), floats or tensors."""
-        self._written_one = None
+    def write(self, step: int, scale: float = 1.0) -> None:
+        """Writes the values of optimizer step ``step`` (the learning rates multiplied by ``scale``): one value per
+        group, floats replaced, tensors filled in place. Where one schedule drives every group and each entry
+        written is a float, it records the steady state (:class:`~lightning_clr.callbacks.hot_path.HotPath` then
+        replaces those floats itself, step after step, until anything else sets a rate)."""
         groups = self.optimizer.param_groups
         if groups is not self._linked:  # replaced: Optimizer.load_state_dict (a resume) makes new dicts
             self._relink(groups)
-        lr_rows, m_rows, i = self._rows(step, scale)
+        i = step - self._table_start  # _rows, inline: the own clocks' write path
+        if self._tabulated and 0 <= i < TABLE_STEPS and scale == self._table_scale:
+            lr_rows, m_rows = self._tables_lr, self._tables_m
+        else:
+            lr_rows, m_rows, i = self._rows(step, scale)
         written = self.written_lr
+        floats = self._fast
         for g, (group, j, key, k) in enumerate(self._plan):
             value = lr_rows[j][i]
             if type(group["lr"]) is float:  # write_value's usual case, without the call
                 group["lr"] = written[g] = value
             else:
                 written[g] = write_value(group, "lr", value)
+                floats = False
             if key is None:
                 continue
             if key == "momentum" and type(group["momentum"]) is float:
                 group["momentum"] = m_rows[k][i]
             else:
+                floats = floats and key == "betas" and type(group["betas"][0]) is float
                 write_value(group, key, m_rows[k][i])
+        # the steady state (HotPath.end's tight loop): the floats every group holds now
+        self._written_one = lr_rows[0][i] if floats else None
+        self._written_m = m_rows[0][i] if floats and m_rows else None
         self.written_step = step
 
     def values(self, step: int, scale: float = 1.0) -> tuple[list[float], list[float | None]]:
@@ -259,7 +249,7 @@ class GroupWriter:
         if step != self.written_step or self.optimizer.param_groups is not self._linked:
             return False
         lr = self._written_one
-        if lr is not None:  # the tight loop wrote this float into every group
+        if lr is not None:  # the steady state: this float in every group
             for group in self._params:  # noqa: SIM110 - a loop is faster than all()
                 if group["lr"] is not lr:
                     return False

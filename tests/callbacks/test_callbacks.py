@@ -273,11 +273,11 @@ def test_the_step_is_read_from_lightnings_own_counter_and_checked(tmp_path: Any)
 
     class Probe(pl.Callback):
         def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
-            seen.append((callback._steps.completed, trainer.global_step))
+            seen.append((callback._hot.steps.completed, trainer.global_step))
 
     callback = CyclicLR(0.1, 1.0, step_size_up=2)
     _, trainer = fit(tmp_path, [callback, Probe()], max_epochs=2, accumulate_grad_batches=3)
-    assert not isinstance(callback._steps, _GlobalStep)
+    assert not isinstance(callback._hot.steps, _GlobalStep)
     assert [a for a, _ in seen] == [b for _, b in seen] and seen[-1][1] == trainer.global_step == 8
 
     class Double:

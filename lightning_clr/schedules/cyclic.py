@@ -13,6 +13,18 @@ _floor = math.floor  # a module global: a step's evaluation looks up no attribut
 
 __all__ = ["CyclicSchedule"]
 
+
+def _rise_end(total: int, ratio: float, cycle: int, lo: int, hi: int, guess: int) -> int:
+    """The first step of ``lo .. hi - 1`` (one cycle) where ``__call__``'s ``x <= r`` fails (``hi`` if none), found
+    from ``guess`` (the exact-arithmetic one, start + u + 1): ``x`` grows with the step within a cycle, so the
+    steps of the rise come first, and rounding moves the cut by a step at most from the guess."""
+    mid = min(max(guess, lo), hi)
+    while mid > lo and 1.0 + (mid - 1) / total - cycle > ratio:
+        mid -= 1
+    while mid < hi and 1.0 + mid / total - cycle <= ratio:
+        mid += 1
+    return mid
+
 CyclicMode = Literal["triangular", "triangular2", "exp_range"]
 
 
@@ -83,8 +95,9 @@ class CyclicSchedule(_Precomputed, ScheduleBase):
         return self.start + height * self.gamma**step  # exp_range
 
     def values(self, steps: int, start: int = 0) -> list[float]:
-        # __call__'s arithmetic a cycle at a time (the cycle number and triangular2's factor read once), in list
-        # comprehensions over the same constants; a cycle is cut where __call__'s floor would move.
+        # __call__'s arithmetic a cycle at a time (the cycle number and triangular2's factor read once), cut where
+        # __call__'s floor would move; within a cycle, one list comprehension for the rise (x <= r) and one for the
+        # fall, each with __call__'s operations in __call__'s order, so the floats are the same.
         total, ratio, ratio_down, amplitude = self._total, self._ratio, self._ratio_down, self._amplitude
         base, mode, gamma = self.start, self._mode, self.gamma
         out: list[float] = []
@@ -95,15 +108,18 @@ class CyclicSchedule(_Precomputed, ScheduleBase):
             hi = min(stop, cycle * total)  # step cycle * total begins the next cycle, exactly
             if hi <= lo or _floor(1 + (hi - 1) / total) != cycle:  # rounding at astronomic steps: one step
                 hi = lo + 1
-            heights = [amplitude * (x / ratio if x <= ratio else (x - 1) / ratio_down)
-                       for x in [1.0 + s / total - cycle for s in range(lo, hi)]]
+            mid = _rise_end(total, ratio, cycle, lo, hi, (cycle - 1) * total + self.step_size_up + 1)
             if mode == 0:
-                out += [base + height for height in heights]
+                out += [base + amplitude * ((1.0 + s / total - cycle) / ratio) for s in range(lo, mid)]
+                out += [base + amplitude * ((1.0 + s / total - cycle - 1) / ratio_down) for s in range(mid, hi)]
             elif mode == 1:
-                factor = 0.5 ** (cycle - 1)
-                out += [base + height * factor for height in heights]
+                f = 0.5 ** (cycle - 1)
+                out += [base + amplitude * ((1.0 + s / total - cycle) / ratio) * f for s in range(lo, mid)]
+                out += [base + amplitude * ((1.0 + s / total - cycle - 1) / ratio_down) * f for s in range(mid, hi)]
             else:
-                out += [base + height * gamma**s for height, s in zip(heights, range(lo, hi), strict=True)]
+                out += [base + amplitude * ((1.0 + s / total - cycle) / ratio) * gamma**s for s in range(lo, mid)]
+                out += [base + amplitude * ((1.0 + s / total - cycle - 1) / ratio_down) * gamma**s
+                        for s in range(mid, hi)]
             lo = hi
         return out
 

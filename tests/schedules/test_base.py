@@ -94,6 +94,33 @@ def test_values_are_the_floats_of_calls_bit_for_bit(schedule: Any, start: int, s
     assert schedule.values(steps, start) == [schedule(step) for step in range(start, start + steps)]
 
 
+@settings(max_examples=200, deadline=None)
+@given(up=st.integers(1, 5000), down=st.none() | st.integers(1, 5000), start=st.integers(0, 10**10),
+       mode=st.sampled_from(["triangular", "triangular2", "exp_range"]), rates=st.tuples(_rate, _rate))
+def test_cyclic_values_cut_each_cycle_where_the_call_does(up: int, down: int | None, start: int, mode: str,
+                                                           rates: tuple[float, float]) -> None:
+    """CLR's ``values`` writes a cycle's rise and fall in two runs, cut where ``x <= r`` flips in ``__call__``;
+    with long halves and far starts the float ``x`` at the cut may round either way, and the cut must follow it."""
+    schedule = CyclicSchedule(*rates, up, down, mode=mode, gamma=0.9999)
+    cycle = schedule.cycle_length
+    for first in (start, start - start % cycle + up - 3):  # anywhere, and just before a peak
+        first = max(0, first)
+        assert schedule.values(12, first) == [schedule(step) for step in range(first, first + 12)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(up=st.integers(1, 50), down=st.integers(1, 50), cycle=st.integers(1, 10**6), guess=st.integers(-100, 200))
+def test_the_cut_between_rise_and_fall_is_found_from_any_guess(up: int, down: int, cycle: int, guess: int) -> None:
+    from lightning_clr.schedules.cyclic import _rise_end
+
+    total = up + down
+    ratio = up / total
+    lo, hi = (cycle - 1) * total, cycle * total
+    rise = [step for step in range(lo, hi) if 1.0 + step / total - cycle <= ratio]
+    assert _rise_end(total, ratio, cycle, lo, hi, lo + guess) == lo + len(rise)
+    assert rise == list(range(lo, lo + len(rise)))  # the rise comes first
+
+
 @pytest.mark.parametrize("schedule", [
     OneCycleSchedule(1.0, 2.0, 0.5, 10, pct_start=0.7, three_phase=True),  # phase ends 6, 12, 9: out of order
     OneCycleSchedule(1.0, 2.0, 0.5, 3, pct_start=0.1),  # the rise ends before step 0

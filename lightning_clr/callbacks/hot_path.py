@@ -105,15 +105,10 @@ class HotPath:
             return False
         self.seen = step
         w = self.lead
-        if w is None:
-            for writer in self.writers:
-                writer.write(step, self.scale)
-            return step >= self.first_end
-        last = w._written_one
-        i = step - w._table_start
-        if last is not None and 0 <= i < TABLE_STEPS and self.scale == w._table_scale and (
-                w.optimizer.param_groups is w._linked):
-            lr = w._table_lr[i]
+        # The steady state of a lone writer, inline: a call to the writer here costs about 0.2 µs a step in a fit.
+        if w is not None and w._written_one is not None and 0 <= (i := step - w._table_start) < TABLE_STEPS and (
+                self.scale == w._table_scale and w.optimizer.param_groups is w._linked):
+            last, lr = w._written_one, w._table_lr[i]
             mode = w._m_mode
             momentum = w._table_m[i] if mode else None
             last_m = w._written_m
@@ -135,7 +130,8 @@ class HotPath:
                 w._written_m = momentum
                 w.written_step = step
                 return step >= self.first_end
-        w.write(step, self.scale)  # not steady, or a loop cut short: every group is written again
+        for writer in self.writers:  # several writers, not steady, or a loop cut short: the general path
+            writer.write(step, self.scale)
         return step >= self.first_end
 
     def start(self, trainer: Any) -> bool:
@@ -147,7 +143,7 @@ class HotPath:
                 for writer in self.writers:
                     if not writer.is_current(seen):
                         writer.write(seen, self.scale)
-            else:  # GroupWriter.is_current, inline
+            else:  # GroupWriter.is_current's steady case, inline: a call here costs 0.25 µs a step in a fit
                 last = w._written_one
                 if last is not None and w.written_step == seen and w.optimizer.param_groups is w._linked:
                     for group in w._params:

@@ -14,10 +14,12 @@ the benchmark's families, optimizers and runs (one torch thread a run):
    lower peak?
 3. **factors**: the benchmark's ten ConvBase seeds with 1cycle "auto" at 1, 1.25 and 1.5 x the knee, without and
    with a default ``DivergenceGuard()``: can a higher factor lift the low draws without killing the high ones?
+4. **sweeps**: part 1 again with other sweeps (``--sweeps``: twice the steps a decade, a sweep from 1e-4, both):
+   does a finer or later-starting sweep read a steadier knee than the default one (1e-6 to 10, 16 a decade)?
 
 ::
 
-    python benchmarks/knee_noise.py --workers 2 --output benchmarks/results    # ~4 min on two cores
+    python benchmarks/knee_noise.py --workers 2 --output benchmarks/results    # ~9 min on two cores
     python benchmarks/knee_noise.py --families mlp --inits 2 --orders 2 --seeds 0 --workers 1   # a smoke test
 """
 
@@ -41,15 +43,20 @@ from bench_pool import mapped, worker_init  # noqa: E402
 from families import FAMILIES  # noqa: E402
 from reporting import finish_report, markdown_table  # noqa: E402
 
+from lightning_clr.tuner.range_test import DEFAULT_MAX_LR, DEFAULT_MIN_LR, DEFAULT_STEPS_PER_DECADE  # noqa: E402
+
 PEAKS = (0.178, 0.237, 0.316, 0.422)
 """ConvBase's 1cycle peaks of part 2: a quarter decade apart around the tuned 0.316."""
 FACTORS = (1.0, 1.25, 1.5)
 """Part 3's multiples of the knee (1 is the built-in SGD rule)."""
+SWEEPS = "1e-6:32,1e-4:16,1e-4:32"
+"""Part 4's sweeps, ``min_lr:steps_per_decade`` each (the default sweep is ``1e-6:16``, part 1's)."""
 
 
 def run(item: tuple[Any, ...]) -> Any:
-    """One job: ``("curve", family, init, order)`` -> knee; ``("peak", family, init, order, peak)`` -> validation
-    accuracy; ``("auto", family, seed, factor, guard)`` -> (validation %, test %, peak, rollbacks)."""
+    """One job: ``("curve", family, init, order[, min_lr, steps_per_decade])`` -> (knee, the sweep's steps);
+    ``("peak", family, init, order, peak)`` -> validation accuracy; ``("auto", family, seed,
+    factor, guard)`` -> (validation %, test %, peak, rollbacks)."""
     import lightning_clr as clr
     from lightning_clr.tuner.suggest import knee_peak
 
@@ -61,14 +68,16 @@ def run(item: tuple[Any, ...]) -> Any:
         callbacks.append(clr.OneCycleLR(max_lr=rest[1]))
     else:
         rules = {"one_cycle": functools.partial(knee_peak, factor=rest[0])} if kind == "auto" else None
-        test = clr.LRRangeTest(plot=False, verbose=False, rules=rules)
+        sweep = dict(zip(("min_lr", "steps_per_decade"), rest[1:], strict=True)) if rest[1:] and kind == "curve" else {}
+        test = clr.LRRangeTest(plot=False, verbose=False, rules=rules, **sweep)
         callbacks += [test, clr.OneCycleLR(max_lr="auto")]
         if kind == "auto" and rest[1]:
             callbacks.append(clr.DivergenceGuard())
     limits = {"max_steps": 1} if kind == "curve" else {}
     task, trainer = run.fit("1cycle" if kind == "peak" else "1cycle-auto", callbacks, init, **limits)
     if kind == "curve":
-        return test.result.knee_lr  # type: ignore[union-attr]
+        knee = test.result.knee_lr  # type: ignore[union-attr]
+        return knee, len(test.result.lrs)  # type: ignore[union-attr]
     val = _evaluate(task, trainer, Spec(family, "1cycle", init, None, "val"))
     if kind == "peak":
         return val
@@ -88,12 +97,23 @@ def _split(knees: dict[tuple[int, int], float]) -> tuple[float, float, float, fl
             between / total if total else 0.0, within / total if total else 0.0)
 
 
+def _sweep_name(min_lr: float, steps_per_decade: float) -> str:
+    return f"{min_lr:g} to {DEFAULT_MAX_LR:g}, {steps_per_decade:g} a decade"
+
+
+def _sweep_cells(runs: dict[tuple[int, int], tuple[float, int]]) -> list[str]:
+    """Part 4's cells for one family and sweep: median steps, median knee, spread, share between inits."""
+    median, spread, between, _ = _split({k: v[0] for k, v in runs.items()})
+    return [f"{statistics.median(v[1] for v in runs.values()):g}", f"{median:.3g}", f"x{spread:.2f}", f"{between:.0%}"]
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--inits", type=int, default=10)
     parser.add_argument("--orders", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=10, help="ConvBase seeds of part 3 (0: skip parts 2 and 3)")
+    parser.add_argument("--sweeps", default=SWEEPS, help="part 4's sweeps, min_lr:steps_per_decade,... ('': skip)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", default=None, help="folder for knee_noise.md")
     args = parser.parse_args(argv)
@@ -104,14 +124,15 @@ def main(argv: Sequence[str] | None = None) -> str:
         knee = dict(zip(curves, results, strict=True))
     rows = []
     for f in families:
-        median, spread, between, within = _split({(i, o): knee[("curve", f, i, o)] for _, g, i, o in curves if g == f})
+        median, spread, between, within = _split({(i, o): knee[("curve", f, i, o)][0] for _, g, i, o in curves
+                                                    if g == f})
         rows.append([f, f"{median:.3g}", f"x{spread:.2f}", f"{between:.0%}", f"{within:.0%}"])
     text = (f"Part 1: the knee of a default LRRangeTest() over {args.inits} initialisations x {args.orders} batch "
             "orders; the variance of log(knee) split between initialisations and between orders of one:\n\n"
             + markdown_table(["family", "median knee", "largest / smallest", "between inits", "within an init"],
                              rows))
     if args.seeds and "convbase" in families:
-        by_init = {i: math.exp(statistics.mean(math.log(knee[("curve", "convbase", i, o)])
+        by_init = {i: math.exp(statistics.mean(math.log(knee[("curve", "convbase", i, o)][0])
                                                for o in range(args.orders))) for i in range(args.inits)}
         ranked = sorted(by_init, key=by_init.__getitem__)
         chosen = ranked[:2] + ranked[-2:] if len(ranked) >= 4 else ranked
@@ -136,6 +157,20 @@ def main(argv: Sequence[str] | None = None) -> str:
         text += (f"\n\nPart 3: ConvBase, 1cycle \"auto\" over seeds 0-{args.seeds - 1} (the benchmark's), median "
                  "[min] accuracy %:\n\n" + markdown_table(
                      ["peak", "DivergenceGuard", "validation", "test", "peak median [min, max]", "rollbacks"], rows))
+    sweeps = [tuple(map(float, v.split(":"))) for v in args.sweeps.split(",") if v]
+    if sweeps:
+        jobs = [("curve", f, i, o, *w) for w in sweeps for f in families for i in range(args.inits)
+                for o in range(args.orders)]
+        with mapped(run, jobs, args.workers) as results:
+            knee.update(zip(jobs, results, strict=True))
+        rows = [[f, _sweep_name(*w) if w else _sweep_name(DEFAULT_MIN_LR, DEFAULT_STEPS_PER_DECADE) + " (default)",
+                 *_sweep_cells({(i, o): knee[("curve", f, i, o, *w)] for i in range(args.inits)
+                                for o in range(args.orders)})]
+                for f in families for w in [(), *sweeps]]
+        text += ("\n\nPart 4: part 1 with other sweeps (median steps of a sweep, median knee, largest / smallest, "
+                 "share of the variance of log(knee) between initialisations):\n\n"
+                 + markdown_table(["family", "sweep", "steps", "median knee", "largest / smallest", "between inits"],
+                                  rows))
     return finish_report(text, "knee_noise.py", argv, args.output, "knee_noise.md")
 
 

@@ -398,9 +398,11 @@ def test_knee_noise_splits_the_variance_of_the_knee_between_and_within_initialis
 
 
 def test_knee_noise_runs_read_the_knee_and_train_at_a_factor_of_it():
-    knee = knee_noise.run(("curve", "mlp", 0, 0))
+    knee, steps = knee_noise.run(("curve", "mlp", 0, 0))
     val, test, peak, rollbacks = knee_noise.run(("auto", "mlp", 0, 2.0, True))
     assert peak == 2.0 * knee  # the benchmark's seed 0 is initialisation 0 and batch order 0
+    late_knee, late_steps = knee_noise.run(("curve", "mlp", 0, 0, 1e-4, 8.0))  # part 4: another sweep
+    assert late_steps < steps / 2 and late_knee != knee
     assert 0 < val <= 100 and 0 < test <= 100 and rollbacks >= 0
     assert 0 < knee_noise.run(("peak", "mlp", 0, 1, 0.01)) <= 100
 
@@ -408,15 +410,15 @@ def test_knee_noise_runs_read_the_knee_and_train_at_a_factor_of_it():
 def test_knee_noise_report_trains_the_extreme_initialisations_and_every_factor(tmp_path, monkeypatch):
     def fake(item):
         kind, _, init, *rest = item
-        if kind == "curve":
-            return 0.1 * (1 + init) * (1 + 0.01 * rest[0])
+        if kind == "curve":  # part 4's sweeps (rest[1:]) read ten times the knee of the default one
+            return 0.1 * (1 + init) * (1 + 0.01 * rest[0]) * (10 if rest[1:] else 1), 100 + len(rest)
         if kind == "peak":
             return 50.0 + init + 100 * rest[1]
         return 80.0 + init, 70.0 + init, rest[0] * 0.1, int(rest[1])
 
     monkeypatch.setattr(knee_noise, "run", fake)
     text = knee_noise.main(["--families", "convbase", "--inits", "5", "--orders", "2", "--seeds", "3", "--workers",
-                            "1", "--output", str(tmp_path)])
+                            "1", "--sweeps", "1e-4:8", "--output", str(tmp_path)])
     assert (tmp_path / "knee_noise.md").read_text().strip() == text.strip()
     lines = text.splitlines()
     assert any(line.startswith("| convbase | ") and "| x5.05 | 100% | 0% |" in line for line in lines)
@@ -427,3 +429,7 @@ def test_knee_noise_report_trains_the_extreme_initialisations_and_every_factor(t
     assert [(row[0], row[1]) for row in part3] == [(f"| {x:g} x knee", g) for x in knee_noise.FACTORS
                                                    for g in ("no", "yes")]
     assert part3[1][2:4] == ["81.0 [80.0]", "71.0 [70.0]"] and part3[1][-1] == "3 |"  # medians [min]; rollbacks
+    part4 = [line.split(" | ") for line in lines if " a decade" in line]
+    assert [row[1:4] for row in part4] == [["1e-06 to 10, 16 a decade (default)", "101", "0.301"],
+                                           ["0.0001 to 10, 8 a decade", "103", "3.01"]]
+    assert part4[0][4:] == part4[1][4:] == ["x5.05", "100% |"]  # a factor moves no spread

@@ -14,7 +14,7 @@ from common import train_loader
 from families import FAMILIES, family_data
 from reporting import markdown_table
 
-__all__ = ["goal_misses", "median_range", "report", "rules_table"]
+__all__ = ["goal_misses", "grid_accuracy", "median_range", "report", "rules_table"]
 
 
 def median_range(values: Sequence[float | None]) -> str:
@@ -80,7 +80,7 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
     return "\n".join(text)
 
 
-def _interpolate(scores: dict[float, float], peak: float) -> float:
+def grid_accuracy(scores: dict[float, float], peak: float) -> float:
     """The validation accuracy at ``peak``, linear in ``log(peak)`` between grid points (the end value outside)."""
     points = sorted(scores.items())
     if peak <= points[0][0]:
@@ -121,7 +121,7 @@ def rules_table(families: Sequence[str], seeds: int, cache: str | None, workers:
                 else:
                     peak = BASELINE_RULES[name](lrs, losses)
                 peaks.append(peak)
-                gaps.append(_interpolate(scores, peak) - best)
+                gaps.append(grid_accuracy(scores, peak) - best)
             cells.append(f"{statistics.median(peaks):.3g}: {statistics.median(gaps):+.1f} (worst {min(gaps):+.1f})")
         rows.append([family, f"{max(scores, key=scores.__getitem__):.3g}", *cells])
     return markdown_table(["family", "tuned", *names], rows)

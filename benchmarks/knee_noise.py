@@ -16,10 +16,14 @@ the benchmark's families, optimizers and runs (one torch thread a run):
    with a default ``DivergenceGuard()``: can a higher factor lift the low draws without killing the high ones?
 4. **sweeps**: part 1 again with other sweeps (``--sweeps``: twice the steps a decade, a sweep from 1e-4, both):
    does a finer or later-starting sweep read a steadier knee than the default one (1e-6 to 10, 16 a decade)?
+5. **landmarks**: on part 1's curves, 1cycle peaks read off other landmarks (80% and 95% of the fall, the lowest
+   loss), each with the factor that puts its geometric mean on the built-in rule's over the optimizer family's
+   curves, scored offline on ``auto_bounds.py``'s tuned validation grids (``--grids``, its cache): would a
+   steadier landmark than the knee train better?
 
 ::
 
-    python benchmarks/knee_noise.py --workers 2 --output benchmarks/results    # ~9 min on two cores
+    python benchmarks/knee_noise.py --workers 2 --output benchmarks/results    # ~5 min on two cores
     python benchmarks/knee_noise.py --families mlp --inits 2 --orders 2 --seeds 0 --workers 1   # a smoke test
 """
 
@@ -38,23 +42,28 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from auto_runs import FamilyRun, Spec, _evaluate  # noqa: E402
+from auto_report import grid_accuracy  # noqa: E402
+from auto_runs import FamilyRun, Spec, _evaluate, tune  # noqa: E402
 from bench_pool import mapped, worker_init  # noqa: E402
 from families import FAMILIES  # noqa: E402
 from reporting import finish_report, markdown_table  # noqa: E402
 
 from lightning_clr.tuner.range_test import DEFAULT_MAX_LR, DEFAULT_MIN_LR, DEFAULT_STEPS_PER_DECADE  # noqa: E402
+from lightning_clr.tuner.suggest import PEAK_FACTORS, curve_turn  # noqa: E402
 
 PEAKS = (0.178, 0.237, 0.316, 0.422)
 """ConvBase's 1cycle peaks of part 2: a quarter decade apart around the tuned 0.316."""
 FACTORS = (1.0, 1.25, 1.5)
 """Part 3's multiples of the knee (1 is the built-in SGD rule)."""
+LANDMARKS = {"80% of the fall": 0.8, "knee (90%)": 0.9, "95% of the fall": 0.95, "lowest loss": 1.0}
+"""Part 5's landmarks, as the share of the fall at which each is read (1.0: the lowest point)."""
 SWEEPS = "1e-6:32,1e-4:16,1e-4:32"
 """Part 4's sweeps, ``min_lr:steps_per_decade`` each (the default sweep is ``1e-6:16``, part 1's)."""
 
 
 def run(item: tuple[Any, ...]) -> Any:
-    """One job: ``("curve", family, init, order[, min_lr, steps_per_decade])`` -> (knee, the sweep's steps);
+    """One job: ``("curve", family, init, order[, min_lr, steps_per_decade])`` -> (knee, the sweep's steps, its
+    rates, its losses);
     ``("peak", family, init, order, peak)`` -> validation accuracy; ``("auto", family, seed,
     factor, guard)`` -> (validation %, test %, peak, rollbacks)."""
     import lightning_clr as clr
@@ -76,8 +85,8 @@ def run(item: tuple[Any, ...]) -> Any:
     limits = {"max_steps": 1} if kind == "curve" else {}
     task, trainer = run.fit("1cycle" if kind == "peak" else "1cycle-auto", callbacks, init, **limits)
     if kind == "curve":
-        knee = test.result.knee_lr  # type: ignore[union-attr]
-        return knee, len(test.result.lrs)  # type: ignore[union-attr]
+        result = test.result
+        return result.knee_lr, len(result.lrs), result.lrs, result.losses  # type: ignore[union-attr]
     val = _evaluate(task, trainer, Spec(family, "1cycle", init, None, "val"))
     if kind == "peak":
         return val
@@ -97,11 +106,44 @@ def _split(knees: dict[tuple[int, int], float]) -> tuple[float, float, float, fl
             between / total if total else 0.0, within / total if total else 0.0)
 
 
+def _landmark(lrs: Sequence[float], losses: Sequence[float], share: float) -> float:
+    """The first rate where the analysis curve has made ``share`` of its fall (1.0: its lowest point)."""
+    z, top, bottom = curve_turn(lrs, losses, 0.05, "")
+    if share >= 1.0:  # the lowest point itself (z[top] - 1.0 * (z[top] - z[bottom]) may round below z[bottom])
+        return float(lrs[bottom])
+    return float(next(lrs[i] for i in range(top, bottom + 1) if z[i] <= z[top] - share * (z[top] - z[bottom])))
+
+
+def landmarks_table(curves: dict[str, list[tuple[Sequence[float], Sequence[float]]]], grids: str) -> str:
+    """Part 5: each landmark's 1cycle peak on every curve, scored on the family's tuned validation grid."""
+    groups: dict[str, list[str]] = {}
+    for f in curves:
+        groups.setdefault("adam" if FAMILIES[f].adam_family else "sgd", []).append(f)
+    marks = {f: [{name: _landmark(*c, share) for name, share in LANDMARKS.items()} for c in cs]
+             for f, cs in curves.items()}
+    factor = {(g, name): PEAK_FACTORS[("one_cycle", g)] * math.exp(statistics.mean(
+        math.log(m["knee (90%)"] / m[name]) for f in fs for m in marks[f])) for g, fs in groups.items()
+        for name in LANDMARKS}
+    rows = []
+    for g, fs in groups.items():
+        for f in fs:
+            _, scores = tune(f, 2, 1, grids)
+            best = max(scores.values())
+            cells = []
+            for name in LANDMARKS:
+                peaks = [factor[(g, name)] * m[name] for m in marks[f]]
+                gaps = sorted(grid_accuracy(scores, p) - best for p in peaks)
+                cells.append(f"{factor[(g, name)]:.2g} x: {statistics.median(gaps):+.1f} / {gaps[0]:+.1f} "
+                             f"(x{max(peaks) / min(peaks):.2f})")
+            rows.append([f, *cells])
+    return markdown_table(["family", *LANDMARKS], rows)
+
+
 def _sweep_name(min_lr: float, steps_per_decade: float) -> str:
     return f"{min_lr:g} to {DEFAULT_MAX_LR:g}, {steps_per_decade:g} a decade"
 
 
-def _sweep_cells(runs: dict[tuple[int, int], tuple[float, int]]) -> list[str]:
+def _sweep_cells(runs: dict[tuple[int, int], tuple[Any, ...]]) -> list[str]:
     """Part 4's cells for one family and sweep: median steps, median knee, spread, share between inits."""
     median, spread, between, _ = _split({k: v[0] for k, v in runs.items()})
     return [f"{statistics.median(v[1] for v in runs.values()):g}", f"{median:.3g}", f"x{spread:.2f}", f"{between:.0%}"]
@@ -114,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--orders", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=10, help="ConvBase seeds of part 3 (0: skip parts 2 and 3)")
     parser.add_argument("--sweeps", default=SWEEPS, help="part 4's sweeps, min_lr:steps_per_decade,... ('': skip)")
+    parser.add_argument("--grids", default=os.path.join(_HERE, "results", "auto_bounds.jsonl"),
+                        help="auto_bounds.py's cache with the tuned 1cycle grids, for part 5 ('': skip)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", default=None, help="folder for knee_noise.md")
     args = parser.parse_args(argv)
@@ -171,6 +215,13 @@ def main(argv: Sequence[str] | None = None) -> str:
                  "share of the variance of log(knee) between initialisations):\n\n"
                  + markdown_table(["family", "sweep", "steps", "median knee", "largest / smallest", "between inits"],
                                   rows))
+    if args.grids:
+        text += ("\n\nPart 5: 1cycle peaks from other landmarks of part 1's curves, each with the factor (SGD / Adam "
+                 "family) that puts its geometric mean on the built-in rule's; the validation accuracy read off "
+                 "auto_bounds.py's tuned grid there, minus the grid's best (linear in log(peak); median / worst "
+                 "over the curves), and (xN) the peaks' largest over smallest:\n\n"
+                 + landmarks_table({f: [knee[("curve", f, i, o)][2:] for i in range(args.inits)
+                                        for o in range(args.orders)] for f in families}, args.grids))
     return finish_report(text, "knee_noise.py", argv, args.output, "knee_noise.md")
 
 

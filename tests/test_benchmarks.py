@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
 from dataclasses import replace
 
@@ -398,10 +399,11 @@ def test_knee_noise_splits_the_variance_of_the_knee_between_and_within_initialis
 
 
 def test_knee_noise_runs_read_the_knee_and_train_at_a_factor_of_it():
-    knee, steps = knee_noise.run(("curve", "mlp", 0, 0))
+    knee, steps, lrs, losses = knee_noise.run(("curve", "mlp", 0, 0))
+    assert len(lrs) == len(losses) == steps and lrs[0] < knee < lrs[-1]
     val, test, peak, rollbacks = knee_noise.run(("auto", "mlp", 0, 2.0, True))
     assert peak == 2.0 * knee  # the benchmark's seed 0 is initialisation 0 and batch order 0
-    late_knee, late_steps = knee_noise.run(("curve", "mlp", 0, 0, 1e-4, 8.0))  # part 4: another sweep
+    late_knee, late_steps, *_ = knee_noise.run(("curve", "mlp", 0, 0, 1e-4, 8.0))  # part 4: another sweep
     assert late_steps < steps / 2 and late_knee != knee
     assert 0 < val <= 100 and 0 < test <= 100 and rollbacks >= 0
     assert 0 < knee_noise.run(("peak", "mlp", 0, 1, 0.01)) <= 100
@@ -411,14 +413,14 @@ def test_knee_noise_report_trains_the_extreme_initialisations_and_every_factor(t
     def fake(item):
         kind, _, init, *rest = item
         if kind == "curve":  # part 4's sweeps (rest[1:]) read ten times the knee of the default one
-            return 0.1 * (1 + init) * (1 + 0.01 * rest[0]) * (10 if rest[1:] else 1), 100 + len(rest)
+            return 0.1 * (1 + init) * (1 + 0.01 * rest[0]) * (10 if rest[1:] else 1), 100 + len(rest), [], []
         if kind == "peak":
             return 50.0 + init + 100 * rest[1]
         return 80.0 + init, 70.0 + init, rest[0] * 0.1, int(rest[1])
 
     monkeypatch.setattr(knee_noise, "run", fake)
     text = knee_noise.main(["--families", "convbase", "--inits", "5", "--orders", "2", "--seeds", "3", "--workers",
-                            "1", "--sweeps", "1e-4:8", "--output", str(tmp_path)])
+                            "1", "--sweeps", "1e-4:8", "--grids", "", "--output", str(tmp_path)])
     assert (tmp_path / "knee_noise.md").read_text().strip() == text.strip()
     lines = text.splitlines()
     assert any(line.startswith("| convbase | ") and "| x5.05 | 100% | 0% |" in line for line in lines)
@@ -433,3 +435,35 @@ def test_knee_noise_report_trains_the_extreme_initialisations_and_every_factor(t
     assert [row[1:4] for row in part4] == [["1e-06 to 10, 16 a decade (default)", "101", "0.301"],
                                            ["0.0001 to 10, 8 a decade", "103", "3.01"]]
     assert part4[0][4:] == part4[1][4:] == ["x5.05", "100% |"]  # a factor moves no spread
+
+
+def _fake_curve(knee_at: int) -> tuple[list[float], list[float]]:
+    """A range-test curve on a quarter-decade grid whose loss falls steadily to step ``knee_at + 3``, then climbs."""
+    lrs = [10 ** (k / 4 - 7) for k in range(40)]
+    bottom = knee_at + 3
+    return lrs, [max(2.0 - 0.05 * k, 2.0 - 0.05 * bottom) if k <= bottom else 2.0 - 0.05 * bottom + 0.2 * (k - bottom)
+                 for k in range(40)]
+
+
+def test_knee_noise_landmarks_score_each_landmark_with_the_factor_of_its_optimizer_family(monkeypatch):
+    from lightning_clr.tuner.suggest import PEAK_FACTORS, read_curve
+
+    grid = {1e-4: 10.0, 1e-3: 40.0, 1e-2: 80.0, 1e-1: 60.0, 1.0: 20.0}
+    monkeypatch.setattr(knee_noise, "tune", lambda family, *args: (0.01, grid))
+    curves = {"convbase": [_fake_curve(20), _fake_curve(24)], "mlp": [_fake_curve(18), _fake_curve(22)]}
+    text = knee_noise.landmarks_table(curves, "a cache")
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines()[2:]}
+    assert list(rows) == ["convbase", "mlp"] and len(rows["mlp"]) == len(knee_noise.LANDMARKS)
+    knee_column = list(knee_noise.LANDMARKS).index("knee (90%)")
+    for family, optimizer in (("convbase", "sgd"), ("mlp", "adam")):
+        factor = PEAK_FACTORS[("one_cycle", optimizer)]
+        assert rows[family][knee_column].startswith(f"{factor:.2g} x: ")  # the knee keeps the built-in factor
+        gaps = sorted(knee_noise.grid_accuracy(grid, factor * read_curve(*c, optimizer=optimizer).knee_lr) - 80.0
+                      for c in curves[family])
+        assert f": {statistics.median(gaps):+.1f} / {gaps[0]:+.1f} (x" in rows[family][knee_column]
+    # another landmark's factor puts its peaks' geometric mean on the knee rule's, over the family's curves
+    lowest = [knee_noise._landmark(*c, 1.0) for c in curves["convbase"]]
+    knees = [knee_noise._landmark(*c, 0.9) for c in curves["convbase"]]
+    factor = math.exp(statistics.mean(math.log(k / m) for k, m in zip(knees, lowest, strict=True)))
+    assert rows["convbase"][list(knee_noise.LANDMARKS).index("lowest loss")].startswith(f"{factor:.2g} x: ")
+    assert knees == [read_curve(*c).knee_lr for c in curves["convbase"]]  # the 90% landmark is the knee

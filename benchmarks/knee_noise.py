@@ -3,7 +3,7 @@
 With ten seeds (``auto_bounds.py --seeds 10``) 1cycle "auto" on ConvBase is 0.7 under tuned at the median but
 5.7 under on one seed, whose curve put the knee at 0.178 (tuned: 0.316). A seed there is two things, the initial
 weights and the order of the batches; this script separates them and asks whether the knee's movement follows
-the model (then a low knee would be right for that model) or is only noise of the reading. Three parts, all with
+the model (then a low knee would be right for that model) or is only noise of the reading. Five parts, all with
 the benchmark's families, optimizers and runs (one torch thread a run):
 
 1. **curves**: the default range test's knee for 10 initialisations x 3 batch orders of each family; the spread

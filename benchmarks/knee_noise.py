@@ -49,7 +49,7 @@ from families import FAMILIES  # noqa: E402
 from reporting import finish_report, markdown_table  # noqa: E402
 
 from lightning_clr.tuner.range_test import DEFAULT_MAX_LR, DEFAULT_MIN_LR, DEFAULT_STEPS_PER_DECADE  # noqa: E402
-from lightning_clr.tuner.suggest import PEAK_FACTORS, curve_turn  # noqa: E402
+from lightning_clr.tuner.suggest import PEAK_FACTORS, curve_turn, fall_point  # noqa: E402
 
 PEAKS = (0.178, 0.237, 0.316, 0.422)
 """ConvBase's 1cycle peaks of part 2: a quarter decade apart around the tuned 0.316."""
@@ -108,10 +108,7 @@ def _split(knees: dict[tuple[int, int], float]) -> tuple[float, float, float, fl
 
 def _landmark(lrs: Sequence[float], losses: Sequence[float], share: float) -> float:
     """The first rate where the analysis curve has made ``share`` of its fall (1.0: its lowest point)."""
-    z, top, bottom = curve_turn(lrs, losses, 0.05, "")
-    if share >= 1.0:  # the lowest point itself (z[top] - 1.0 * (z[top] - z[bottom]) may round below z[bottom])
-        return float(lrs[bottom])
-    return float(next(lrs[i] for i in range(top, bottom + 1) if z[i] <= z[top] - share * (z[top] - z[bottom])))
+    return float(lrs[fall_point(*curve_turn(lrs, losses, 0.05, ""), share)])
 
 
 def landmarks_table(curves: dict[str, list[tuple[Sequence[float], Sequence[float]]]], grids: str) -> str:

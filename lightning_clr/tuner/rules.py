@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lightning_clr.tuner.curve import smooth_losses
-from lightning_clr.tuner.suggest import MIN_FALL, RangeTestError, curve_turn
+from lightning_clr.tuner.suggest import MIN_FALL, RangeTestError, curve_turn, fall_point
 
 __all__ = [
     "BASELINE_RULES",
@@ -141,13 +141,6 @@ class Suggestion:
     note: str | None = None
 
 
-def _first_at_or_below(values: Sequence[float], level: float, start: int, stop: int) -> int:
-    for i in range(start, stop + 1):
-        if values[i] <= level:
-            return i
-    return stop
-
-
 def suggest_bounds(lrs: Sequence[float], losses: Sequence[float], smoothing: float = 0.05) -> Suggestion:
     """The suggested ``base_lr`` and ``max_lr`` of a range test's curve.
 
@@ -182,8 +175,8 @@ def suggest_bounds(lrs: Sequence[float], losses: Sequence[float], smoothing: flo
             f"most to {z[bottom]:.4g} at least (less than {MIN_FALL:.0%}) over rates {lrs[0]:.3g} to "
             f"{lrs[-1]:.3g}. Widen the range (raise max_lr), take more steps, or check that the model trains."
         )
-    start = _first_at_or_below(z, z[top] - BASE_FRACTION * fall, top, bottom)
-    peak = _first_at_or_below(z, z[top] - MAX_FRACTION * fall, top, bottom)
+    start = fall_point(z, top, bottom, BASE_FRACTION)
+    peak = fall_point(z, top, bottom, MAX_FRACTION)
     log_lrs = [math.log(lr) for lr in lrs]
 
     def slope(i: int) -> float:

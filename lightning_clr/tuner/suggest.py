@@ -65,6 +65,7 @@ __all__ = [
     "Rule",
     "curve_turn",
     "default_peak",
+    "fall_point",
     "fitted_step_size",
     "knee_peak",
     "read_curve",
@@ -146,6 +147,13 @@ def curve_turn(lrs: Sequence[float], losses: Sequence[float], smoothing: float, 
     return z, max(range(bottom + 1), key=z.__getitem__), bottom
 
 
+def fall_point(z: Sequence[float], top: int, bottom: int, share: float) -> int:
+    """The first step from ``top`` to ``bottom`` where the curve ``z`` has made ``share`` of its fall
+    ``z[top] - z[bottom]``; ``bottom`` if rounding leaves none (``share`` 1)."""
+    level = z[top] - share * (z[top] - z[bottom])
+    return next((i for i in range(top, bottom + 1) if z[i] <= level), bottom)
+
+
 def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float = 0.05, stopped_early: bool = False,
                optimizer: str = "sgd") -> CurveReading:
     """Finds the landmarks of a curve, or says why it cannot be read.
@@ -184,7 +192,7 @@ def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float =
     elif bottom == len(z) - 1:
         note = ("the loss was still falling at the largest rate tried, so the suggestion may be low: raise the "
                 "test's max_lr to see where the loss stops falling")
-    knee = next(i for i in range(top, bottom + 1) if z[i] <= z[top] - KNEE_FRACTION * (z[top] - z[bottom]))
+    knee = fall_point(z, top, bottom, KNEE_FRACTION)
     return CurveReading(list(map(float, lrs)), list(map(float, losses)), z, optimizer, float(lrs[bottom]),
                         float(lrs[knee]), fall, divergence, fallback, note)
 

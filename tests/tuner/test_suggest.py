@@ -20,6 +20,7 @@ from lightning_clr.tuner.suggest import (
     POLICIES,
     RangeTestError,
     curve_turn,
+    fall_point,
     fitted_step_size,
     knee_peak,
     read_curve,
@@ -187,3 +188,11 @@ def test_baseline_rules_on_recorded_curves(name, expected):
 )
 def test_fitted_step_size_ends_the_run_at_a_cycle_end(total, per_epoch, epochs, expected):
     assert fitted_step_size(total, per_epoch, epochs) == expected
+
+
+def test_fall_point_is_the_first_step_past_a_share_of_the_fall_and_the_bottom_when_rounding_leaves_none():
+    z = [2.0, 3.0, 2.8, 2.0, 1.5, 1.2, 1.0, 1.1, 2.5]  # top 1 (3.0), bottom 6 (1.0): a fall of 2.0
+    assert [fall_point(z, 1, 6, share) for share in (0.0, 0.1, 0.5, 0.75, 0.9, 1.0)] == [1, 2, 3, 4, 5, 6]
+    top, bottom = 1.646097911506768, 0.023114013313995842
+    assert top - 1.0 * (top - bottom) < bottom  # 1.0 of this fall rounds below the bottom itself
+    assert fall_point([top, 1.0, bottom], 0, 2, 1.0) == 2

@@ -62,10 +62,9 @@ SWEEPS = "1e-6:32,1e-4:16,1e-4:32"
 
 
 def run(item: tuple[Any, ...]) -> Any:
-    """One job: ``("curve", family, init, order[, min_lr, steps_per_decade])`` -> (knee, the sweep's steps, its
-    rates, its losses);
-    ``("peak", family, init, order, peak)`` -> validation accuracy; ``("auto", family, seed,
-    factor, guard)`` -> (validation %, test %, peak, rollbacks)."""
+    """One job: ``("curve", family, init, order[, min_lr, steps_per_decade])`` -> (knee, the sweep's rates, its
+    losses); ``("peak", family, init, order, peak)`` -> validation accuracy; ``("auto", family, seed, factor,
+    guard)`` -> (validation %, test %, peak, rollbacks)."""
     import lightning_clr as clr
     from lightning_clr.tuner.suggest import knee_peak
 
@@ -86,7 +85,7 @@ def run(item: tuple[Any, ...]) -> Any:
     task, trainer = run.fit("1cycle" if kind == "peak" else "1cycle-auto", callbacks, init, **limits)
     if kind == "curve":
         result = test.result
-        return result.knee_lr, len(result.lrs), result.lrs, result.losses  # type: ignore[union-attr]
+        return result.knee_lr, result.lrs, result.losses  # type: ignore[union-attr]
     val = _evaluate(task, trainer, Spec(family, "1cycle", init, None, "val"))
     if kind == "peak":
         return val
@@ -143,7 +142,8 @@ def _sweep_name(min_lr: float, steps_per_decade: float) -> str:
 def _sweep_cells(runs: dict[tuple[int, int], tuple[Any, ...]]) -> list[str]:
     """Part 4's cells for one family and sweep: median steps, median knee, spread, share between inits."""
     median, spread, between, _ = _split({k: v[0] for k, v in runs.items()})
-    return [f"{statistics.median(v[1] for v in runs.values()):g}", f"{median:.3g}", f"x{spread:.2f}", f"{between:.0%}"]
+    steps = statistics.median(len(v[1]) for v in runs.values())
+    return [f"{steps:g}", f"{median:.3g}", f"x{spread:.2f}", f"{between:.0%}"]
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -162,10 +162,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     families = [f for f in args.families.split(",") if f]
     curves = [("curve", f, i, o) for f in families for i in range(args.inits) for o in range(args.orders)]
     with mapped(run, curves, args.workers) as results:
-        knee = dict(zip(curves, results, strict=True))
+        read = dict(zip(curves, results, strict=True))  # (knee, rates, losses) of each sweep
     rows = []
     for f in families:
-        median, spread, between, within = _split({(i, o): knee[("curve", f, i, o)][0] for _, g, i, o in curves
+        median, spread, between, within = _split({(i, o): read[("curve", f, i, o)][0] for _, g, i, o in curves
                                                     if g == f})
         rows.append([f, f"{median:.3g}", f"x{spread:.2f}", f"{between:.0%}", f"{within:.0%}"])
     text = (f"Part 1: the knee of a default LRRangeTest() over {args.inits} initialisations x {args.orders} batch "
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> str:
             + markdown_table(["family", "median knee", "largest / smallest", "between inits", "within an init"],
                              rows))
     if args.seeds and "convbase" in families:
-        by_init = {i: math.exp(statistics.mean(math.log(knee[("curve", "convbase", i, o)][0])
+        by_init = {i: math.exp(statistics.mean(math.log(read[("curve", "convbase", i, o)][0])
                                                for o in range(args.orders))) for i in range(args.inits)}
         ranked = sorted(by_init, key=by_init.__getitem__)
         chosen = ranked[:2] + ranked[-2:] if len(ranked) >= 4 else ranked
@@ -203,9 +203,9 @@ def main(argv: Sequence[str] | None = None) -> str:
         jobs = [("curve", f, i, o, *w) for w in sweeps for f in families for i in range(args.inits)
                 for o in range(args.orders)]
         with mapped(run, jobs, args.workers) as results:
-            knee.update(zip(jobs, results, strict=True))
+            read.update(zip(jobs, results, strict=True))
         rows = [[f, _sweep_name(*w) if w else _sweep_name(DEFAULT_MIN_LR, DEFAULT_STEPS_PER_DECADE) + " (default)",
-                 *_sweep_cells({(i, o): knee[("curve", f, i, o, *w)] for i in range(args.inits)
+                 *_sweep_cells({(i, o): read[("curve", f, i, o, *w)] for i in range(args.inits)
                                 for o in range(args.orders)})]
                 for f in families for w in [(), *sweeps]]
         text += ("\n\nPart 4: part 1 with other sweeps (median steps of a sweep, median knee, largest / smallest, "
@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                  "family) that puts its geometric mean on the built-in rule's; the validation accuracy read off "
                  "auto_bounds.py's tuned grid there, minus the grid's best (linear in log(peak); median / worst "
                  "over the curves), and (xN) the peaks' largest over smallest:\n\n"
-                 + landmarks_table({f: [knee[("curve", f, i, o)][2:] for i in range(args.inits)
+                 + landmarks_table({f: [read[("curve", f, i, o)][1:] for i in range(args.inits)
                                         for o in range(args.orders)] for f in families}, args.grids))
     return finish_report(text, "knee_noise.py", argv, args.output, "knee_noise.md")
 

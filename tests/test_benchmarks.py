@@ -399,12 +399,12 @@ def test_knee_noise_splits_the_variance_of_the_knee_between_and_within_initialis
 
 
 def test_knee_noise_runs_read_the_knee_and_train_at_a_factor_of_it():
-    knee, steps, lrs, losses = knee_noise.run(("curve", "mlp", 0, 0))
-    assert len(lrs) == len(losses) == steps and lrs[0] < knee < lrs[-1]
+    knee, lrs, losses = knee_noise.run(("curve", "mlp", 0, 0))
+    assert len(lrs) == len(losses) and lrs[0] < knee < lrs[-1]
     val, test, peak, rollbacks = knee_noise.run(("auto", "mlp", 0, 2.0, True))
     assert peak == 2.0 * knee  # the benchmark's seed 0 is initialisation 0 and batch order 0
-    late_knee, late_steps, *_ = knee_noise.run(("curve", "mlp", 0, 0, 1e-4, 8.0))  # part 4: another sweep
-    assert late_steps < steps / 2 and late_knee != knee
+    late_knee, late_lrs, _ = knee_noise.run(("curve", "mlp", 0, 0, 1e-4, 8.0))  # part 4: another sweep
+    assert len(late_lrs) < len(lrs) / 2 and late_knee != knee
     assert 0 < val <= 100 and 0 < test <= 100 and rollbacks >= 0
     assert 0 < knee_noise.run(("peak", "mlp", 0, 1, 0.01)) <= 100
 
@@ -413,7 +413,7 @@ def test_knee_noise_report_trains_the_extreme_initialisations_and_every_factor(t
     def fake(item):
         kind, _, init, *rest = item
         if kind == "curve":  # part 4's sweeps (rest[1:]) read ten times the knee of the default one
-            return 0.1 * (1 + init) * (1 + 0.01 * rest[0]) * (10 if rest[1:] else 1), 100 + len(rest), [], []
+            return 0.1 * (1 + init) * (1 + 0.01 * rest[0]) * (10 if rest[1:] else 1), [0.1] * (100 + len(rest)), []
         if kind == "peak":
             return 50.0 + init + 100 * rest[1]
         return 80.0 + init, 70.0 + init, rest[0] * 0.1, int(rest[1])

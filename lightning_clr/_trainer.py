@@ -14,8 +14,8 @@ import torch
 
 from lightning_clr._checks import is_number
 
-__all__ = ["global_step_counter", "is_automatic_optimization", "run_size", "steps_per_epoch", "total_steps",
-           "unwrap_optimizer"]
+__all__ = ["LogCadence", "global_step_counter", "is_automatic_optimization", "logging_step", "run_size",
+           "steps_per_epoch", "total_steps", "unwrap_optimizer"]
 
 
 def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
@@ -73,6 +73,10 @@ class _GlobalStep:
 def global_step_counter(trainer: Any) -> Any:
     """An object whose ``completed`` attribute is ``trainer.global_step``, cheap to read on every step.
 
+    A private read, kept here: ``trainer.global_step`` is a chain of properties (trainer, fit loop, epoch loop,
+    LightningModule, progress tracker), several Python calls on every read, while the schedule callbacks read
+    the count at every batch.
+
     Under automatic optimization Lightning's ``global_step`` is the count of completed optimizer steps in
     ``fit_loop.epoch_loop.automatic_optimization.optim_progress.optimizer.step.total``, reached through four
     properties on each read; reading that tracker's ``completed`` directly costs a twentieth. It is used only
@@ -88,3 +92,44 @@ def global_step_counter(trainer: Any) -> Any:
     except AttributeError:
         pass
     return _GlobalStep(trainer)
+
+
+def logging_step(trainer: Any) -> int:
+    """The step Lightning logs under: its count of batches that stepped (``global_step`` as a fallback)."""
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
+
+
+class LogCadence:
+    """Whether a training batch logs, by Lightning's rule, asked at every batch start.
+
+    Lightning's rule (``_LoggerConnector.should_update_logs``): log when ``(batches_that_stepped + 1) %
+    log_every_n_steps == 0``, or when the Trainer should stop; never with ``log_every_n_steps=0`` or no logger.
+    The rule and its count live on private objects (the logger connector, the epoch loop's
+    ``_batches_that_stepped``); this class is the one place that reads them. It reads the count directly where it
+    finds it as a plain int (one attribute read a batch, instead of the connector's chain of properties), and
+    otherwise, on another Lightning layout, asks the connector.
+    """
+
+    __slots__ = ("_every", "_loop", "_trainer", "active")
+
+    def __init__(self, trainer: Any) -> None:
+        self._trainer = trainer
+        every = getattr(trainer, "log_every_n_steps", None)
+        loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+        ok = isinstance(every, int) and not isinstance(every, bool) and isinstance(
+            getattr(loop, "_batches_that_stepped", None), int)
+        self.active = bool(getattr(trainer, "loggers", None)) and every != 0
+        self._loop = loop if ok else None
+        self._every = every if ok else 1
+
+    def due(self) -> bool:
+        """Whether the batch about to run logs."""
+        if not self.active:
+            return False
+        if self._loop is not None:
+            return (self._loop._batches_that_stepped + 1) % self._every == 0 or bool(self._trainer.should_stop)
+        connector = getattr(self._trainer, "_logger_connector", None)
+        if connector is not None and hasattr(connector, "should_update_logs"):
+            return bool(connector.should_update_logs)
+        return self._trainer.global_step % max(1, self._trainer.log_every_n_steps) == 0  # pragma: no cover

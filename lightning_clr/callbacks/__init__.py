@@ -1,10 +1,14 @@
 """The Lightning callbacks: the schedule adapter and everything that hangs on it.
 
-* :mod:`~lightning_clr.callbacks.base`: :class:`ScheduleCallback`, the thin adapter (hooks, build, logging);
+* :mod:`~lightning_clr.callbacks.base`: :class:`ScheduleCallback`, the thin adapter, whole (hooks, build,
+  logging, checkpoint state), with its collaborators that stand alone: the clock
+  (:mod:`~lightning_clr.callbacks.clock`), the writer (:mod:`~lightning_clr.callbacks.writer`) and the
+  fit-start context and checks (:mod:`~lightning_clr.callbacks.context`);
 * :mod:`~lightning_clr.callbacks.scheduled`, :mod:`~lightning_clr.callbacks.cyclic`,
   :mod:`~lightning_clr.callbacks.one_cycle`, :mod:`~lightning_clr.callbacks.cosine_restarts`: the public
   schedule callbacks, one a module;
-* :mod:`~lightning_clr.callbacks.snapshot`, :mod:`~lightning_clr.callbacks.preview_logger`: callbacks that
+* :mod:`~lightning_clr.callbacks.guard` with its rule :mod:`~lightning_clr.callbacks.guard_rule`,
+  :mod:`~lightning_clr.callbacks.snapshot`, :mod:`~lightning_clr.callbacks.preview_logger`: callbacks that
   read a schedule callback.
 """
 

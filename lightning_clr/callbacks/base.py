@@ -1,33 +1,57 @@
-"""The thin adapter between a schedule and a Trainer's optimizers.
+"""The thin adapter between pure schedules and a Trainer's optimizers: :class:`ScheduleCallback`, whole.
 
-:class:`ScheduleCallback` is the base of every lightning_clr schedule callback. At fit start it resolves
-lengths given in epochs or percent, builds one pure schedule per param group and checks the set-up
-against the Trainer; from train start on it writes ``param_group["lr"]`` (and the momentum, or Adam's
-``betas[0]``) for the *next* optimizer step, computed from the optimizer-step clock. Because a value is a
-function of the step count alone, resume and DDP are consistent by construction.
+At fit start it resolves lengths given in epochs or percent, builds one pure schedule per param group and checks
+the set-up against the Trainer (:mod:`~lightning_clr.callbacks.context`). From train start on it writes each
+optimizer's ``param_group["lr"]`` (and the momentum, or Adam's ``betas[0]``) for the *next* optimizer step,
+through one :class:`~lightning_clr.callbacks.writer.GroupWriter` per optimizer, at the step its
+:class:`~lightning_clr.callbacks.clock.StepClock` gives. A value is a function of the step count alone, so
+resume and DDP are consistent by construction.
 
-The parts, one a module: the clock (:class:`~lightning_clr.callbacks.clock.StepClock`: which step, with
-its states and transitions), the per-batch work (:class:`~lightning_clr.callbacks.hot_path.HotPath`: the write
-ahead, the safety net and the logging cadence, the hot path), the writer
-(:class:`~lightning_clr.callbacks.writer.GroupWriter`: into the param groups), the logging
-(:mod:`~lightning_clr.callbacks.logging`: names and values), the fit-start checks
-(:mod:`~lightning_clr.callbacks.context`) and the checkpoint state with the read-only accessors
-(:mod:`~lightning_clr.callbacks.state`). This module holds the hooks that connect them to a Trainer.
+What happens at a step, under Lightning's clock (automatic optimization, the default):
+
+====================================  ============================================================================
+hook                                  work
+====================================  ============================================================================
+``on_train_batch_start``              a rate replaced since the last write (by anything) is written again; the
+                                      rates are logged if Lightning logs this batch
+``on_before_optimizer_step``          nothing, until a step may be past a schedule's end (then: warn once)
+``on_train_batch_end``                once the batch has stepped, the next step's values are written
+====================================  ============================================================================
+
+Under an own clock (``count_skipped_steps=False``, or manual optimization) torch's optimizer step hooks write
+after each update instead (see :class:`~lightning_clr.callbacks.clock.StepClock`).
+
+The checkpoint state (format version 1): ``version``, ``fingerprint`` (a hash of the arguments), ``arguments``
+(as JSON values), ``step_counts`` (optimizer index -> the clock's count), ``rate_scale`` and ``total_steps`` (the
+run length the schedules were built for; older checkpoints lack it and still load).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from lightning_utilities.core.rank_zero import rank_zero_info
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
+from lightning_clr._compat import CallbackBase, arguments_repr
 from lightning_clr._param_groups import momentum_key
-from lightning_clr._trainer import global_step_counter, is_automatic_optimization, run_size, unwrap_optimizer
+from lightning_clr._trainer import (
+    LogCadence,
+    global_step_counter,
+    is_automatic_optimization,
+    logging_step,
+    run_size,
+    unwrap_optimizer,
+)
 from lightning_clr._warnings import warn
-from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks.clock import StepClock
+from lightning_clr.callbacks.clock import ClockMode, StepClock, remove_hooks
 from lightning_clr.callbacks.context import (
     FitContext,
     GroupSchedules,
@@ -38,18 +62,56 @@ from lightning_clr.callbacks.context import (
     find_range_test,
     per_group,
 )
-from lightning_clr.callbacks.hot_path import NEVER, HotPath
-from lightning_clr.callbacks.logging import RateLog, logging_step
-from lightning_clr.callbacks.state import ScheduleState, _Driven
 from lightning_clr.callbacks.writer import GroupWriter
 
-__all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "ScheduleCallback", "per_group"]
+__all__ = ["FitContext", "GroupSchedules", "OptimizerIndices", "ScheduleCallback", "metric_names", "per_group"]
+
+_STATE_VERSION = 1
 
 
-class ScheduleCallback(ScheduleState, StepHookOwner):
+@dataclass
+class _Driven:
+    """One optimizer this callback drives: its clock, and (once built) the writer of its groups."""
+
+    index: int
+    optimizer: Any
+    clock: StepClock
+    writer: GroupWriter | None = None
+    end: int | None = None  # first step past the end of the schedule, if it ends
+
+
+def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], bool]],
+                 log_momentum: bool) -> list[tuple[list[str], list[str] | None]]:
+    """The logged names of each driven optimizer: one per param group, and one per group for the momentum
+    (``stem-momentum`` with one group, ``stem/pgN-momentum`` with several), or ``None`` if it is not logged.
+
+    ``<logging_name>-<Optimizer>`` for an optimizer with one param group, ``<logging_name>-<Optimizer>/<group name
+    or pgN>`` per group otherwise, a ``-N`` suffix for the N-th further optimizer of one class, and ``-momentum``
+    after the name for the momentum.
+
+    Args:
+        logging_name: the callback's prefix, e.g. ``"lr-clr"``.
+        optimizers: per driven optimizer, ``(class name, its param-group dicts, whether a momentum cycles)``.
+        log_momentum: whether the momentum is logged.
+    """
+    counts: dict[str, int] = {}
+    result = []
+    for base, params, cycles_momentum in optimizers:
+        seen = counts.get(base, 0)
+        counts[base] = seen + 1
+        stem = f"{logging_name}-{base}" + (f"-{seen}" if seen else "")
+        names = [stem] if len(params) == 1 else [f"{stem}/{p.get('name', f'pg{i + 1}')}" for i, p in enumerate(params)]
+        moments = None
+        if log_momentum and cycles_momentum:
+            moments = [f"{stem}-momentum"] if len(params) == 1 else [f"{name}-momentum" for name in names]
+        result.append((names, moments))
+    return result
+
+
+class ScheduleCallback(CallbackBase):
     """Base of the lightning_clr callbacks: drives optimizers' rates from pure schedules.
 
-    Subclasses implement :meth:`_schedules_for` and :meth:`_arguments`.
+    Subclasses implement :meth:`_schedules_for` (and :meth:`_needs_range_test` where a value can be "auto").
 
     The clock of an optimizer (see :class:`~lightning_clr.callbacks.clock.StepClock` for its table):
     ``trainer.global_step`` under automatic optimization with ``count_skipped_steps=True`` (default); the
@@ -76,6 +138,12 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         ValueError: if ``optimizers`` is not ``None``, a non-negative int or a list of them.
     """
 
+    #: Arguments that change what is logged, not the rates: left out of the checkpoint's fingerprint.
+    _NOT_FINGERPRINTED: tuple[str, ...] = ("log_momentum", "logging_name")
+    #: Arguments added after checkpoints of the class existed: in the fingerprint only when one of them differs
+    #: from its default, so that an older checkpoint still matches.
+    _FINGERPRINTED_WHEN_SET: tuple[str, ...] = ()
+
     def __init__(
         self,
         optimizers: OptimizerIndices = None,
@@ -100,44 +168,97 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         self.count_skipped_steps = bool(count_skipped_steps)
         self.log_momentum = bool(log_momentum)
         self.logging_name = logging_name
-        self._driven: list[_Driven] = []
-        self._handles: list[Any] = []
-        self._use_global_step = True
-        self._restored_counts: dict[int, int] = {}
+        self._rate_scale = 1.0
+        self._restored_counts: dict[int, int] = {}  # optimizer index -> own clock's count, from a checkpoint
+        self._restored_total: float | None = None  # the run length the checkpoint's schedules were built for
+        self._built_total: float | None = None  # the run length this fit's schedules were built for
         self._loaded_from_checkpoint = False
-        self._warned_past_end = False
+        self._resolved: dict[str, Any] = {}  # "auto" values as the range test resolved them
+        self._noted_monitor = False
+        self._reset_fit()
+
+    def _reset_fit(self) -> None:
+        """The links to one fit (optimizers, hook handles, the Trainer), rebuilt at every fit start."""
+        self._driven: list[_Driven] = []
+        self._writers: list[GroupWriter] = []
+        self._handles: list[Any] = []
         self._trainer: Any = None
         self._pending_build: FitContext | None = None
-        self._rate_scale = 1.0
-        self._rate_log = RateLog(logging_name, self.log_momentum)  # rebuilt at train start
-        self._before_step_idle = False  # nothing to do in on_before_optimizer_step (see _update_idle)
-        self._hot = HotPath()  # the per-batch work: the write ahead, the safety net, the logging cadence
+        self._use_global_step = True
+        self._steps: Any = None  # trainer.global_step's counter under Lightning's clock (else None)
+        self._written = -1  # the step written last under Lightning's clock
+        self._first_end: float = float("inf")  # the first step past a schedule's end (inf: none, or warned)
+        self._watch_before_step = True  # on_before_optimizer_step has work (own clocks, or near an end)
+        self._cadence: LogCadence | None = None
+        self._names: list[tuple[list[str], list[str] | None]] = []
+        self._named_groups: list[Any] = []  # the param_groups lists the names were made for
 
-    # ------------------------------------------------------------------ to implement in subclasses (and _arguments)
+    # ------------------------------------------------------------------ to implement in subclasses
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         """One ``(lr_schedule, momentum_schedule_or_None)`` for each of the ``num_groups`` param groups of
         the optimizer called ``optimizer_name`` in messages (e.g. ``"optimizer 0 (SGD)"``)."""
         raise NotImplementedError
 
     def _needs_range_test(self) -> bool:
-        """Whether a value is ``"auto"`` and must come from an :class:`~lightning_clr.LRRangeTest`."""
+        """Whether a value is "auto" and must come from an :class:`~lightning_clr.LRRangeTest`."""
         return False
+
+    # ------------------------------------------------------------------ identity
+    def __repr__(self) -> str:
+        text = arguments_repr(self)
+        if self._resolved:
+            shown = ", ".join(f"{k}={v!r}" for k, v in self._resolved.items())
+            text = f"{text[:-1]}; resolved: {shown})"
+        return text
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        # Runtime links to a fit (optimizers, hook handles, the Trainer) are rebuilt at the next fit start.
-        state.update(_driven=[], _hot=HotPath(), _handles=[], _trainer=None, _pending_build=None,
-                     _rate_log=RateLog(self.logging_name, self.log_momentum),
-                     _restored_counts={**self._restored_counts, **{d.index: d.clock.count for d in self._driven}})
+        counts = {**self._restored_counts, **{d.index: d.clock.count for d in self._driven}}
+        clean = ScheduleCallback.__new__(ScheduleCallback)
+        clean._reset_fit()
+        state.update(clean.__dict__, _restored_counts=counts)  # the links to a fit are rebuilt at the next one
         return state
+
+    @property
+    @override
+    def state_key(self) -> str:
+        """The key of this callback's state in a checkpoint: the class name, with ``optimizers`` if given.
+        Two callbacks of one class on one Trainer need different ``optimizers=[...]``."""
+        if self.optimizers is None:
+            return self.__class__.__qualname__
+        return self._generate_state_key(optimizers=self.optimizers)
+
+    def _arguments(self) -> dict[str, Any]:
+        """The constructor's arguments that shape the rates, read back from the attributes of the same name."""
+        parameters = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        arguments = {p.name: getattr(self, p.name) for p in parameters if p.name not in self._NOT_FINGERPRINTED}
+        optional = {p.name: p.default for p in parameters if p.name in self._FINGERPRINTED_WHEN_SET}
+        if all(arguments[name] == default for name, default in optional.items()):
+            for name in optional:
+                del arguments[name]
+        return arguments
+
+    def fingerprint(self) -> str:
+        """A short hash of the arguments: a resumed run compares it with the checkpoint's."""
+        arguments = {"class": type(self).__qualname__, **self._arguments()}
+        text = json.dumps(arguments, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _plain_arguments(self) -> dict[str, Any]:
+        """The arguments as JSON values (non-JSON ones by ``repr``), as saved in and compared with a checkpoint."""
+        return json.loads(json.dumps(self._arguments(), default=repr))
 
     # ------------------------------------------------------------------ fit start: check and build
     @override
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        self._remove_hooks()
+        counts = {**self._restored_counts, **{d.index: d.clock.count for d in self._driven}}
+        planned_total, resumed_step = None, None
+        if self._loaded_from_checkpoint:  # own clocks continue from the checkpoint, or from an earlier fit
+            counts, self._loaded_from_checkpoint = dict(self._restored_counts), False
+            planned_total, resumed_step = self._restored_total, max(counts.values(), default=0)
+        remove_hooks(self._handles)
+        self._reset_fit()
         self._trainer = trainer
-        self._warned_past_end = False
-        self._hot = HotPath()
         owner = type(self).__name__
         others = [(type(cb).__name__, cb.optimizers) for cb in trainer.callbacks
                   if cb is not self and isinstance(cb, ScheduleCallback)]
@@ -145,16 +266,15 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         optimizers = [unwrap_optimizer(o) for o in trainer.optimizers]
         indices = driven_indices(owner, self.optimizers, len(optimizers))
         check_no_scheduler_conflict(owner, trainer, optimizers, indices)
+        self._warn_beside_schedule_free(optimizers, indices)
+        self._note_beside_lr_monitor(trainer)
 
-        automatic = is_automatic_optimization(pl_module)
-        self._use_global_step = automatic and self.count_skipped_steps
-        mode = "global_step" if self._use_global_step else ("attempts" if self.count_skipped_steps else "updates")
-        context = FitContext(*run_size(trainer), trainer=trainer, pl_module=pl_module, owner=type(self).__name__)
-        # Own clocks continue from the checkpoint, or from an earlier fit of the same Trainer.
-        counts = {**self._restored_counts, **{d.index: d.clock.count for d in self._driven}}
-        if self._loaded_from_checkpoint:
-            counts, self._loaded_from_checkpoint = dict(self._restored_counts), False
-        self._driven = [_Driven(i, optimizers[i], StepClock(mode, counts.get(i, 0))) for i in indices]  # type: ignore[arg-type]
+        self._use_global_step = is_automatic_optimization(pl_module) and self.count_skipped_steps
+        own: ClockMode = "attempts" if self.count_skipped_steps else "updates"
+        mode: ClockMode = "global_step" if self._use_global_step else own
+        context = FitContext(*run_size(trainer), trainer=trainer, pl_module=pl_module, owner=owner,
+                             planned_total=planned_total, resumed_step=resumed_step)
+        self._driven = [_Driven(i, optimizers[i], StepClock(mode, counts.get(i, 0))) for i in indices]
         # Values must be known now (bad set-ups fail at fit start), unless they come from a range test,
         # which needs the train loader and so runs at train start.
         if self._needs_range_test():
@@ -165,51 +285,90 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         for driven in self._driven:
             self._handles += driven.clock.attach(driven.optimizer, functools.partial(self._write, driven))
 
+    def _warn_beside_schedule_free(self, optimizers: list[Any], indices: list[int]) -> None:
+        for i in indices:
+            name = type(optimizers[i]).__name__
+            if "schedulefree" in type(optimizers[i]).__module__.lower():
+                warn(f"{type(self).__name__}: optimizer {i} ({name}) is a schedule-free optimizer, which brings its "
+                     "own schedule (it averages the iterates and expects a constant rate after its warm-up). "
+                     "A schedule on top of it is rarely what is meant: drop the schedule callback, or use a plain "
+                     "optimizer.")
+
+    def _note_beside_lr_monitor(self, trainer: Any) -> None:
+        """One line (an info, not a warning: both together work) where a LearningRateMonitor logs the rate too."""
+        monitors = [cb for cb in trainer.callbacks if type(cb).__name__ == "LearningRateMonitor"]
+        if monitors and trainer.loggers and not self._noted_monitor:
+            self._noted_monitor = True
+            rank_zero_info(f"{type(self).__name__} already logs the rate it applies ({self.logging_name}-<Optimizer>); "
+                           "the LearningRateMonitor logs it again, as lr-<Optimizer>. Remove the LearningRateMonitor "
+                           "unless you want both.")
+
     def _build(self, context: FitContext) -> None:
         for driven in self._driven:
             name = f"optimizer {driven.index} ({type(driven.optimizer).__name__})"
-            param_groups = driven.optimizer.param_groups
-            schedules = self._schedules_for(context, len(param_groups), name)
-            lrs, momenta, keys = [], [], []
-            no_momentum = False
-            for params, (lr_schedule, momentum_schedule) in zip(param_groups, schedules, strict=False):
-                key = None
-                if momentum_schedule is not None:
-                    key = momentum_key(params)
-                    if key is None:
-                        no_momentum, momentum_schedule = True, None
-                lrs.append(lr_schedule)
-                momenta.append(momentum_schedule)
-                keys.append(key)
-            if no_momentum:
-                warn(
-                    f"{type(self).__name__}: {name} has neither `momentum` nor `betas`, so only its learning rate "
-                    "cycles. Pass cycle_momentum=False to silence this warning."
-                )
+            groups = driven.optimizer.param_groups
+            schedules = self._schedules_for(context, len(groups), name)
+            lrs = [lr for lr, _ in schedules]
+            momenta = [momentum for _, momentum in schedules]
+            key = momentum_key(groups[0])
+            if key is None and any(m is not None for m in momenta):
+                warn(f"{type(self).__name__}: {name} has neither `momentum` nor `betas`, so only its learning rate "
+                     "cycles. Pass cycle_momentum=False to silence this warning.")
             ends: list[Any] = [getattr(lr, "total_steps_or_none", None) for lr in lrs]
             driven.end = max(ends) if ends and all(e is not None for e in ends) else None
-            driven.writer = GroupWriter(driven.optimizer, lrs, momenta, keys)
-        self._update_idle()
-
-    def _update_idle(self) -> None:
-        """Under Lightning's clock ``on_before_optimizer_step`` has nothing to do until a step may be past a
-        schedule's end (``on_train_batch_end`` arms it then), and nothing once that warning came."""
-        hot = self._hot
-        hot.set_writers([d.writer for d in self._driven if d.writer is not None])
+            driven.writer = GroupWriter(driven.optimizer, lrs, momenta, key)
+        self._built_total = context.total_steps
+        if context.kept:
+            kept = ", ".join(dict.fromkeys(context.kept))
+            warn(f"{type(self).__name__}: the resumed fit is {int(context.total_steps or 0)} optimizer steps long, the "
+                 f"checkpoint's was {int(context.planned_total or 0)}; {kept} keep their length from the checkpoint's "
+                 "run, so that the steps already taken stay exact. Give lengths in steps or epochs to plan them anew.")
+        self._writers = [d.writer for d in self._driven if d.writer is not None]
         ends = [d.end for d in self._driven if d.end is not None]
-        # The step from which on_before_optimizer_step must look for a step past an end (never once warned).
-        hot.first_end = min(ends) if ends and not self._warned_past_end else NEVER
-        self._before_step_idle = self._use_global_step and hot.seen < hot.first_end
+        self._first_end = min(ends) if ends else float("inf")
+        self._watch_before_step = not self._use_global_step
 
     def _range_test_result(self, context: FitContext) -> Any:
         """The suggestion of the Trainer's :class:`~lightning_clr.LRRangeTest`, running it if needed."""
         test = find_range_test(type(self).__name__, context.trainer)
         return test.ensure_result(context.trainer, context.pl_module)
 
+    @override
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if self._pending_build is not None:
+            context, self._pending_build = self._pending_build, None
+            self._build(context)
+        self._cadence = LogCadence(trainer)
+        # the count is restored by now; None under an own clock (torch's step hooks write then)
+        self._steps = global_step_counter(trainer) if self._use_global_step else None
+        # On resume the optimizer's own lr was restored after on_fit_start: write from here on.
+        self._write_all(trainer)
+
+    @override
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._handles = remove_hooks(self._handles)
+
+    @override
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            self._handles = remove_hooks(self._handles)
+
     # ------------------------------------------------------------------ the hooks of every step
     @override
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self._steps is not None:  # the safety net: a rate replaced since the last write is written again
+            for writer in self._writers:
+                if not writer.is_current(self._written):
+                    writer.write(self._written, self._rate_scale)
+        if self._cadence is not None and self._cadence.due():
+            if self._steps is not None and self._written != trainer.global_step:  # the cheap counter, checked
+                self._steps = global_step_counter(trainer)
+                self._write_all(trainer)
+            self._log(trainer)
+
+    @override
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
-        if self._before_step_idle:
+        if not self._watch_before_step:
             return
         optimizer = unwrap_optimizer(optimizer)
         for driven in self._driven:
@@ -218,51 +377,26 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
             write_now = driven.clock.before_optimizer_step()
             if write_now is not None:  # GradScaler.step comes next and uses the rate written now, or skips
                 self._write(driven, write_now)
-            if driven.end is not None and not self._warned_past_end:
-                step = self._step_now(driven, trainer)
-                if step >= driven.end:
-                    self._warned_past_end = True
-                    self._update_idle()
-                    warn(
-                        f"{type(self).__name__}: optimizer {driven.index} takes step {step}, past the schedule's end "
-                        f"({driven.end} steps); the final value is held. The run is longer than the schedule."
-                    )
-
-    def _step_now(self, driven: _Driven, trainer: Any) -> int:
-        """The clock's step; under Lightning's clock, the step written last (``trainer.global_step`` as read at
-        the last batch end or train start) instead of a second read."""
-        writer = driven.writer
-        if self._use_global_step and writer is not None and writer.written_step >= 0:
-            return writer.written_step
-        return driven.clock.now(trainer)
-
-    @override
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        if self._pending_build is not None:
-            context, self._pending_build = self._pending_build, None
-            self._build(context)
-        self._rate_log = RateLog(self.logging_name, self.log_momentum)
-        # the count is restored by now; None under an own clock (torch's step hooks write then)
-        self._hot.start_fit(trainer, global_step_counter(trainer) if self._use_global_step else None)
-        self._hot.scale = self._rate_scale  # a checkpoint may have restored it
-        # On resume the optimizer's own lr was restored after on_fit_start: write from here on.
-        self._write_all(trainer)
-
-    @override
-    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        # The safety net (a rate replaced since the last write is rewritten) and the logging cadence: HotPath.start.
-        if self._hot.start(trainer):
-            if self._use_global_step and self._hot.seen != trainer.global_step:  # checks the cheap read, now and then
-                self._hot.steps = global_step_counter(trainer)
-                self._write_all(trainer)
-            self._log(trainer)
+            step = self._written if self._use_global_step else driven.clock.now(trainer)
+            if driven.end is not None and step >= driven.end and self._first_end != float("inf"):
+                self._first_end = float("inf")  # once
+                self._watch_before_step = not self._use_global_step
+                warn(f"{type(self).__name__}: optimizer {driven.index} takes step {step}, past the schedule's end "
+                     f"({driven.end} steps); the final value is held. The run is longer than the schedule.")
 
     @override
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # Under Lightning's clock, the values of the next step, once a batch has stepped (train start wrote the
-        # first ones; set_rate_scale and a resume rewrite them): HotPath.end, the whole per-step work of that clock.
-        if self._hot.end():
-            self._before_step_idle = False  # the next step may be past a schedule's end: warn there
+        # Under Lightning's clock: the values of the next step, once a batch has stepped.
+        if self._steps is None:
+            return
+        step = self._steps.completed
+        if step == self._written:  # a batch that accumulated gradients only
+            return
+        self._written = step
+        for writer in self._writers:
+            writer.write(step, self._rate_scale)
+        if step >= self._first_end:
+            self._watch_before_step = True  # the next step may be past a schedule's end: warn there
 
     # ------------------------------------------------------------------ writing the values
     def _write(self, driven: _Driven, step: int) -> None:
@@ -273,18 +407,9 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         for driven in self._driven:
             self._write(driven, driven.clock.now(trainer))
         if self._use_global_step:
-            self._hot.seen = step = trainer.global_step
-            if step >= self._hot.first_end:
-                self._before_step_idle = False  # a resume past a schedule's end: warn at the next step
-
-    # ------------------------------------------------------------------ logging
-    def _log(self, trainer: Any) -> None:
-        if not trainer.is_global_zero:
-            return
-        metrics = self._rate_log.metrics(self._driven, trainer, self._rate_scale)
-        step = logging_step(trainer)
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=step)
+            self._written = step = trainer.global_step
+            if step >= self._first_end:
+                self._watch_before_step = True  # a resume past a schedule's end: warn at the next step
 
     def set_rate_scale(self, scale: float) -> None:
         """Multiplies the learning-rate schedules by ``scale`` from the next write on (the shape stays: the
@@ -296,12 +421,110 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         Raises:
             ValueError: if ``scale`` is not in (0, 1].
         """
-        self._rate_scale = self._hot.scale = check_number(scale, "scale", 0.0, 1.0, low_open=True)
-        for driven in self._driven:
-            if driven.writer is not None:
-                driven.writer.written_step = -1  # the values in place are stale: write at the next hook
+        self._rate_scale = check_number(scale, "scale", 0.0, 1.0, low_open=True)
+        for writer in self._writers:
+            writer.invalidate()  # the values in place are stale: written again at the next hook
         if self._trainer is not None and self._driven:
             self._write_all(self._trainer)
+
+    @property
+    def rate_scale(self) -> float:
+        """The factor every learning rate this callback writes is multiplied by: 1.0 unless lowered (e.g. by
+        :class:`~lightning_clr.DivergenceGuard`). Saved in the checkpoint, so a resumed run writes the same rates."""
+        return self._rate_scale
+
+    # ------------------------------------------------------------------ logging
+    def _log(self, trainer: Any) -> None:
+        if not trainer.is_global_zero:
+            return
+        groups = [d.optimizer.param_groups for d in self._driven]
+        if len(groups) != len(self._named_groups) or any(
+                a is not b for a, b in zip(groups, self._named_groups, strict=True)):
+            described = [(type(d.optimizer).__name__, [] if d.writer is None else d.optimizer.param_groups[:len(
+                d.writer.lr)], d.writer is not None and d.writer.momentum_key is not None) for d in self._driven]
+            self._names = metric_names(self.logging_name, described, self.log_momentum)
+            self._named_groups = groups
+        metrics: dict[str, float] = {}
+        for driven, (names, moment_names) in zip(self._driven, self._names, strict=True):
+            if driven.writer is None:
+                continue
+            lrs, momenta = driven.writer.values(driven.clock.now(trainer), self._rate_scale)
+            metrics.update(zip(names, lrs, strict=True))
+            if moment_names is not None:
+                metrics.update((n, m) for n, m in zip(moment_names, momenta, strict=True) if m is not None)
+        step = logging_step(trainer)
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=step)
+
+    # ------------------------------------------------------------------ checkpoints
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        if self._driven and self._use_global_step and self._trainer is not None:
+            # Lightning's clock drives every optimizer: save it, so a resume that switches to the own clock
+            # (count_skipped_steps=False) continues from the same step.
+            counts = {d.index: int(self._trainer.global_step) for d in self._driven}
+        elif self._driven:
+            counts = {d.index: d.clock.count for d in self._driven}
+        else:
+            counts = dict(self._restored_counts)
+        return {
+            "version": _STATE_VERSION,
+            "fingerprint": self.fingerprint(),
+            "arguments": self._plain_arguments(),
+            "step_counts": {str(k): v for k, v in counts.items()},
+            "rate_scale": self._rate_scale,
+            "total_steps": self._built_total if self._driven else self._restored_total,
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored_counts = {int(k): int(v) for k, v in state_dict.get("step_counts", {}).items()}
+        self._loaded_from_checkpoint = True
+        self._rate_scale = float(state_dict.get("rate_scale", 1.0))
+        self._restored_total = state_dict.get("total_steps")  # absent from older checkpoints: nothing is kept
+        fingerprint = state_dict.get("fingerprint")
+        if fingerprint is not None and fingerprint != self.fingerprint():
+            saved = state_dict.get("arguments", {})
+            changed = {k: (saved.get(k), v) for k, v in self._plain_arguments().items() if saved.get(k) != v}
+            warn(
+                f"{type(self).__name__} is resuming from a checkpoint saved with other arguments "
+                f"(changed, as (saved, now): {changed}). The schedule continues from the restored step with "
+                "the new arguments."
+            )
+
+    # ------------------------------------------------------------------ read-only access for other callbacks
+    def drives(self, optimizer_index: int) -> bool:
+        """Whether this callback schedules optimizer ``optimizer_index`` of the Trainer."""
+        return self.optimizers is None or optimizer_index in self.optimizers
+
+    def _built(self, optimizer_index: int, group: int) -> GroupWriter | None:
+        for driven in self._driven:
+            if driven.index == optimizer_index and driven.writer is not None and len(driven.writer.lr) > group:
+                return driven.writer
+        return None
+
+    def step_schedule(self, optimizer_index: int = 0, group: int = 0) -> Callable[[int], float] | None:
+        """The learning-rate schedule built for param group ``group`` of optimizer ``optimizer_index`` in
+        the current fit, or ``None`` before it is built (at fit start, or at train start with "auto" bounds)."""
+        writer = self._built(optimizer_index, group)
+        return None if writer is None else writer.lr[group]
+
+    def step_momentum_schedule(self, optimizer_index: int = 0, group: int = 0) -> Callable[[int], float] | None:
+        """The momentum schedule of that param group, or ``None`` (not built yet, or the momentum is not cycled)."""
+        writer = self._built(optimizer_index, group)
+        return None if writer is None else writer.momentum[group]
+
+    def current_step(self, trainer: Any, optimizer_index: int = 0) -> int:
+        """The count of optimizer steps of ``optimizer_index`` taken so far: the step the schedule writes next.
+
+        Raises:
+            ValueError: if this callback does not drive that optimizer in the current fit.
+        """
+        for driven in self._driven:
+            if driven.index == optimizer_index:
+                return driven.clock.now(trainer)
+        raise ValueError(f"{type(self).__name__} does not drive optimizer {optimizer_index} in the current fit "
+                         f"(it drives {[d.index for d in self._driven]}).")
 
     # ------------------------------------------------------------------ previews
     def schedules(self, steps_per_epoch: float | None = None, total_steps: float | None = None,
@@ -310,7 +533,7 @@ class ScheduleCallback(ScheduleState, StepHookOwner):
         param groups, for a run of ``total_steps`` optimizer steps with ``steps_per_epoch`` per epoch.
 
         Raises:
-            ValueError: if a length needs a count not given, or a bound is ``"auto"``.
+            ValueError: if a length needs a count not given, or a bound is "auto".
         """
         if self._needs_range_test():
             raise ValueError(f"{type(self).__name__} has 'auto' bounds, known only after an LR range test.")

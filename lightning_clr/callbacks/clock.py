@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["ClockMode", "StepClock"]
+__all__ = ["ClockMode", "StepClock", "remove_hooks"]
 
 ClockMode = Literal["global_step", "updates", "attempts"]
 
@@ -136,3 +136,10 @@ class StepClock:
 
         return [optimizer.register_step_pre_hook(_eager(pre_hook)),
                 optimizer.register_step_post_hook(_eager(post_hook))]
+
+
+def remove_hooks(handles: list[Any]) -> list[Any]:
+    """Removes torch optimizer step hooks (the handles ``register_step_*_hook`` returned); returns an empty list."""
+    for handle in handles:
+        handle.remove()
+    return []

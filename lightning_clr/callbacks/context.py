@@ -35,10 +35,21 @@ GroupSchedules = list[tuple[Callable[[int], float], Callable[[int], float] | Non
 class FitContext:
     """What a callback knows about the fit when it builds its schedules.
 
+    A resumed fit whose length differs from the checkpoint's run (another ``max_steps`` or ``max_epochs``) keeps
+    the past exact: a length given as a share of the run (``"30%"``, ``total_steps=None``) resolves against the
+    checkpoint's run (``planned_total``), as it did when those steps were taken, and is listed in ``kept`` (the
+    callback says so in one warning). Lengths in steps or epochs do not depend on the run's length. A schedule
+    that is re-planned for the new length on purpose (warmup-stable-decay's cool-down) asks for the new one
+    (``replan=True``).
+
     Attributes:
         steps_per_epoch: optimizer steps in one training epoch (per rank), or ``None`` if unknown.
         total_steps: optimizer steps in the whole fit (``trainer.estimated_stepping_batches``), or ``None``.
         owner: the callback, as named in warnings.
+        planned_total: on resume, the run length the checkpoint's schedules were built for (``None``: a new fit,
+            or a checkpoint that does not say).
+        resumed_step: on resume, the step count restored from the checkpoint (``None``: a new fit).
+        kept: the arguments resolved against ``planned_total`` rather than the new run's length.
     """
 
     steps_per_epoch: float | None
@@ -46,12 +57,32 @@ class FitContext:
     trainer: Any = field(default=None, repr=False)
     pl_module: Any = field(default=None, repr=False)
     owner: str = ""
+    planned_total: float | None = None
+    resumed_step: int | None = None
+    kept: list[str] = field(default_factory=list)
 
-    def resolve(self, length: Length, name: str | None = None, spec: Any = None) -> int:
+    @property
+    def run_changed(self) -> bool:
+        """Whether this is a resume into a run of another length than the checkpoint's."""
+        return self.planned_total is not None and self.planned_total != self.total_steps
+
+    def whole_run(self, name: str) -> float | None:
+        """The run's length in optimizer steps for an argument that means "the whole fit" (``None`` if unknown):
+        on a resume into a run of another length, the checkpoint's run (recorded in ``kept``)."""
+        if self.run_changed:
+            self.kept.append(name)
+            return self.planned_total
+        return self.total_steps
+
+    def resolve(self, length: Length, name: str | None = None, spec: Any = None, replan: bool = False) -> int:
         """``length`` in optimizer steps. In a fit (a Trainer is known, not ``fast_dev_run``), a length longer
-        than the whole fit warns, naming the argument ``name`` and its value ``spec``."""
-        steps = length.resolve(self.steps_per_epoch, self.total_steps)
+        than the whole fit warns, naming the argument ``name`` and its value ``spec``. A share of the run resolves
+        against the checkpoint's run on a resume into a run of another length, unless ``replan``."""
         total = self.total_steps
+        if length.unit == "percent" and self.run_changed and not replan:
+            total = self.planned_total
+            self.kept.append(f"{name}={str(length) if spec is None else repr(spec)}" if name else str(length))
+        steps = length.resolve(self.steps_per_epoch, total)
         debug_run = bool(getattr(self.trainer, "fast_dev_run", False))  # a smoke run is short on purpose
         if name is not None and self.trainer is not None and total is not None and steps > total and not debug_run:
             shown = str(length) if spec is None else repr(spec)
@@ -72,8 +103,9 @@ def per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> li
     if isinstance(value, (list, tuple)):
         if len(value) != num_groups:
             raise ValueError(
-                f"Expected {name} to have one value per param group of {optimizer_name} ({num_groups}), "
-                f"but got {len(value)} values: {list(value)!r}. Pass a single value to use it for every group."
+                f"Expected {name} to have one value per param group of {optimizer_name}, which has {num_groups} "
+                f"param group(s), but got {len(value)} values: {list(value)!r}. Pass a single value to use it for "
+                "every group."
             )
         return list(value)
     return [value] * num_groups

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Literal, Union
 
 from lightning_clr._checks import AUTO, check_bound, check_number
 from lightning_clr.callbacks.base import ScheduleCallback
@@ -48,6 +48,8 @@ class CosineRestartsLR(ScheduleCallback):
             (0, 1], or ``alpha`` or ``warmup_start`` outside [0, 1].
     """
 
+    _FINGERPRINTED_WHEN_SET = ("warmup", "warmup_start")  # added later: older checkpoints match without them
+
     def __init__(
         self,
         max_lr: Union[float, list[float], Literal["auto"]],  # noqa: UP007 - LightningCLI shows this form
@@ -80,18 +82,13 @@ class CosineRestartsLR(ScheduleCallback):
     def _needs_range_test(self) -> bool:
         return self.max_lr == AUTO
 
-    def _arguments(self) -> dict[str, Any]:
-        names = ["max_lr", "first_cycle", "t_mul", "m_mul", "alpha", "optimizers", "count_skipped_steps"]
-        if self._warmup is not None:  # only when used: a checkpoint saved before the warm-up existed matches
-            names += ["warmup", "warmup_start"]
-        return {k: getattr(self, k) for k in names}
-
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         first = context.resolve(self._first_cycle, "first_cycle", self.first_cycle)
         warmup = 0 if self._warmup is None else context.resolve(self._warmup, "warmup", self.warmup)
         max_lr = self.max_lr
         if max_lr == AUTO:
             max_lr = self._range_test_result(context).for_policy("cosine_restarts").max_lr
+            self._resolved = {"max_lr": max_lr}
         return [
             (CosineRestartsSchedule(float(peak), first, self.t_mul, self.m_mul, self.alpha, warmup, self.warmup_start),
              None)

@@ -107,11 +107,6 @@ class CyclicLR(ScheduleCallback):
     def _needs_range_test(self) -> bool:
         return AUTO in (self.base_lr, self.max_lr, self.step_size_up)
 
-    def _arguments(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("base_lr", "max_lr", "step_size_up", "step_size_down", "mode",
-                                              "gamma", "cycle_momentum", "base_momentum", "max_momentum",
-                                              "optimizers", "count_skipped_steps")}
-
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         base_lr, max_lr = self.base_lr, self.max_lr
         up: int | None = (None if self._step_size_up is None
@@ -126,6 +121,8 @@ class CyclicLR(ScheduleCallback):
                     "length is unknown (a train loader without __len__). Give step_size_up in steps."
                 )
             up = int(result.step_size_up) if up is None else up
+            self._resolved = {k: v for k, v in (("base_lr", base_lr), ("max_lr", max_lr), ("step_size_up", up))
+                              if getattr(self, k) == AUTO}
         if up is None:  # pragma: no cover - "auto" is the only way to leave it unset, and was resolved above
             raise ValueError("CyclicLR: step_size_up is unknown.")
         down = (None if self._step_size_down is None

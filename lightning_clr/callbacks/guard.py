@@ -6,7 +6,7 @@ Design (see ``docs/guard.md`` for the measurements):
   added on its device into one running sum (``Tensor.add_``): no device-to-host sync between checks.
 * **Cadence**: every ``check_every_n_steps`` optimizer steps (``trainer.global_step``), the sum is reduced over
   the ranks (one all-reduce of two numbers under DDP) and read once; the window's mean goes to the pure rule in
-  :mod:`lightning_clr.callbacks._spike`. Every rank sees the same reduced numbers, so every rank decides alike.
+  :mod:`lightning_clr.callbacks.guard_rule`. Every rank sees the same reduced numbers, so every rank decides alike.
   A fixed step cadence rather than "the lowest rate of each cycle": 1cycle has a single cycle, and a divergence
   must be caught within a few tens of steps whatever the schedule.
 * **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if every window since the
@@ -28,18 +28,19 @@ Design (see ``docs/guard.md`` for the measurements):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from typing_extensions import override
 
 from lightning_clr._checks import check_int, check_number
+from lightning_clr._compat import CallbackBase
 from lightning_clr._trainer import unwrap_optimizer
 from lightning_clr._warnings import warn
-from lightning_clr.callbacks._copies import all_finite, kept_copies, restore_copy, take_copy
-from lightning_clr.callbacks._hooks import StepHookOwner
-from lightning_clr.callbacks._spike import (
+from lightning_clr.callbacks.base import ScheduleCallback
+from lightning_clr.callbacks.clock import remove_hooks
+from lightning_clr.callbacks.guard_rule import (
     LossMonitor,
     describe_event,
     give_up_message,
@@ -47,7 +48,6 @@ from lightning_clr.callbacks._spike import (
     newest_at_most,
     rate_cut,
 )
-from lightning_clr.callbacks.base import ScheduleCallback
 
 __all__ = ["DivergenceError", "DivergenceGuard"]
 
@@ -59,12 +59,63 @@ class DivergenceError(RuntimeError):
     """The loss diverged again after ``max_rollbacks`` rollbacks: the fit stops."""
 
 
+# ------------------------------------------------------------------ host copies of state_dict trees
+def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    """``obj`` with ``fn`` applied to every tensor in it (through dicts, lists and tuples)."""
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(map_tensors(v, fn) for v in obj)
+    return obj
+
+
+def to_host(tensor: torch.Tensor) -> torch.Tensor:
+    """A detached copy of ``tensor`` in host memory (a copy even if it is there already)."""
+    return tensor.detach().to("cpu", copy=True)
+
+
+def all_finite(obj: Any) -> bool:
+    """Whether every floating-point tensor in ``obj`` is finite (read on the host: call it on host copies)."""
+    found: list[bool] = []
+    map_tensors(obj, lambda t: found.append(not t.is_floating_point() or bool(torch.isfinite(t).all())))
+    return all(found)
+
+
+def take_copy(module: Any, optimizers: list[Any]) -> dict[str, Any]:
+    """Host copies of ``module``'s and each optimizer's ``state_dict``: ``{"model": ..., "optimizers": [...]}``."""
+    return {"model": map_tensors(module.state_dict(), to_host),
+            "optimizers": [map_tensors(o.state_dict(), to_host) for o in optimizers]}
+
+
+def restore_copy(copy: dict[str, Any], module: Any, optimizers: list[Any]) -> None:
+    """Loads a :func:`take_copy` back into ``module`` and ``optimizers``, from clones (torch's
+    ``Optimizer.load_state_dict`` keeps same-device tensors as they are, and the live state would then overwrite
+    the copy). The optimizers' hyperparameters (rate, momentum, ...) stay those they have now."""
+    module.load_state_dict(map_tensors(copy["model"], torch.Tensor.clone))
+    for optimizer, saved in zip(optimizers, copy["optimizers"], strict=True):
+        hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+        optimizer.load_state_dict(map_tensors(saved, torch.Tensor.clone))
+        for group, values in zip(optimizer.param_groups, hyper, strict=True):
+            group.update(values)
+
+
+def kept_copies(state_dict: dict[str, Any]) -> list[dict[str, Any]]:
+    """The kept copies in a guard's checkpoint state, oldest first, each with its ``"step"``; a version-1 or
+    version-2 state held one copy under ``"kept"`` with its step beside it, under ``"kept_step"``."""
+    kept = state_dict.get("kept")
+    if isinstance(kept, dict):
+        return [{**kept, "step": state_dict.get("kept_step")}]
+    return list(kept or [])
+
+
 def _loss_of(outputs: Any) -> torch.Tensor | None:
     loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
     return loss if isinstance(loss, torch.Tensor) else None
 
 
-class DivergenceGuard(StepHookOwner):
+class DivergenceGuard(CallbackBase):
     """Detects a non-finite or spiking training loss, rolls back to the last good state kept in host memory and
     lowers the peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` after ``max_rollbacks``.
 
@@ -169,7 +220,7 @@ class DivergenceGuard(StepHookOwner):
     # ------------------------------------------------------------------ fit start
     @override
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        self._remove_hooks()
+        self._handles = remove_hooks(self._handles)
         self._reset_runtime()
         if not self._loaded:
             self._kept = []  # a new fit: new optimizers, maybe new weights
@@ -187,6 +238,15 @@ class DivergenceGuard(StepHookOwner):
         if self._amp:  # a step the GradScaler skips runs no step hook
             for optimizer in self._optimizers:
                 self._handles.append(optimizer.register_step_post_hook(self._count_update))
+
+    @override
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._handles = remove_hooks(self._handles)
+
+    @override
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            self._handles = remove_hooks(self._handles)
 
     def _count_update(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self._updates += 1

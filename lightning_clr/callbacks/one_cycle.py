@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Literal, Union
 
 from lightning_clr._checks import (
     ANNEAL_STRATEGIES,
@@ -96,23 +96,22 @@ class OneCycleLR(ScheduleCallback):
     def _needs_range_test(self) -> bool:
         return self.max_lr == AUTO
 
-    def _arguments(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
-                                              "final_div_factor", "three_phase", "cycle_momentum", "base_momentum",
-                                              "max_momentum", "optimizers", "count_skipped_steps")}
-
     def _schedules_for(self, context: FitContext, num_groups: int, optimizer_name: str) -> GroupSchedules:
         if self._total_steps is None:
-            if context.total_steps is None:
+            whole = context.whole_run("total_steps=None")
+            if whole is None:
                 raise ValueError(
                     "OneCycleLR(total_steps=None) takes the whole fit, but the fit's length is unknown "
                     f"(estimated_stepping_batches={context.total_steps}). Set max_epochs or max_steps, or give "
                     "total_steps explicitly."
                 )
-            total: int = int(context.total_steps)
+            total: int = int(whole)
         else:
             total = context.resolve(self._total_steps, "total_steps", self.total_steps)
-        max_lr = self._range_test_result(context).for_policy("one_cycle").max_lr if self.max_lr == AUTO else self.max_lr
+        max_lr = self.max_lr
+        if max_lr == AUTO:
+            max_lr = self._range_test_result(context).for_policy("one_cycle").max_lr
+            self._resolved = {"max_lr": max_lr}
         momentum: OneCycleSchedule | None = None
         if self.cycle_momentum:
             momentum = OneCycleSchedule(self.max_momentum, self.base_momentum, self.max_momentum, total,

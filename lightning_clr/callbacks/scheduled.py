@@ -61,5 +61,5 @@ class ScheduledLR(ScheduleCallback):
         return list(zip(lrs, momenta, strict=False))
 
     def _arguments(self) -> dict[str, Any]:
-        return {"lr": repr(self.lr), "momentum": repr(self.momentum), "optimizers": self.optimizers,
-                "count_skipped_steps": self.count_skipped_steps}
+        # the schedules as their repr text, as every checkpoint of this class saved them
+        return {**super()._arguments(), "lr": repr(self.lr), "momentum": repr(self.momentum)}

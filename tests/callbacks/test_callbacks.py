@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import csv
 import itertools
+import logging
 import pickle
 import re
 import warnings
@@ -222,7 +223,8 @@ def test_list_length_differing_from_group_count_raises_at_fit_start(tmp_path: An
                                                                     groups: int) -> None:
     model = RecordingModel(groups=groups)
     trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1), callbacks=[callback()])
-    with pytest.raises(ValueError, match=rf"one value per param group of optimizer 0 \(SGD\) \({groups}\)"):
+    message = rf"one value per param group of optimizer 0 \(SGD\), which has {groups} param group"
+    with pytest.raises(ValueError, match=message):
         trainer.fit(model)
     assert model.used == []
 
@@ -272,13 +274,18 @@ def test_the_step_is_read_from_lightnings_own_counter_and_checked(tmp_path: Any)
     seen: list[tuple[int, int]] = []
 
     class Probe(pl.Callback):
-        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
-            seen.append((callback._hot.steps.completed, trainer.global_step))
+        def on_train_start(self, trainer: Any, *args: Any) -> None:
+            self.counter = global_step_counter(trainer)
 
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            seen.append((self.counter.completed, trainer.global_step))
+
+    probe = Probe()
     callback = CyclicLR(0.1, 1.0, step_size_up=2)
-    _, trainer = fit(tmp_path, [callback, Probe()], max_epochs=2, accumulate_grad_batches=3)
-    assert not isinstance(callback._hot.steps, _GlobalStep)
+    model, trainer = fit(tmp_path, [callback, probe], max_epochs=2, accumulate_grad_batches=3)
+    assert not isinstance(probe.counter, _GlobalStep)
     assert [a for a, _ in seen] == [b for _, b in seen] and seen[-1][1] == trainer.global_step == 8
+    assert used_lrs(model) == [CyclicSchedule(0.1, 1.0, 2)(step) for step in range(8)]
 
     class Double:
         global_step = 7
@@ -466,13 +473,19 @@ def test_csv_log_names_for_two_param_groups(tmp_path: Any) -> None:
 
 
 @pytest.mark.parametrize("monitor_first", [True, False], ids=["monitor-before", "monitor-after"])
-def test_learning_rate_monitor_alongside(tmp_path: Any, monitor_first: bool) -> None:
+def test_learning_rate_monitor_alongside(tmp_path: Any, monitor_first: bool, caplog: Any) -> None:
     """LearningRateMonitor logs ``lr-SGD``; ours logs ``lr-clr-SGD``: no collision, in either order, and the
-    monitor's values (it reads the param group at batch start) equal the rates the steps applied."""
+    monitor's values (it reads the param group at batch start) equal the rates the steps applied. The callback
+    says once, in one line, that it logs the rate already."""
     monitor = LearningRateMonitor(logging_interval="step", log_momentum=True)
     ours = CyclicLR(0.1, 1.0, 3, mode="triangular2")
     callbacks = [monitor, ours] if monitor_first else [ours, monitor]
-    model, trainer = fit(tmp_path, callbacks, max_epochs=2, logger=CSVLogger(tmp_path), log_every_n_steps=1)
+    with caplog.at_level(logging.INFO):
+        model, trainer = fit(tmp_path, callbacks, max_epochs=2, logger=CSVLogger(tmp_path), log_every_n_steps=1)
+        trainer.fit(model)  # a second fit on the same Trainer: no second note
+    notes = [r.getMessage() for r in caplog.records if "already logs the rate" in r.getMessage()]
+    assert notes == ["CyclicLR already logs the rate it applies (lr-clr-<Optimizer>); the LearningRateMonitor logs "
+                     "it again, as lr-<Optimizer>. Remove the LearningRateMonitor unless you want both."]
     columns = read_csv_metrics(trainer)
     applied = dict(enumerate(used_lrs(model)))
     assert {"lr-SGD", "lr-SGD-momentum", "lr-clr-SGD", "lr-clr-SGD-momentum"} <= set(columns)

@@ -1,11 +1,11 @@
-"""DivergenceGuard's rule (:class:`lightning_clr.callbacks._spike.LossMonitor`) on literal sequences of window
+"""DivergenceGuard's rule (:class:`lightning_clr.callbacks.guard_rule.LossMonitor`) on literal sequences of window
 means: no Trainer, no torch."""
 
 from __future__ import annotations
 
 import math
 
-from lightning_clr.callbacks._spike import LossMonitor, describe_event, newest_at_most, rate_cut
+from lightning_clr.callbacks.guard_rule import LossMonitor, describe_event, newest_at_most, rate_cut
 
 
 def test_the_rule_on_a_literal_sequence() -> None:

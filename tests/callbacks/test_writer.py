@@ -1,210 +1,198 @@
-"""The one writer of rates (``lightning_clr.callbacks.writer``): its table of values and its general path.
+"""The one writer of rates: after every batch each group holds ``schedule(step) * scale``, bit for bit.
 
-The table is an optimisation only: every value it writes must be the float a call of the schedule gives,
-whatever the step order (resume, rollback), the scale or the kind of param-group entry.
+Checked through ``optimizer.param_groups``: with a real ``Trainer`` under steps, accumulation, scale changes,
+foreign overwrites and resumes, and through :class:`GroupWriter`'s public methods for the orders of steps a
+Trainer cannot easily make (jumps back, as a rollback or a resume makes them).
 """
 
 from __future__ import annotations
 
+import pickle
+from typing import Any
+
 import pytest
+import pytorch_lightning as pl
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_clr._param_groups import momentum_key
-from lightning_clr.callbacks.writer import TABLE_STEPS, GroupWriter
-from lightning_clr.schedules import (
-    ConstantSchedule,
-    CosineRestartsSchedule,
-    CyclicSchedule,
-    ExponentialRamp,
-    LinearRamp,
-    OneCycleSchedule,
-)
+from lightning_clr import CyclicLR, OneCycleLR, ScheduledLR
+from lightning_clr.callbacks.writer import GroupWriter
+from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
 
-BUILT_IN = [
-    CyclicSchedule(0.01, 0.1, 7, mode="triangular2"),
-    CyclicSchedule(0.01, 0.1, 5, step_size_down=3, mode="exp_range", gamma=0.999),
-    OneCycleSchedule(0.004, 0.1, 4e-7, 2000),
-    CosineRestartsSchedule(0.1, 10, t_mul=2.0, m_mul=0.9, alpha=0.01),
-    LinearRamp(0.1, 0.0, 1500),
-    ExponentialRamp(1e-7, 10.0, 100),
-    ConstantSchedule(0.05),
-]
+from helpers import RecordingModel, trainer_kwargs
+
+LR = OneCycleSchedule(0.004, 0.1, 4e-7, 3000)
 MOMENTUM = CyclicSchedule(0.95, 0.85, 7)
 
 
-def _sgd(groups: int = 1, **kwargs) -> torch.optim.SGD:
+def _optimizer(kind: str, groups: int, tensor: bool = False) -> torch.optim.Optimizer:
     params = [{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(groups)]
-    return torch.optim.SGD(params, lr=0.1, momentum=0.9, **kwargs)
+    if kind == "adam":  # each group its own second beta, which a write must keep
+        lr: Any = torch.tensor(0.1) if tensor else 0.1
+        return torch.optim.Adam([{**p, "betas": (0.9, 0.98 - 0.01 * i)} for i, p in enumerate(params)], lr=lr)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    return torch.optim.SGD(params, lr=0.1)  # no momentum entry to cycle
 
 
-def _writer(optimizer, lr, momentum=None) -> GroupWriter:
+def _writer(optimizer: torch.optim.Optimizer, lrs: list[Any] | None = None, momentum: Any = MOMENTUM) -> GroupWriter:
     groups = len(optimizer.param_groups)
-    keys = [momentum_key(g) if momentum is not None else None for g in optimizer.param_groups]
-    return GroupWriter(optimizer, [lr] * groups, [momentum] * groups, keys)
+    key = "betas" if "betas" in optimizer.param_groups[0] else (
+        "momentum" if "momentum" in optimizer.param_groups[0] else None)
+    return GroupWriter(optimizer, lrs or [LR] * groups, [momentum] * groups, key)
 
 
-@pytest.mark.parametrize("schedule", BUILT_IN, ids=lambda s: type(s).__name__)
-def test_table_writes_exactly_the_floats_a_call_gives_across_table_boundaries(schedule):
-    optimizer = _sgd(groups=3)
-    writer = _writer(optimizer, schedule, MOMENTUM)
-    assert writer._fast
-    steps = [*range(0, 5), *range(TABLE_STEPS - 3, TABLE_STEPS + 3), 2 * TABLE_STEPS + 7, 10 * TABLE_STEPS]
-    for step in steps:
-        writer.write(step)
-        for group in optimizer.param_groups:
-            assert group["lr"] == schedule(step) and type(group["lr"]) is float
-            assert group["momentum"] == MOMENTUM(step)
-        assert writer.written_step == step and writer.is_current(step)
+def _check(optimizer: torch.optim.Optimizer, step: int, scale: float = 1.0, lrs: list[Any] | None = None,
+           momentum: Any = MOMENTUM) -> None:
+    for i, group in enumerate(optimizer.param_groups):
+        expected = (lrs[i] if lrs else LR)(step) * scale
+        assert float(group["lr"]) == pytest.approx(expected, rel=1e-6) if torch.is_tensor(group["lr"]) else (
+            group["lr"] == expected and type(group["lr"]) is float)
+        if momentum is None:
+            continue
+        if "betas" in group:
+            assert float(group["betas"][0]) == pytest.approx(momentum(step), rel=1e-6)
+            assert group["betas"][1] == 0.98 - 0.01 * i
+        elif "momentum" in group:
+            assert group["momentum"] == momentum(step)
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.integers(0, 5 * TABLE_STEPS), min_size=1, max_size=12),
-       scale=st.sampled_from([1.0, 0.5, 0.3, 0.125]))
-def test_any_step_order_and_scale_give_the_evaluated_value(steps, scale):
-    """Steps that go back (a resume, a rollback) or jump, and scales that change (the guard), refill the
-    table; the rate is always ``schedule(step) * scale``, bit for bit."""
-    schedule = OneCycleSchedule(0.004, 0.1, 4e-7, 3 * TABLE_STEPS)
-    optimizer = _sgd()
-    writer = _writer(optimizer, schedule, MOMENTUM)
-    for i, step in enumerate(steps):
-        current = scale if i % 2 else 1.0
-        writer.write(step, current)
-        assert optimizer.param_groups[0]["lr"] == schedule(step) * current
-        assert optimizer.param_groups[0]["momentum"] == MOMENTUM(step)
+@given(st.lists(st.tuples(st.integers(0, 5000), st.sampled_from([1.0, 0.5, 0.25])), min_size=1, max_size=20),
+       st.sampled_from(["sgd", "adam", "plain"]), st.sampled_from([1, 3]))
+def test_any_step_order_and_scale_leave_the_schedules_floats(events, kind, groups):
+    """Steps that go back (a resume, a rollback) or jump, and scales that change (the guard): every group holds
+    ``schedule(step) * scale``, bit for bit, and Adam's second beta is kept."""
+    optimizer = _optimizer(kind, groups)
+    momentum = None if kind == "plain" else MOMENTUM
+    writer = _writer(optimizer, momentum=momentum)
+    for step, scale in events:
+        writer.write(step, scale)
+        _check(optimizer, step, scale, momentum=momentum)
+        assert writer.is_current(step) and (step == 0 or not writer.is_current(step - 1))
 
 
-def test_a_changed_scale_is_written_at_once_within_the_table():
-    schedule = CyclicSchedule(0.01, 0.1, 7)
-    optimizer = _sgd()
-    writer = _writer(optimizer, schedule)
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 400), min_size=1, max_size=10), st.sampled_from([1.0, 0.5]))
+def test_distinct_group_schedules_each_give_their_own_group_its_float(steps, scale):
+    """Discriminative rates (one schedule per group) and an unscheduled momentum in one group."""
+    optimizer = _optimizer("sgd", 3)
+    lrs = [LR, CosineRestartsSchedule(0.3, 17, 2.0), LR]
+    writer = GroupWriter(optimizer, lrs, [MOMENTUM, None, MOMENTUM], "momentum")
+    for step in steps:
+        optimizer.param_groups[1]["momentum"] = 0.5
+        writer.write(step, scale)
+        assert [g["lr"] for g in optimizer.param_groups] == [s(step) * scale for s in lrs]
+        assert [g["momentum"] for g in optimizer.param_groups] == [MOMENTUM(step), 0.5, MOMENTUM(step)]
+
+
+def test_each_distinct_schedule_is_evaluated_once_a_step():
+    calls: list[int] = []
+
+    def schedule(step: int) -> float:
+        calls.append(step)
+        return 0.1 / (1 + step)
+
+    optimizer = _optimizer("plain", 10)
+    writer = GroupWriter(optimizer, [schedule] * 10, [None] * 10, None)
     writer.write(3)
-    writer.write(3, 0.5)
-    assert optimizer.param_groups[0]["lr"] == schedule(3) * 0.5
     writer.write(4, 0.5)
-    assert optimizer.param_groups[0]["lr"] == schedule(4) * 0.5
+    assert calls == [3, 4]
+    assert [g["lr"] for g in optimizer.param_groups] == [0.1 / 5 * 0.5] * 10
 
 
-def test_replaced_param_groups_are_relinked_and_written():
-    """``Optimizer.load_state_dict`` (a resume) replaces the param-group dicts: the next write goes into
-    the new ones, and the old dicts are no longer current."""
-    schedule = CyclicSchedule(0.01, 0.1, 7)
-    optimizer = _sgd()
-    writer = _writer(optimizer, schedule, MOMENTUM)
-    writer.write(2)
-    optimizer.load_state_dict(_sgd().state_dict())
-    assert optimizer.param_groups[0]["lr"] == 0.1 and not writer.is_current(2)
-    writer.write(2)
-    assert optimizer.param_groups[0]["lr"] == schedule(2) and writer.is_current(2)
+def test_tensor_rates_are_filled_in_place_and_never_replaced():
+    optimizer = _optimizer("adam", 2, tensor=True)
+    rates = [g["lr"] for g in optimizer.param_groups]
+    writer = _writer(optimizer)
+    for step in (0, 5, 2999, 4000):
+        writer.write(step, 0.5)
+        assert [g["lr"] for g in optimizer.param_groups] == rates  # the same tensors
+        _check(optimizer, step, 0.5)
 
 
-def test_a_rate_replaced_by_anything_else_is_not_current():
-    schedule = CyclicSchedule(0.01, 0.1, 7)
-    optimizer = _sgd(groups=2)
-    writer = _writer(optimizer, schedule)
-    writer.write(5)
-    assert writer.is_current(5) and not writer.is_current(6)
-    optimizer.param_groups[1]["lr"] = schedule(5)  # an equal float, but not the object written
-    assert not writer.is_current(5)
+def test_a_rate_set_by_anything_else_or_new_param_groups_are_not_current():
+    optimizer = _optimizer("sgd", 2)
+    writer = _writer(optimizer)
+    writer.write(10)
+    assert writer.is_current(10)
+    optimizer.param_groups[1]["lr"] = 0.7  # anything else that set a rate
+    assert not writer.is_current(10)
+    writer.write(10)
+    state = pickle.loads(pickle.dumps(optimizer.state_dict()))  # as a checkpoint holds it
+    optimizer.load_state_dict(state)  # a resume replaces the param-group dicts and their values
+    assert not writer.is_current(10)
+    writer.write(11)
+    _check(optimizer, 11)
+    writer.invalidate()  # a new scale: the values in place are stale
+    assert not writer.is_current(11)
 
 
-def test_tensor_rates_are_filled_in_place_by_the_general_path():
-    schedule = OneCycleSchedule(0.004, 0.1, 4e-7, 100)
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.Adam([param], lr=torch.tensor(0.01), betas=(torch.tensor(0.9), torch.tensor(0.99)))
-    lr_tensor, beta_tensor = optimizer.param_groups[0]["lr"], optimizer.param_groups[0]["betas"][0]
-    writer = _writer(optimizer, schedule, MOMENTUM)
-    for step in (0, 1, 50):
-        writer.write(step)
-        group = optimizer.param_groups[0]
-        assert group["lr"] is lr_tensor and group["lr"].item() == pytest.approx(schedule(step))
-        assert group["betas"][0] is beta_tensor and beta_tensor.item() == pytest.approx(MOMENTUM(step))
-        assert writer.is_current(step)
+class _Intruder(pl.Callback):
+    """Sets the rate of every group itself at chosen batch ends and changes the scale at others, as other code
+    (or the guard) may."""
+
+    def __init__(self, schedule_callback: Any, overwrite_at: set[int], scale_at: dict[int, float]) -> None:
+        self.schedule_callback, self.overwrite_at, self.scale_at = schedule_callback, overwrite_at, scale_at
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if step in self.overwrite_at:
+            for group in trainer.optimizers[0].param_groups:
+                group["lr"] = 123.0
+        if step in self.scale_at:
+            self.schedule_callback.set_rate_scale(self.scale_at[step])
 
 
-def test_adam_betas_keep_their_second_value():
-    schedule = CyclicSchedule(1e-4, 1e-3, 7)
-    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3, betas=(0.9, 0.98))
-    writer = _writer(optimizer, schedule, MOMENTUM)
-    assert writer._fast
-    writer.write(3)
-    assert optimizer.param_groups[0]["betas"] == (MOMENTUM(3), 0.98)
-    assert optimizer.param_groups[0]["lr"] == schedule(3)
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_in_a_fit_every_step_uses_the_schedules_value_whatever_was_written_between(tmp_path, groups, accumulate):
+    """A rate overwritten between batches is written again before the next step (the safety net); a new scale
+    is used from the next step on; accumulation writes only after a batch that stepped."""
+    callback = CyclicLR(base_lr=0.01, max_lr=0.5, step_size_up=3, cycle_momentum=True)
+    intruder = _Intruder(callback, overwrite_at={2, 5, 6}, scale_at={4: 0.5, 7: 0.25})
+    model = RecordingModel(num_batches=12, groups=groups)
+    trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=2, accumulate_grad_batches=accumulate),
+                         callbacks=[callback, intruder])
+    trainer.fit(model)
+    schedule = CyclicSchedule(0.01, 0.5, 3)
+    momentum = CyclicSchedule(0.9, 0.8, 3)
+    scale = 1.0
+    assert len(model.used) == trainer.global_step
+    for step, lrs, moms in model.used:
+        scale = {4: 0.5, 7: 0.25}.get(step, scale)  # set once step 4 (7) is next: that step uses it
+        assert lrs == [schedule(step) * scale] * groups, step
+        assert moms == [momentum(step)] * groups
 
 
-def test_any_other_callable_is_called_for_the_written_steps_only():
-    """A user's schedule is no built-in value: it is called at each write, never ahead of time."""
-    calls: list[int] = []
-
-    def schedule(step: int) -> float:
-        calls.append(step)
-        return 0.1 / (1 + step)
-
-    optimizer = _sgd()
-    writer = _writer(optimizer, schedule)
-    assert not writer._fast
-    for step in (0, 1, 2, 7):
-        writer.write(step)
-        assert optimizer.param_groups[0]["lr"] == 0.1 / (1 + step)
-    assert calls == [0, 1, 2, 7]
-
-
-def test_distinct_group_schedules_are_each_evaluated_once_a_step():
-    low, high = CyclicSchedule(0.01, 0.1, 7), CyclicSchedule(0.02, 0.2, 7)
-    optimizer = _sgd(groups=4)
-    writer = GroupWriter(optimizer, [low, high, CyclicSchedule(0.01, 0.1, 7), high], [None] * 4, [None] * 4)
-    assert writer._lr_index == [0, 1, 0, 1] and not writer._fast
-    writer.write(9, 0.5)
-    assert [g["lr"] for g in optimizer.param_groups] == [low(9) * 0.5, high(9) * 0.5] * 2
-    assert writer.is_current(9)
+def test_one_cycle_in_a_fit_writes_bit_for_bit_and_resumes_from_the_restored_step(tmp_path):
+    """A resume replaces the optimizer's param groups (load_state_dict): the restored step's values go in."""
+    callback = OneCycleLR(max_lr=0.3, total_steps=10)
+    model = RecordingModel(num_batches=10)
+    trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1), callbacks=[callback])
+    trainer.fit(model)
+    path = tmp_path / "one.ckpt"
+    trainer.save_checkpoint(path)
+    resumed = RecordingModel(num_batches=10)
+    again = OneCycleLR(max_lr=0.3, total_steps=10)
+    with pytest.warns(UserWarning, match="past the schedule's end"):
+        pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=2), callbacks=[again]).fit(resumed, ckpt_path=path)
+    schedule = callback.step_schedule()
+    assert schedule is not None
+    assert [u[1][0] for u in model.used] == [schedule(s) for s in range(10)]
+    assert [u[1][0] for u in resumed.used] == [schedule(s) for s in range(10, 20)]
 
 
-@settings(max_examples=40, deadline=None)
-@given(steps=st.lists(st.integers(0, 4 * TABLE_STEPS), min_size=1, max_size=10),
-       scale=st.sampled_from([1.0, 0.5, 0.3]))
-def test_distinct_group_schedules_read_their_own_rows_of_the_table_bit_for_bit(steps, scale):
-    """Discriminative rates (one schedule per group) and two momentum schedules: every group gets its own
-    schedule's float, ``schedule(step) * scale``, from the table, at any step order and scale."""
-    lrs = [OneCycleSchedule(0.004 * k, 0.1 * k, 4e-7 * k, 3 * TABLE_STEPS) for k in (1, 2, 3)] + [BUILT_IN[0]]
-    momenta = [MOMENTUM, CyclicSchedule(0.9, 0.8, 11), MOMENTUM, MOMENTUM]
-    optimizer = _sgd(groups=4)
-    writer = GroupWriter(optimizer, lrs, momenta, ["momentum"] * 4)
-    assert writer._tabulated and not writer._fast and writer._m_index == [0, 1, 0, 0]
-    for i, step in enumerate(steps):
-        current = scale if i % 2 else 1.0
-        writer.write(step, current)
-        assert [g["lr"] for g in optimizer.param_groups] == [lr(step) * current for lr in lrs]
-        assert [g["momentum"] for g in optimizer.param_groups] == [m(step) for m in momenta]
-        assert all(type(g["lr"]) is float for g in optimizer.param_groups) and writer.is_current(step)
-    assert len(writer._tables_lr) == 4 and len(writer._tables_m) == 2  # a row per distinct schedule
-
-
-def test_distinct_group_schedules_fill_tensor_entries_in_place_from_the_table():
-    low, high = CyclicSchedule(0.01, 0.1, 7), CyclicSchedule(0.02, 0.2, 7)
-    params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": torch.tensor(0.01)} for _ in range(2)]
-    optimizer = torch.optim.Adam(params, lr=0.01)
-    tensors = [g["lr"] for g in optimizer.param_groups]
-    writer = GroupWriter(optimizer, [low, high], [None, None], [None, None])
-    assert writer._tabulated
-    writer.write(TABLE_STEPS + 3, 0.5)
-    for group, tensor, schedule in zip(optimizer.param_groups, tensors, (low, high), strict=True):
-        assert group["lr"] is tensor and tensor.item() == pytest.approx(schedule(TABLE_STEPS + 3) * 0.5)
-    assert writer.is_current(TABLE_STEPS + 3)
-
-
-def test_a_user_callable_among_the_group_schedules_is_called_and_nothing_is_tabulated():
-    calls: list[int] = []
+def test_a_user_callable_is_called_for_the_written_steps_only(tmp_path):
+    seen: list[int] = []
 
     def schedule(step: int) -> float:
-        calls.append(step)
+        seen.append(step)
         return 0.1 / (1 + step)
 
-    optimizer = _sgd(groups=2)
-    writer = GroupWriter(optimizer, [CyclicSchedule(0.01, 0.1, 7), schedule], [None, None], [None, None])
-    assert not writer._tabulated
-    for step in (3, 4):
-        writer.write(step)
-        assert [g["lr"] for g in optimizer.param_groups] == [CyclicSchedule(0.01, 0.1, 7)(step), 0.1 / (1 + step)]
-    assert calls == [3, 4] and writer._tables_lr == []
-    assert writer.values(5, 0.5) == ([CyclicSchedule(0.01, 0.1, 7)(5) * 0.5, 0.1 / 6 * 0.5], [None, None])
+    model = RecordingModel(num_batches=5)
+    pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=1, log_every_n_steps=1000),
+               callbacks=[ScheduledLR(schedule)]).fit(model)
+    assert [u[1][0] for u in model.used] == [0.1 / (1 + s) for s in range(5)]
+    assert seen == [0, 1, 2, 3, 4, 5]  # train start, then after each of the 5 steps

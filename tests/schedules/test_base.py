@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import lightning_clr.schedules
 from lightning_clr.schedules import (
+    WSD_SHAPES,
     ConstantSchedule,
     CosineRestartsSchedule,
     CyclicSchedule,
@@ -26,6 +27,7 @@ from lightning_clr.schedules import (
     OneCycleSchedule,
     Schedule,
     ScheduleBase,
+    WarmupStableDecaySchedule,
 )
 
 # ---------------------------------------------------------------------------------------------- literal tables
@@ -72,7 +74,7 @@ _rate = st.floats(1e-6, 10.0)
 _fraction = st.floats(0.01, 0.99)
 #: Every built-in schedule, with the corners of its arithmetic: 1cycle's phases of zero length, three phases whose
 #: ends are out of order (pct_start > 0.5), both anneals; CLR's three modes and uneven halves; SGDR's growing,
-#: constant and shrinking cycles (past their limit), m_mul, alpha and a warm-up.
+#: constant and shrinking cycles (past their limit), m_mul, alpha and a warm-up; WSD's shapes and empty phases.
 _SCHEDULES = st.one_of(
     st.builds(OneCycleSchedule, _rate, _rate, _rate, st.integers(1, 400), _fraction,
               st.sampled_from(["cos", "linear"]), st.booleans()),
@@ -83,6 +85,8 @@ _SCHEDULES = st.one_of(
     st.builds(LinearRamp, _rate, _rate, st.integers(1, 300)),
     st.builds(ExponentialRamp, _rate, _rate, st.integers(1, 300)),
     st.builds(ConstantSchedule, _rate),
+    st.builds(WarmupStableDecaySchedule, _rate, st.integers(0, 50), st.integers(0, 50), st.integers(0, 50),
+              st.just(0.0), st.sampled_from(WSD_SHAPES), st.sampled_from(WSD_SHAPES)),
 )
 
 
@@ -129,6 +133,7 @@ ALL_SCHEDULES = [
     ConstantSchedule(0.1),
     LinearRamp(0.0, 1.0, 10),
     ExponentialRamp(1e-5, 1.0, 10),
+    WarmupStableDecaySchedule(1.0, 10, 50, 20, 0.01, "cosine", "1-sqrt"),
 ]
 
 
@@ -183,14 +188,16 @@ def test_bad_schedule_arguments_raise_value_error(make: Callable[[], Any], argum
 
 
 # ---------------------------------------------------------------------------------------------- names and paths
-PUBLIC = ["ANNEAL_STRATEGIES", "CYCLIC_MODES", "ConstantSchedule", "CosineRestartsSchedule", "CyclicSchedule",
-          "ExponentialRamp", "LinearRamp", "OneCycleSchedule", "Schedule", "ScheduleBase"]
+PUBLIC = ["ANNEAL_STRATEGIES", "CYCLIC_MODES", "WSD_SHAPES", "ConstantSchedule", "CosineRestartsSchedule",
+          "CyclicSchedule", "ExponentialRamp", "LinearRamp", "OneCycleSchedule", "Schedule", "ScheduleBase",
+          "WarmupStableDecaySchedule"]
 
 
-def test_the_package_exports_the_names_of_the_flat_module_it_replaced() -> None:
+def test_the_package_exports_the_names_of_the_flat_module_it_replaced_and_the_new_ones() -> None:
     assert lightning_clr.schedules.__all__ == PUBLIC
     assert lightning_clr.schedules.CYCLIC_MODES == ("triangular", "triangular2", "exp_range")
     assert lightning_clr.schedules.ANNEAL_STRATEGIES == ("cos", "linear")
+    assert lightning_clr.schedules.WSD_SHAPES == ("linear", "cosine", "1-sqrt")
     for name in PUBLIC:
         value = getattr(lightning_clr.schedules, name)
         if isinstance(value, type):  # each class lives in one module of the package, named after its family

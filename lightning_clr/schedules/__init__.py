@@ -20,6 +20,8 @@ One module per family, each class's docstring holding its formula, its symbols a
   :data:`WSD_SHAPES`);
 * :mod:`~lightning_clr.schedules.ramps`: :class:`ConstantSchedule`, :class:`LinearRamp`,
   :class:`ExponentialRamp`;
+* :mod:`~lightning_clr.schedules.sequence`: :class:`SequenceSchedule` (schedules one after another, optax's
+  ``join_schedules``) and :func:`with_warmup` (a linear warm-up in front of any schedule);
 * ``_base``: the :class:`Schedule` protocol and :class:`ScheduleBase`, shared by all.
 """
 
@@ -31,6 +33,7 @@ from lightning_clr.schedules.cosine_restarts import CosineRestartsSchedule
 from lightning_clr.schedules.cyclic import CyclicSchedule
 from lightning_clr.schedules.one_cycle import OneCycleSchedule
 from lightning_clr.schedules.ramps import ConstantSchedule, ExponentialRamp, LinearRamp
+from lightning_clr.schedules.sequence import SequenceSchedule, with_warmup
 from lightning_clr.schedules.wsd import WSD_SHAPES, WarmupStableDecaySchedule
 
 __all__ = [
@@ -45,5 +48,7 @@ __all__ = [
     "OneCycleSchedule",
     "Schedule",
     "ScheduleBase",
+    "SequenceSchedule",
     "WarmupStableDecaySchedule",
+    "with_warmup",
 ]

@@ -27,7 +27,9 @@ from lightning_clr.schedules import (
     OneCycleSchedule,
     Schedule,
     ScheduleBase,
+    SequenceSchedule,
     WarmupStableDecaySchedule,
+    with_warmup,
 )
 
 # ---------------------------------------------------------------------------------------------- literal tables
@@ -74,7 +76,8 @@ _rate = st.floats(1e-6, 10.0)
 _fraction = st.floats(0.01, 0.99)
 #: Every built-in schedule, with the corners of its arithmetic: 1cycle's phases of zero length, three phases whose
 #: ends are out of order (pct_start > 0.5), both anneals; CLR's three modes and uneven halves; SGDR's growing,
-#: constant and shrinking cycles (past their limit), m_mul, alpha and a warm-up; WSD's shapes and empty phases.
+#: constant and shrinking cycles (past their limit), m_mul, alpha and a warm-up; WSD's shapes and empty phases; a
+#: warm-up in front of a cyclic schedule.
 _SCHEDULES = st.one_of(
     st.builds(OneCycleSchedule, _rate, _rate, _rate, st.integers(1, 400), _fraction,
               st.sampled_from(["cos", "linear"]), st.booleans()),
@@ -87,6 +90,7 @@ _SCHEDULES = st.one_of(
     st.builds(ConstantSchedule, _rate),
     st.builds(WarmupStableDecaySchedule, _rate, st.integers(0, 50), st.integers(0, 50), st.integers(0, 50),
               st.just(0.0), st.sampled_from(WSD_SHAPES), st.sampled_from(WSD_SHAPES)),
+    st.builds(with_warmup, st.builds(CyclicSchedule, _rate, _rate, st.integers(1, 60)), st.integers(1, 50), _rate),
 )
 
 
@@ -134,6 +138,8 @@ ALL_SCHEDULES = [
     LinearRamp(0.0, 1.0, 10),
     ExponentialRamp(1e-5, 1.0, 10),
     WarmupStableDecaySchedule(1.0, 10, 50, 20, 0.01, "cosine", "1-sqrt"),
+    SequenceSchedule((LinearRamp(0.0, 1.0, 5), CosineRestartsSchedule(1.0, 10, 2.0)), (5,)),
+    with_warmup(OneCycleSchedule(0.04, 1.0, 4e-6, 100), 10),
 ]
 
 
@@ -190,7 +196,7 @@ def test_bad_schedule_arguments_raise_value_error(make: Callable[[], Any], argum
 # ---------------------------------------------------------------------------------------------- names and paths
 PUBLIC = ["ANNEAL_STRATEGIES", "CYCLIC_MODES", "WSD_SHAPES", "ConstantSchedule", "CosineRestartsSchedule",
           "CyclicSchedule", "ExponentialRamp", "LinearRamp", "OneCycleSchedule", "Schedule", "ScheduleBase",
-          "WarmupStableDecaySchedule"]
+          "SequenceSchedule", "WarmupStableDecaySchedule", "with_warmup"]
 
 
 def test_the_package_exports_the_names_of_the_flat_module_it_replaced_and_the_new_ones() -> None:

@@ -6,15 +6,23 @@ import math
 from dataclasses import dataclass
 
 from lightning_clr._checks import check_int, check_number
-from lightning_clr.schedules._base import ScheduleBase, _Precomputed, _snap_to_step
+from lightning_clr.schedules._base import ScheduleBase
 
 __all__ = ["CosineRestartsSchedule"]
 
-_cos, _PI = math.cos, math.pi  # module globals: a step's evaluation looks up no attribute of math
+
+def _snap_to_step(value: float) -> float:
+    """``value``, or the whole step it misses only through rounding.
+
+    Rounding can put a whole-step cycle start a hair late (``21 * (0.1 - 1) / (0.1 - 1)`` is
+    ``21.000000000000004``), which would leave that step at the end of the previous cycle.
+    """
+    nearest = round(value)
+    return float(nearest) if abs(value - nearest) <= 1e-9 * max(1.0, abs(value)) else value
 
 
 @dataclass(frozen=True)
-class CosineRestartsSchedule(_Precomputed, ScheduleBase):
+class CosineRestartsSchedule(ScheduleBase):
     r"""Cosine decay with warm restarts (SGDR; Keras ``CosineDecayRestarts``).
 
     Cycle :math:`i` (0-based) starts at step :math:`s_i = F (m^i - 1) / (m - 1)` (:math:`s_i = F i` when
@@ -58,19 +66,12 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
         check_number(self.alpha, "alpha", 0.0, 1.0)
         check_int(self.warmup_steps, "warmup_steps", 0, "steps")
         check_number(self.warmup_start, "warmup_start", 0.0, 1.0)
-        self._precompute()
 
-    def _precompute(self) -> None:
-        limit = _snap_to_step(self.first_cycle / (1 - self.t_mul)) if self.t_mul < 1 else math.inf
-        self._cache(_log_t_mul=math.log(self.t_mul), _limit=limit, _amplitude=1 - self.alpha,
-                    _floor=self.peak * self.alpha, _delta=(1 - self.warmup_start) / max(1, self.warmup_steps))
-        self._cache(_cycle=self._cycle_of(0))
-
-    def _cycle_of(self, index: int) -> tuple[int, float, float, float, float]:
-        """``(index, first step, first step of the next cycle, length, 0.5 * m_mul ** index)`` of a cycle, its
-        steps counted from the end of the warm-up."""
-        end = min(self._start(index + 1), self._limit)
-        return index, self._start(index), end, self.first_cycle * self.t_mul**index, 0.5 * self.m_mul**index
+    @property
+    def _limit(self) -> float:
+        """The step (counted from the end of the warm-up) where shrinking cycles (``t_mul < 1``) add up to their
+        limit ``F / (1 - m)``, from which the floor holds; infinite for cycles that do not shrink."""
+        return _snap_to_step(self.first_cycle / (1 - self.t_mul)) if self.t_mul < 1 else math.inf
 
     def cycle_start(self, index: int) -> float:
         """The step at which cycle ``index`` (0-based) begins (the first one, at the end of the warm-up)."""
@@ -92,7 +93,7 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
             return step // self.first_cycle
         if step >= self._limit:  # shrinking cycles (t_mul < 1) sum to F / (1 - m): past that, the final state
             return -1
-        index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / self._log_t_mul)
+        index = math.floor(math.log(1 + step / self.first_cycle * (self.t_mul - 1)) / math.log(self.t_mul))
         index = max(index, 0)
         while self._start(index + 1) <= step:
             index += 1
@@ -102,40 +103,14 @@ class CosineRestartsSchedule(_Precomputed, ScheduleBase):
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
-            return self.peak * (self.warmup_start + self._delta * step)
+            return self.peak * (self.warmup_start + (1 - self.warmup_start) / self.warmup_steps * step)
         step -= self.warmup_steps
-        # The cycle of the last call (see _cycle_of): steps come in order, so it is nearly always the one
-        # asked for, and the search (a logarithm, powers) runs once a cycle. Pure: the value depends on step only.
-        index, start, end, length, height = self._cycle
-        if not start <= step < end:
-            index = self._index(step)
-            if index < 0:  # beyond the limit of shrinking cycles
-                return self._floor
-            cycle = self._cycle_of(index)
-            self._cache(_cycle=cycle)
-            index, start, end, length, height = cycle
-        fraction = (step - start) / length
-        cosine = height * (1 + _cos(_PI * fraction))
-        return self.peak * (self._amplitude * cosine + self.alpha)
-
-    def values(self, steps: int, start: int = 0) -> list[float]:
-        # __call__'s arithmetic, the warm-up first and then a cycle at a time (its constants found once).
-        stop = start + steps
-        peak, amplitude, alpha, warmup = self.peak, self._amplitude, self.alpha, self.warmup_steps
-        out = [peak * (self.warmup_start + self._delta * t) for t in range(start, min(stop, warmup))]
-        step = max(start, warmup) - warmup  # counted from the end of the warm-up, as in __call__
-        stop -= warmup
-        while step < stop:
-            index = self._index(step)
-            if index < 0:  # beyond the limit of shrinking cycles
-                out += [self._floor] * (stop - step)
-                break
-            _, first, end, length, height = self._cycle_of(index)
-            high = stop if end >= stop else min(stop, math.ceil(end))  # the steps t < end
-            out += [peak * (amplitude * (height * (1 + _cos(_PI * ((t - first) / length)))) + alpha)
-                    for t in range(step, high)]
-            step = high
-        return out
+        index = self._index(step)
+        if index < 0:  # beyond the limit of shrinking cycles: the floor
+            return self.peak * self.alpha
+        fraction = (step - self._start(index)) / (self.first_cycle * self.t_mul**index)
+        cosine = 0.5 * self.m_mul**index * (1 + math.cos(math.pi * fraction))
+        return self.peak * ((1 - self.alpha) * cosine + self.alpha)
 
     def cycle_ends(self, steps: int) -> list[int]:
         ends: list[int] = []

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lightning_clr._checks import ANNEAL_STRATEGIES, check_choice, check_int, check_number
-from lightning_clr.schedules._base import ScheduleBase, _Precomputed
-
-_cos, _PI = math.cos, math.pi  # module globals: a step's evaluation looks up no attribute of math
+from lightning_clr.schedules._base import ScheduleBase
 
 __all__ = ["OneCycleSchedule"]
 
@@ -17,7 +15,7 @@ AnnealStrategy = Literal["cos", "linear"]
 
 
 @dataclass(frozen=True)
-class OneCycleSchedule(_Precomputed, ScheduleBase):
+class OneCycleSchedule(ScheduleBase):
     r"""The 1cycle policy (Smith & Topin, 2019): one rise and one long fall over ``total_steps``.
 
     Two phases (default): ``initial`` to ``peak`` over the first :math:`p T - 1` steps, then ``peak`` to
@@ -54,19 +52,6 @@ class OneCycleSchedule(_Precomputed, ScheduleBase):
         check_int(self.total_steps, "total_steps", 1, "steps")
         check_number(self.pct_start, "pct_start", 0.0, 1.0, low_open=True, high_open=True)
         check_choice(self.anneal_strategy, "anneal_strategy", ANNEAL_STRATEGIES)
-        self._precompute()
-
-    def _precompute(self) -> None:
-        # Per phase: (end_step, start_step, span, start_value, end_value, half or delta), as __call__ uses them.
-        table = []
-        start_step = 0.0
-        for end_step, start_value, end_value in self._phases():
-            span = end_step - start_step
-            slope = ((start_value - end_value) / 2.0 if self.anneal_strategy == "cos"
-                     else end_value - start_value)
-            table.append((end_step, start_step, span, start_value, end_value, slope))
-            start_step = end_step
-        self._cache(_table=tuple(table), _cos=self.anneal_strategy == "cos", _last=self.total_steps - 1)
 
     @property
     def total_steps_or_none(self) -> int | None:
@@ -84,37 +69,20 @@ class OneCycleSchedule(_Precomputed, ScheduleBase):
         return ((rise_end, self.initial, self.peak), (self.total_steps - 1, self.peak, self.final))
 
     def __call__(self, step: int) -> float:
-        if step > self._last:
-            step = self._last
-        for end_step, start_step, span, start_value, end_value, slope in self._table:  # noqa: B007 - used below
-            if step <= end_step:
-                break  # else: the last phase, which always matches
+        step = min(step, self.total_steps - 1)
+        # torch's phase search: the first phase whose end is >= step. The last ends at T - 1 >= step, so one
+        # always matches; with pct_start > 0.5 three phases' ends are out of order and the second one matches.
+        phases = self._phases()
+        index = 0
+        while index < len(phases) - 1 and step > phases[index][0]:
+            index += 1
+        end_step, start_value, end_value = phases[index]
+        start_step = phases[index - 1][0] if index else 0.0
+        span = end_step - start_step
         pct = (step - start_step) / span if span != 0 else 1.0
-        if self._cos:
-            return end_value + slope * (_cos(_PI * pct) + 1)
-        return slope * pct + start_value
-
-    def values(self, steps: int, start: int = 0) -> list[float]:
-        # __call__'s arithmetic, a phase at a time: each phase takes the steps up to its end that an earlier
-        # phase did not (the first phase whose end is >= the step, as in __call__); past the end, the last value.
-        stop = start + steps
-        out: list[float] = []
-        step = start
-        for end_step, start_step, span, start_value, end_value, slope in self._table:
-            high = min(stop, self._last + 1, math.floor(end_step) + 1)
-            if high <= step:
-                continue
-            phase = range(step, high)
-            if span == 0:  # pct is 1.0 throughout
-                out += [self(step)] * len(phase)
-            elif self._cos:
-                out += [end_value + slope * (_cos(_PI * ((t - start_step) / span)) + 1) for t in phase]
-            else:
-                out += [slope * ((t - start_step) / span) + start_value for t in phase]
-            step = high
-        if step < stop:  # past the end: __call__ holds the value of the last step
-            out += [self(step)] * (stop - step)
-        return out
+        if self.anneal_strategy == "cos":
+            return end_value + (start_value - end_value) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end_value - start_value) * pct + start_value
 
     def cycle_ends(self, steps: int) -> list[int]:
         return [self.total_steps] if self.total_steps <= steps else []

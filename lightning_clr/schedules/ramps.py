@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lightning_clr._checks import check_int, check_number
-from lightning_clr.schedules._base import ScheduleBase, _Precomputed
+from lightning_clr.schedules._base import ScheduleBase
 
 __all__ = ["ConstantSchedule", "ExponentialRamp", "LinearRamp"]
 
@@ -25,7 +25,7 @@ class ConstantSchedule(ScheduleBase):
 
 
 @dataclass(frozen=True)
-class LinearRamp(_Precomputed, ScheduleBase):
+class LinearRamp(ScheduleBase):
     r"""From ``start`` at step 0 to ``end`` at step :math:`n - 1` in equal increments, then ``end``.
 
     .. math:: v(t) = a + (b - a) \min(t, n - 1) / (n - 1)
@@ -39,23 +39,20 @@ class LinearRamp(_Precomputed, ScheduleBase):
         check_number(self.start, "start")
         check_number(self.end, "end")
         check_int(self.num_steps, "num_steps", 1, "steps")
-        self._precompute()
-
-    def _precompute(self) -> None:
-        self._cache(_delta=self.end - self.start, _last=self.num_steps - 1)
 
     @property
     def total_steps_or_none(self) -> int | None:
         return self.num_steps
 
     def __call__(self, step: int) -> float:
-        if step >= self._last:  # exactly ``end``: the formula can miss it by an ulp
+        last = self.num_steps - 1
+        if step >= last:  # exactly ``end``: the formula can miss it by an ulp
             return self.end
-        return self.start + self._delta * step / self._last
+        return self.start + (self.end - self.start) * step / last
 
 
 @dataclass(frozen=True)
-class ExponentialRamp(_Precomputed, ScheduleBase):
+class ExponentialRamp(ScheduleBase):
     r"""From ``start`` at step 0 to ``end`` at step :math:`n - 1` in equal ratios, then ``end``
     (the LR range test's usual sweep).
 
@@ -72,16 +69,13 @@ class ExponentialRamp(_Precomputed, ScheduleBase):
         if self.start <= 0 or self.end <= 0:
             raise ValueError(f"Expected start > 0 and end > 0, but got start={self.start!r}, end={self.end!r}.")
         check_int(self.num_steps, "num_steps", 1, "steps")
-        self._precompute()
-
-    def _precompute(self) -> None:
-        self._cache(_ratio=self.end / self.start, _last=self.num_steps - 1)
 
     @property
     def total_steps_or_none(self) -> int | None:
         return self.num_steps
 
     def __call__(self, step: int) -> float:
-        if step >= self._last:  # exactly ``end``: the formula can miss it by an ulp
+        last = self.num_steps - 1
+        if step >= last:  # exactly ``end``: the formula can miss it by an ulp
             return self.end
-        return self.start * self._ratio ** (step / self._last)
+        return self.start * (self.end / self.start) ** (step / last)

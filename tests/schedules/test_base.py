@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import lightning_clr.schedules
 from lightning_clr.schedules import (
+    WSD_SHAPES,
     ConstantSchedule,
     CosineRestartsSchedule,
     CyclicSchedule,
@@ -26,6 +27,9 @@ from lightning_clr.schedules import (
     OneCycleSchedule,
     Schedule,
     ScheduleBase,
+    SequenceSchedule,
+    WarmupStableDecaySchedule,
+    with_warmup,
 )
 
 # ---------------------------------------------------------------------------------------------- literal tables
@@ -72,7 +76,8 @@ _rate = st.floats(1e-6, 10.0)
 _fraction = st.floats(0.01, 0.99)
 #: Every built-in schedule, with the corners of its arithmetic: 1cycle's phases of zero length, three phases whose
 #: ends are out of order (pct_start > 0.5), both anneals; CLR's three modes and uneven halves; SGDR's growing,
-#: constant and shrinking cycles (past their limit), m_mul, alpha and a warm-up.
+#: constant and shrinking cycles (past their limit), m_mul, alpha and a warm-up; WSD's shapes and empty phases; a
+#: warm-up in front of a cyclic schedule.
 _SCHEDULES = st.one_of(
     st.builds(OneCycleSchedule, _rate, _rate, _rate, st.integers(1, 400), _fraction,
               st.sampled_from(["cos", "linear"]), st.booleans()),
@@ -83,64 +88,22 @@ _SCHEDULES = st.one_of(
     st.builds(LinearRamp, _rate, _rate, st.integers(1, 300)),
     st.builds(ExponentialRamp, _rate, _rate, st.integers(1, 300)),
     st.builds(ConstantSchedule, _rate),
+    st.builds(WarmupStableDecaySchedule, _rate, st.integers(0, 50), st.integers(0, 50), st.integers(0, 50),
+              st.just(0.0), st.sampled_from(WSD_SHAPES), st.sampled_from(WSD_SHAPES)),
+    st.builds(with_warmup, st.builds(CyclicSchedule, _rate, _rate, st.integers(1, 60)), st.integers(1, 50), _rate),
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(schedule=_SCHEDULES, start=st.integers(0, 1500), steps=st.integers(0, 1100))
-def test_values_are_the_floats_of_calls_bit_for_bit(schedule: Any, start: int, steps: int) -> None:
-    """The built-in ``values`` work a phase or a cycle at a time (the callbacks' rate tables use them); each float
-    must be the one a call gives, across phase and cycle boundaries and past the end."""
-    assert schedule.values(steps, start) == [schedule(step) for step in range(start, start + steps)]
-
-
 @settings(max_examples=200, deadline=None)
-@given(up=st.integers(1, 5000), down=st.none() | st.integers(1, 5000), start=st.integers(0, 10**10),
-       mode=st.sampled_from(["triangular", "triangular2", "exp_range"]), rates=st.tuples(_rate, _rate))
-def test_cyclic_values_cut_each_cycle_where_the_call_does(up: int, down: int | None, start: int, mode: str,
-                                                           rates: tuple[float, float]) -> None:
-    """CLR's ``values`` writes a cycle's rise and fall in two runs, cut where ``x <= r`` flips in ``__call__``;
-    with long halves and far starts the float ``x`` at the cut may round either way, and the cut must follow it."""
-    schedule = CyclicSchedule(*rates, up, down, mode=mode, gamma=0.9999)
-    cycle = schedule.cycle_length
-    for first in (start, start - start % cycle + up - 3):  # anywhere, and just before a peak
-        first = max(0, first)
-        assert schedule.values(12, first) == [schedule(step) for step in range(first, first + 12)]
-
-
-@settings(max_examples=100, deadline=None)
-@given(up=st.integers(1, 50), down=st.integers(1, 50), cycle=st.integers(1, 10**6), guess=st.integers(-100, 200))
-def test_the_cut_between_rise_and_fall_is_found_from_any_guess(up: int, down: int, cycle: int, guess: int) -> None:
-    from lightning_clr.schedules.cyclic import _rise_end
-
-    total = up + down
-    ratio = up / total
-    lo, hi = (cycle - 1) * total, cycle * total
-    rise = [step for step in range(lo, hi) if 1.0 + step / total - cycle <= ratio]
-    assert _rise_end(total, ratio, cycle, lo, hi, lo + guess) == lo + len(rise)
-    assert rise == list(range(lo, lo + len(rise)))  # the rise comes first
-
-
-@pytest.mark.parametrize("schedule", [
-    OneCycleSchedule(1.0, 2.0, 0.5, 10, pct_start=0.7, three_phase=True),  # phase ends 6, 12, 9: out of order
-    OneCycleSchedule(1.0, 2.0, 0.5, 3, pct_start=0.1),  # the rise ends before step 0
-    CosineRestartsSchedule(0.1, 10, t_mul=0.5, warmup_steps=3),  # the shrinking cycles' limit, 20 steps on
-    CyclicSchedule(0.1, 1.0, 4, 7, mode="triangular2"),
-], ids=["out-of-order", "no-rise", "limit", "uneven"])
-def test_values_across_the_corners(schedule: Any) -> None:
-    for start in (0, 1, 5, 9, 23, 40):
-        assert schedule.values(30, start) == [schedule(step) for step in range(start, start + 30)]
-
-
-@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
-def test_cyclic_values_match_calls_where_floats_round_the_cycle_number(mode: str) -> None:
-    """Past 2**52 steps ``step / total`` rounds: a cycle's last steps may read the next cycle number, and the
-    step ``cycle * total`` may not be past the current one (at 10**17), where a cycle at a time would not move on.
-    ``values`` goes step by step there, and gives the calls' floats."""
-    schedule = CyclicSchedule(0.01, 0.1, 3, 7, mode=mode, gamma=0.999)
-    for start in (2**52 - 5, 2**53 - 3, 3 * 2**53 + 1, 10**17):
-        values, calls = schedule.values(40, start), [schedule(step) for step in range(start, start + 40)]
-        assert [v if v == v else "nan" for v in values] == [c if c == c else "nan" for c in calls]
+@given(schedule=_SCHEDULES, steps=st.lists(st.integers(0, 10**6), min_size=1, max_size=8))
+def test_a_value_depends_on_the_step_alone(schedule: Any, steps: list[int]) -> None:
+    """Pure: the value at a step is the same whatever was asked before, and the same from a pickled copy and from
+    a schedule built anew from the fields."""
+    fresh = [type(schedule)(**{f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule)})(step)
+             for step in steps]
+    assert [schedule(step) for step in steps] == fresh
+    assert [schedule(step) for step in reversed(steps)] == fresh[::-1]
+    assert [pickle.loads(pickle.dumps(schedule))(step) for step in steps] == fresh
 
 
 # ---------------------------------------------------------------------------------------------- cycle ends
@@ -174,6 +137,9 @@ ALL_SCHEDULES = [
     ConstantSchedule(0.1),
     LinearRamp(0.0, 1.0, 10),
     ExponentialRamp(1e-5, 1.0, 10),
+    WarmupStableDecaySchedule(1.0, 10, 50, 20, 0.01, "cosine", "1-sqrt"),
+    SequenceSchedule((LinearRamp(0.0, 1.0, 5), CosineRestartsSchedule(1.0, 10, 2.0)), (5,)),
+    with_warmup(OneCycleSchedule(0.04, 1.0, 4e-6, 100), 10),
 ]
 
 
@@ -228,14 +194,16 @@ def test_bad_schedule_arguments_raise_value_error(make: Callable[[], Any], argum
 
 
 # ---------------------------------------------------------------------------------------------- names and paths
-PUBLIC = ["ANNEAL_STRATEGIES", "CYCLIC_MODES", "ConstantSchedule", "CosineRestartsSchedule", "CyclicSchedule",
-          "ExponentialRamp", "LinearRamp", "OneCycleSchedule", "Schedule", "ScheduleBase"]
+PUBLIC = ["ANNEAL_STRATEGIES", "CYCLIC_MODES", "WSD_SHAPES", "ConstantSchedule", "CosineRestartsSchedule",
+          "CyclicSchedule", "ExponentialRamp", "LinearRamp", "OneCycleSchedule", "Schedule", "ScheduleBase",
+          "SequenceSchedule", "WarmupStableDecaySchedule", "with_warmup"]
 
 
-def test_the_package_exports_the_names_of_the_flat_module_it_replaced() -> None:
+def test_the_package_exports_the_names_of_the_flat_module_it_replaced_and_the_new_ones() -> None:
     assert lightning_clr.schedules.__all__ == PUBLIC
     assert lightning_clr.schedules.CYCLIC_MODES == ("triangular", "triangular2", "exp_range")
     assert lightning_clr.schedules.ANNEAL_STRATEGIES == ("cos", "linear")
+    assert lightning_clr.schedules.WSD_SHAPES == ("linear", "cosine", "1-sqrt")
     for name in PUBLIC:
         value = getattr(lightning_clr.schedules, name)
         if isinstance(value, type):  # each class lives in one module of the package, named after its family
@@ -277,8 +245,8 @@ def test_pickles_of_the_flat_module_still_load(schedule: Any) -> None:
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 @pytest.mark.parametrize("schedule", ALL_SCHEDULES, ids=lambda s: type(s).__name__)
 def test_pickle_round_trips_at_every_protocol_after_use(schedule: Any, protocol: int) -> None:
-    """Pickled after it has been called (CosineRestartsSchedule then caches a later cycle), loaded back: equal,
-    with the same values from step 0, and itself picklable again."""
+    """Pickled after it has been called, loaded back: equal, with the same values from step 0, and itself picklable
+    again."""
     before = schedule.values(200)
     schedule(150)
     loaded = pickle.loads(pickle.dumps(schedule, protocol=protocol))

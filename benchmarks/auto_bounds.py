@@ -1,64 +1,341 @@
 """Do "auto" bounds from a default ``LRRangeTest()`` train as well as a grid-tuned 1cycle peak, on five families?
 
-For each family of :mod:`families` (a CNN without normalisation + SGD, a residual CNN with BatchNorm + Nesterov,
-an MLP + AdamW, a character transformer + AdamW, a GRU + Adam) the script
+For each family of :mod:`benchmarks.families` (a CNN without normalisation + SGD, a residual CNN with BatchNorm +
+Nesterov, an MLP + AdamW, a character transformer + AdamW, a GRU + Adam):
 
-1. tunes the 1cycle peak on the VALIDATION split over the family's grid (a half decade apart, refined by two
-   points a quarter decade either side of the best), ``--tune-seeds`` seeds per point;
-2. trains ``--seeds`` seeds of each method and reports the TEST accuracy: ``1cycle`` at the tuned peak;
-   ``1cycle-auto`` (``OneCycleLR(max_lr="auto")``), ``triangular2-auto`` (``CyclicLR("auto", "auto",
-   mode="triangular2", step_size_up="auto")``) and ``cosine-auto`` (``CosineRestartsLR(max_lr="auto")``, three
-   cycles of 1, 2 and 4 sevenths of the run), each after a default ``LRRangeTest()``; ``prodigy``
-   (``prodigyopt.Prodigy(lr=1.0)``, cosine decay over the run as its authors advise) and ``schedulefree``
-   (``SGDScheduleFree`` / ``AdamWScheduleFree`` at their default rate, 5% warm-up, ``train()``/``eval()`` around
-   training and evaluation, BatchNorm statistics recomputed at the evaluated weights).
+1. the 1cycle peak is tuned on the VALIDATION split over the family's grid (a half decade apart, refined by two
+   points a quarter decade either side of the best), ``--tune-seeds`` seeds (100, 101, ...) per point;
+2. ``--seeds`` seeds (0, 1, ...) of each method train and are scored on the TEST split: ``1cycle`` at the tuned
+   peak; ``1cycle-auto`` (``OneCycleLR(max_lr="auto")``), ``triangular2-auto`` (``CyclicLR("auto", "auto",
+   mode="triangular2", step_size_up="auto")``) and ``cosine-auto`` (``CosineRestartsLR(max_lr="auto")``, cycles of
+   1, 2 and 4 sevenths of the run), each after a default ``LRRangeTest()``; ``prodigy`` (``Prodigy(lr=1.0)``, cosine
+   decay) and ``schedulefree`` (default rate, 5% warm-up, BatchNorm statistics recomputed at the evaluated weights).
 
-    python benchmarks/auto_bounds.py --output benchmarks/results           # all families (~2 h, 2 busy cores)
-    python benchmarks/auto_bounds.py --families mlp --seeds 1 --tune-seeds 1 --workers 1   # a smoke test
-    python benchmarks/auto_bounds.py --output benchmarks/results --rerun convbase/cosine-auto   # after a rule change
+Goal, per family: every "auto" policy's median within 1 point of tuned 1cycle's, not under the better of Prodigy
+and schedule-free, and no seed more than 3 points under tuned.
 
-Runs are cached in ``auto_bounds.jsonl`` next to the report: a rerun resumes, and ``--rerun
-convbase/cosine-auto,...`` drops the cached test runs of those family/method cells first (after a rule change),
-so that only they run again and the report covers every family. Each run uses one torch thread. ``--curves``
-only records the default range test's curves (for developing the rules offline) into ``auto_bounds_curves.json``.
+    python -m benchmarks.auto_bounds --workers 1 --output benchmarks/results     # all families, ~10-20 min
+    python -m benchmarks.auto_bounds --families mlp --seeds 1 --tune-seeds 1 --workers 1   # a smoke test
+    python -m benchmarks.auto_bounds --rules --output DIR   # the LR-finder rules of benchmarks.rules, offline
+    python -m benchmarks.auto_bounds --curves --output DIR  # only the range test curves, auto_bounds_curves.json
 
-The runs and their cache are in :mod:`auto_runs`, the tables in :mod:`auto_report`, the models and data in
-:mod:`families`.
+Runs are cached in ``auto_bounds.jsonl`` in ``--output`` (a rerun resumes; ``--rerun convbase/cosine-auto,...``
+drops the cached test runs of those cells first, after a rule change). ``--rules`` scores every rule's 1cycle peak
+on the default range test's recorded curves by the tuned grid's validation accuracy there (no training per rule).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
-import sys
+import statistics
+import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from typing_extensions import override
 
-from auto_report import report, rules_table  # noqa: E402
-from auto_runs import (  # noqa: E402
-    AUTO_METHODS,
-    CACHE,
-    METHODS,
-    Outcome,
-    Spec,
-    compare,
-    drop_cached,
-    record_curves,
-    run_many,
-    run_one,
-    tune,
+from benchmarks.common import (
+    baseline_optimizer,
+    finish_report,
+    mapped,
+    markdown_table,
+    quiet_lightning,
+    train_loader,
+    trainer_kwargs,
+    worker_init,
 )
-from bench_pool import worker_init  # noqa: E402
-from families import FAMILIES  # noqa: E402
-from reporting import finish_report  # noqa: E402
+from benchmarks.families import FAMILIES, Family, family_data, loss_and_correct
 
-__all__ = ["AUTO_METHODS", "METHODS", "Outcome", "Spec", "compare", "drop_cached", "main", "report", "rules_table",
-           "run_many", "run_one", "tune"]
+AUTO_METHODS = ("1cycle-auto", "triangular2-auto", "cosine-auto")
+BASELINES = ("prodigy", "schedulefree")
+METHODS = ("1cycle", *AUTO_METHODS, *BASELINES)
+CACHE = "auto_bounds.jsonl"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One run: a family, a method (or ``"curve"``: the range test only), a seed, the 1cycle peak, the split."""
+
+    family: str
+    method: str
+    seed: int
+    peak: float | None = None
+    split: str = "test"
+
+    @property
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class Outcome:
+    """What a run gave: accuracy in percent or the error it ended with; the range test's cost, bounds and curve."""
+
+    spec: Spec
+    accuracy: float | None
+    seconds: float
+    error: str | None = None
+    test_steps: int = 0
+    test_seconds: float = 0.0
+    bounds: dict[str, Any] = field(default_factory=dict)
+    curve: dict[str, list[float]] | None = None
+
+
+class Task(pl.LightningModule):
+    """A family's model with its optimizer (or Prodigy / schedule-free), no scheduler of its own."""
+
+    def __init__(self, family: Family, method: str, total_steps: int) -> None:
+        super().__init__()
+        self.family, self.method, self.total_steps = family, method, total_steps
+        self.model = family.model()
+
+    @override
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return loss_and_correct(self.model, *batch)[0]
+
+    @override
+    def configure_optimizers(self) -> Any:
+        f, params, wd = self.family, self.model.parameters(), self.family.weight_decay
+        if self.method in BASELINES:
+            return baseline_optimizer(self.method, params, self.total_steps, wd, adam=f.adam_family)
+        if f.optimizer in ("adam", "adamw"):
+            return (torch.optim.AdamW if f.optimizer == "adamw" else torch.optim.Adam)(params, lr=1e-3,
+                                                                                      weight_decay=wd)
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=f.optimizer == "nesterov", weight_decay=wd)
+
+    @override
+    def on_train_start(self) -> None:
+        if self.method == "schedulefree":
+            self.trainer.optimizers[0].train()
+
+
+def _callbacks(spec: Spec, total: int) -> tuple[list[Any], Any]:
+    import lightning_clr as clr
+
+    if spec.method == "1cycle":
+        return [clr.OneCycleLR(max_lr=spec.peak)], None
+    if spec.method in BASELINES:
+        return [], None
+    test = clr.LRRangeTest(plot=False, verbose=False)  # the defaults, as a new user would
+    if spec.method in ("1cycle-auto", "curve"):
+        return [test, clr.OneCycleLR(max_lr="auto")], test
+    if spec.method == "triangular2-auto":
+        return [test, clr.CyclicLR(base_lr="auto", max_lr="auto", mode="triangular2", step_size_up="auto")], test
+    if spec.method == "cosine-auto":
+        return [test, clr.CosineRestartsLR(max_lr="auto", first_cycle=max(1, total // 7), t_mul=2.0)], test
+    raise ValueError(f"Expected a method in {METHODS}, but got {spec.method!r}.")
+
+
+@torch.no_grad()
+def _evaluate(task: Task, trainer: pl.Trainer, spec: Spec) -> float:
+    data = family_data(spec.family)
+    x, y = (data.x_val, data.y_val) if spec.split == "val" else (data.x_test, data.y_test)
+    model, batch = task.model, task.family.batch_size
+    if spec.method == "schedulefree":
+        trainer.optimizers[0].eval()  # the averaged weights
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if norms:  # the running statistics belong to the training iterate: recompute them at these weights
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None
+            model.train()
+            for i in range(0, min(len(data.x_train), 2000), batch):
+                model(data.x_train[i: i + batch])
+    model.eval()
+    correct = sum(int(loss_and_correct(model, x[i: i + 512], y[i: i + 512])[1]) for i in range(0, len(x), 512))
+    return 100.0 * correct / y.numel()
+
+
+def run_one(spec: Spec) -> Outcome:
+    """Trains one run (method ``"curve"``: only the range test) on a fresh Trainer and scores it."""
+    quiet_lightning()
+    family, data = FAMILIES[spec.family], family_data(spec.family)
+    loader = train_loader(data.x_train, data.y_train, family.batch_size, seed=spec.seed)
+    total = len(loader) * family.epochs
+    callbacks, test = _callbacks(spec, total)
+    limits = {"max_steps": 1} if spec.method == "curve" else {"max_epochs": family.epochs}
+    start, error = time.perf_counter(), None
+    pl.seed_everything(spec.seed, verbose=False)
+    task = Task(family, spec.method, total)
+    trainer = pl.Trainer(callbacks=callbacks, **trainer_kwargs(**limits))
+    try:
+        trainer.fit(task, train_dataloaders=loader)
+    except Exception as exc:  # an "auto" bound that ends the fit is a result of the benchmark
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    accuracy = None if error or spec.method == "curve" else _evaluate(task, trainer, spec)
+    outcome = Outcome(spec, accuracy if accuracy is not None and math.isfinite(accuracy) else None, seconds, error)
+    result = None if test is None else test.result
+    if result is not None:
+        outcome.test_steps, outcome.test_seconds = len(result.lrs), float(getattr(result, "seconds", 0.0) or 0.0)
+        outcome.curve = {"lrs": list(result.lrs), "losses": list(result.losses)}
+        policy = {"triangular2-auto": "cyclic", "cosine-auto": "cosine_restarts"}.get(spec.method, "one_cycle")
+        used = result.for_policy(policy) if result.has_suggestion else result
+        outcome.bounds = {k: getattr(used, k, None) for k in ("base_lr", "max_lr", "step_size_up")}
+    return outcome
+
+
+def drop_cached(cache: str, cells: Sequence[tuple[str, str]]) -> int:
+    """Removes the cached TEST runs of the ``(family, method)`` cells from ``cache``; returns how many."""
+    if not os.path.exists(cache):
+        return 0
+    with open(cache) as file:
+        lines = file.readlines()
+    keep = [line for line in lines if (lambda s: (s["family"], s["method"]) not in set(cells)
+                                       or s["split"] != "test")(json.loads(line)["spec"])]
+    with open(cache + ".tmp", "w") as file:
+        file.writelines(keep)
+    os.replace(cache + ".tmp", cache)
+    return len(lines) - len(keep)
+
+
+def run_many(specs: Sequence[Spec], workers: int, cache: str | None) -> list[Outcome]:
+    """Runs the specs not in ``cache`` (JSON lines) in ``workers`` processes, appending each outcome to it."""
+    done: dict[str, Outcome] = {}
+    if cache and os.path.exists(cache):
+        with open(cache) as file:
+            for line in file:
+                row = json.loads(line)
+                spec = Spec(**row.pop("spec"))
+                done[spec.key] = Outcome(spec, **row)
+    todo = [s for s in dict.fromkeys(specs) if s.key not in done]
+    if todo:
+        with mapped(run_one, todo, workers, ordered=False) as results:
+            for i, outcome in enumerate(results, 1):
+                done[outcome.spec.key] = outcome
+                if cache:
+                    with open(cache, "a") as file:
+                        file.write(json.dumps(asdict(outcome)) + "\n")
+                s = outcome.spec
+                print(f"  [{i}/{len(todo)}] {s.family} {s.method} seed {s.seed} peak {s.peak}: {outcome.accuracy} "
+                      f"({outcome.seconds:.1f} s)" + (f" ERROR {outcome.error[:80]}" if outcome.error else ""),
+                      flush=True)
+    return [done[s.key] for s in specs]
+
+
+def tune(family: str, seeds: int, workers: int, cache: str | None) -> tuple[float, dict[float, float]]:
+    """The 1cycle peak with the best mean validation accuracy: the grid, then a quarter decade either side of its
+    best; returns it and every peak's score."""
+    f = FAMILIES[family]
+    seeds = min(seeds, f.tune_seeds)
+
+    def grid_scores(peaks: Sequence[float]) -> dict[float, float]:
+        out = run_many([Spec(family, "1cycle", s, p, "val") for p in peaks for s in range(100, 100 + seeds)],
+                       workers, cache)
+        return {p: statistics.mean(o.accuracy or 0.0 for o in out if o.spec.peak == p) for p in peaks}
+
+    scores = grid_scores(f.grid)
+    best = max(scores, key=scores.__getitem__)
+    scores.update(grid_scores([float(f"{best * 10 ** d:.3g}") for d in (-0.25, 0.25)]))
+    return max(scores, key=scores.__getitem__), dict(sorted(scores.items()))
+
+
+def compare(family: str, peak: float, seeds: int, workers: int, cache: str | None,
+            methods: Sequence[str] = METHODS) -> dict[str, list[Outcome]]:
+    out = run_many([Spec(family, m, s, peak if m == "1cycle" else None) for m in methods for s in range(seeds)],
+                   workers, cache)
+    return {m: [o for o in out if o.spec.method == m] for m in methods}
+
+
+# ---------------------------------------------------------------------------------------------- the report
+def median_range(values: Sequence[float | None]) -> str:
+    """``median [min, max]`` of the accuracies, with the count of runs that ended in an error."""
+    got = [v for v in values if v is not None]
+    if not got:
+        return "error"
+    text = f"{statistics.median(got):.1f} [{min(got):.1f}, {max(got):.1f}]"
+    return text + (f" ({len(values) - len(got)} err)" if len(got) < len(values) else "")
+
+
+def goal_misses(accuracies: Sequence[float | None], tuned: float, rival: float = -math.inf) -> list[str]:
+    """How a policy misses the goal: an error, a median more than 1 point under the tuned median, a median under
+    ``rival`` (the better of Prodigy and schedule-free), a seed more than 3 points under the tuned median."""
+    misses = ["error"] if any(v is None for v in accuracies) else []
+    med, worst = statistics.median([v or 0.0 for v in accuracies]), min(v or 0.0 for v in accuracies)
+    if med < tuned - 1.0:
+        misses.append(f"median {med - tuned:+.1f}")
+    if med < rival:
+        misses.append("under Prodigy/SF")
+    if worst < tuned - 3.0:
+        misses.append(f"a seed {worst - tuned:+.1f}")
+    return misses
+
+
+def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
+    """The comparison table (test accuracy, median [min, max] over seeds) with the goal, and the range test's cost."""
+    rows, cost_rows = [], []
+    for family, entry in results.items():
+        runs = entry["runs"]
+        tuned = statistics.median([o.accuracy or 0.0 for o in runs["1cycle"]])
+        rival = max((statistics.median([o.accuracy or 0.0 for o in runs[m]]) for m in BASELINES if m in runs),
+                    default=-math.inf)
+        misses = [f"{m}: {miss}" for m in AUTO_METHODS if runs.get(m)
+                  for miss in goal_misses([o.accuracy for o in runs[m]], tuned, rival)]
+        rows.append([family, f"{entry['peak']:.3g}", *[median_range([o.accuracy for o in runs.get(m, [])])
+                                                        for m in METHODS],
+                     "yes" if not misses else "no: " + "; ".join(misses)])
+        auto = [o for m in AUTO_METHODS for o in runs.get(m, [])]
+        if auto:
+            steps = statistics.median(o.test_steps for o in auto)
+            data, f = family_data(family), FAMILIES[family]
+            run_steps = len(train_loader(data.x_train, data.y_train, f.batch_size, 0)) * f.epochs
+            peaks = {m: statistics.median(o.bounds.get("max_lr") or 0.0 for o in runs[m]) for m in AUTO_METHODS
+                     if m in runs}
+            cost_rows.append([family, f"{steps:.0f}", run_steps, f"{100 * steps / run_steps:.0f}%",
+                              f"{statistics.median(o.test_seconds for o in auto):.1f}",
+                              ", ".join(f"{m.split('-')[0]} {v:.3g}" for m, v in peaks.items())])
+    text = [f"Test accuracy (%), median [min, max] over {seeds} seeds:", "",
+            markdown_table(["family", "tuned peak", *METHODS, "goal met"], rows), "",
+            "Range test cost and the suggested peaks (median over seeds):", "",
+            markdown_table(["family", "test steps", "run steps", "share", "test s", "suggested max_lr"], cost_rows)]
+    for family, entry in results.items():
+        text += ["", f"{family} ({FAMILIES[family].describe}): 1cycle validation accuracy by peak: "
+                 + ", ".join(f"{p:.3g}: {s:.1f}" for p, s in entry["scores"].items())]
+    return "\n".join(text)
+
+
+def grid_accuracy(scores: dict[float, float], peak: float) -> float:
+    """The validation accuracy at ``peak``, linear in ``log(peak)`` between grid points (the end value outside)."""
+    points = sorted(scores.items())
+    if peak <= points[0][0]:
+        return points[0][1]
+    for (a, sa), (b, sb) in itertools.pairwise(points):
+        if a <= peak <= b:
+            return sa + math.log(peak / a) / math.log(b / a) * (sb - sa)
+    return points[-1][1]
+
+
+def rules_table(families: Sequence[str], seeds: int, cache: str | None, workers: int) -> str:
+    """Every rule's 1cycle peak on the recorded curves (median over seeds) and the validation accuracy there minus
+    the tuned peak's, read off the tuned grid (median, and the worst seed)."""
+    from benchmarks.rules import BASELINE_RULES
+    from lightning_clr.tuner.suggest import read_curve, suggest
+
+    specs = [Spec(f, "curve", s) for f in families for s in range(seeds)]
+    curves = {(o.spec.family, o.spec.seed): o.curve for o in run_many(specs, workers, cache)}
+    names, rows = ["lightning_clr", *BASELINE_RULES], []
+    for family in families:
+        _, scores = tune(family, 2, workers, cache)
+        best, kind = max(scores.values()), "adam" if FAMILIES[family].adam_family else "sgd"
+        cells = []
+        for name in names:
+            peaks = []
+            for seed in range(seeds):
+                lrs, losses = curves[(family, seed)]["lrs"], curves[(family, seed)]["losses"]
+                peaks.append(suggest(read_curve(lrs, losses, stopped_early=True, optimizer=kind), "one_cycle").max_lr
+                             if name == "lightning_clr" else BASELINE_RULES[name](lrs, losses))
+            gaps = [grid_accuracy(scores, p) - best for p in peaks]
+            cells.append(f"{statistics.median(peaks):.3g}: {statistics.median(gaps):+.1f} (worst {min(gaps):+.1f})")
+        rows.append([family, f"{max(scores, key=scores.__getitem__):.3g}", *cells])
+    return markdown_table(["family", "tuned", *names], rows)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -68,53 +345,42 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tune-seeds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--output", default=None, help="folder for the cache and the report")
-    parser.add_argument("--curves", action="store_true", help="only record the range test curves")
-    parser.add_argument("--rules", action="store_true",
-                        help="only compare the suggestion rules offline on the recorded curves and the tuned grids")
-    parser.add_argument("--rerun", default="",
-                        help="comma-separated family/method cells (e.g. convbase/cosine-auto) whose cached test runs "
-                             "are dropped and run again (after a rule change); the report still covers every family")
-    parser.add_argument("--policy-grids", action="store_true",
-                        help="only tune triangular2 and cosine restarts too (one seed, no refinement): the evidence "
-                             "for the per-policy rules")
+    parser.add_argument("--output", default=None, help="folder for the run cache and the report")
+    parser.add_argument("--curves", action="store_true", help="only record the range test curves (as JSON)")
+    parser.add_argument("--rules", action="store_true", help="only compare the LR-finder rules on recorded curves")
+    parser.add_argument("--rerun", default="", help="family/method cells whose cached test runs are run again")
     args = parser.parse_args(argv)
-    worker_init()  # one torch thread, as in every run (and as the report's machine line says)
+    worker_init()
     families = [f for f in args.families.split(",") if f]
-    cache = None
     cells = [tuple(cell.split("/", 1)) for cell in args.rerun.split(",") if cell]
     for cell in cells:
-        if len(cell) != 2 or cell[0] not in FAMILIES or cell[1] not in (*METHODS, "curve"):
-            parser.error(f"--rerun: expected family/method cells with a family of {', '.join(FAMILIES)} and a "
-                         f"method of {', '.join(METHODS)} or curve, but got {'/'.join(cell)!r}")
+        if len(cell) != 2 or cell[0] not in FAMILIES or cell[1] not in METHODS:
+            parser.error(f"--rerun: expected family/method cells, but got {'/'.join(cell)!r}")
+    cache = None
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         cache = os.path.join(args.output, CACHE)
         if cells:
             print(f"--rerun: dropped {drop_cached(cache, cells)} cached runs of " + ", ".join(map("/".join, cells)))
     if args.curves:
-        curves = record_curves(families, args.seeds, args.workers, cache)
+        outcomes = run_many([Spec(f, "curve", s) for f in families for s in range(args.seeds)], args.workers, cache)
+        curves = {f"{o.spec.family}/{o.spec.seed}": o.curve for o in outcomes}
         if args.output:
             with open(os.path.join(args.output, "auto_bounds_curves.json"), "w") as file:
                 json.dump(curves, file)
         return curves
     if args.rules:
         text = rules_table(families, args.seeds, cache, args.workers)
-        print("1cycle peak of each rule on the default range test's curves (median over seeds) and the validation "
-              "accuracy there minus the tuned peak's, read off the tuned grid:\n\n" + text)
+        print("1cycle peak of each rule on the default range test's curves (median over seeds): validation accuracy "
+              "there minus the tuned peak's (median, worst seed):\n\n" + text)
         return {"rules": text}
-    if args.policy_grids:
-        grids = {f: {m: tune(f, 1, args.workers, cache, m, refine=False)[1] for m in ("triangular2", "cosine")}
-                 for f in families}
-        print(json.dumps(grids, indent=1))
-        return grids
     results: dict[str, dict[str, Any]] = {}
     for family in families:
         peak, scores = tune(family, args.tune_seeds, args.workers, cache)
         runs = compare(family, peak, args.seeds, args.workers, cache, args.methods.split(","))
         results[family] = {"peak": peak, "scores": scores, "runs": runs}
-    text = report(results, args.seeds)
-    text = finish_report(text, "auto_bounds.py", argv, args.output, "auto_bounds.md")
+    finish_report(report(results, args.seeds), "auto_bounds", argv, args.output,
+                  f"test seeds 0..{args.seeds - 1}, tuning seeds 100..{99 + args.tune_seeds}")
     return results
 
 

@@ -1,15 +1,22 @@
-"""Shared pieces of the benchmarks: MNIST-1D data, the mnist1d paper's small CNN, a LightningModule
-that trains it with SGD, and a callback that records the test accuracy every few optimizer steps.
+"""Shared pieces of the benchmarks: MNIST-1D, the mnist1d paper's ConvBase and its LightningModule, a step-decay
+schedule, the optimizers a user picks instead of a rate search (Prodigy, schedule-free), quiet CPU Trainers,
+worker processes, and the reports (markdown tables, the machine, the command).
 
-Everything here runs on CPU, generates its data locally (no download) and pickles (the benchmarks run
-seeds in worker processes).
+Everything runs on CPU, generates its data locally (no download) and pickles (seeds run in worker processes).
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,37 +26,17 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # pytorch_lightning's
 
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
-from baselines import baseline_optimizer  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from typing_extensions import override  # noqa: E402
 
 from lightning_clr.schedules import ScheduleBase  # noqa: E402
 
-__all__ = [
-    "AccuracyTracker",
-    "Classifier",
-    "ConvBase",
-    "Splits",
-    "StepDecaySchedule",
-    "accuracy",
-    "evaluate_accuracy",
-    "make_mnist1d",
-    "quiet_lightning",
-    "train_loader",
-    "trainer_kwargs",
-]
 
-NUM_SAMPLES = 5000
-NUM_TRAIN = 3500
-NUM_VAL = 500
-NUM_TEST = 1000
-DATA_SEED = 42
-
-
+# ---------------------------------------------------------------------------------------------- data and model
 @dataclass
 class Splits:
-    """Float32 inputs ``(N, 40)`` and int64 labels for train / validation / test."""
+    """Inputs and labels for train / validation (tuning only) / test."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -59,58 +46,30 @@ class Splits:
     y_test: torch.Tensor
 
 
-def make_mnist1d(num_samples: int = NUM_SAMPLES, num_train: int = NUM_TRAIN, num_val: int = NUM_VAL,
-                 seed: int = DATA_SEED) -> Splits:
-    """Generates MNIST-1D locally (``mnist1d.data.make_dataset``, no download) and splits it.
-
-    The generator shuffles the samples with its own seed; the first ``num_train`` samples train, the
-    next ``num_val`` validate (for tuning only) and the rest test.
-
-    Args:
-        num_samples: samples to generate (a multiple of 10: equal counts per digit).
-        num_train: training samples.
-        num_val: validation samples.
-        seed: the generator's seed.
-
-    Raises:
-        ValueError: if the splits leave no test samples.
-    """
+def make_mnist1d(num_samples: int = 5000, num_train: int = 3500, num_val: int = 500, seed: int = 42) -> Splits:
+    """MNIST-1D generated locally (``mnist1d.data.make_dataset``): the first ``num_train`` samples train, the next
+    ``num_val`` validate, the rest test. numpy's global generator is left as it was."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     if num_train + num_val >= num_samples:
-        raise ValueError(
-            f"Expected num_train + num_val < num_samples, but got {num_train} + {num_val} >= {num_samples}."
-        )
+        raise ValueError(f"Expected num_train + num_val < num_samples, but got {num_train} + {num_val} >= "
+                         f"{num_samples}.")
     args = get_dataset_args()
-    args.num_samples = num_samples
-    args.train_split = 1.0
-    args.seed = seed
+    args.num_samples, args.train_split, args.seed = num_samples, 1.0, seed
     state = np.random.get_state()  # make_dataset reseeds numpy's global generator
     try:
         data = make_dataset(args)
     finally:
         np.random.set_state(state)
-    x = torch.tensor(data["x"], dtype=torch.float32)
-    y = torch.tensor(data["y"], dtype=torch.int64)
+    x, y = torch.tensor(data["x"], dtype=torch.float32), torch.tensor(data["y"], dtype=torch.int64)
     a, b = num_train, num_train + num_val
     return Splits(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:])
 
 
 @dataclass(frozen=True)
 class StepDecaySchedule(ScheduleBase):
-    """Piecewise-constant decay: ``initial`` times ``factor`` once for every milestone passed.
-
-    A frozen dataclass like the built-in schedules, so :class:`lightning_clr.ScheduledLR` drives it and it
-    pickles. ``StepDecaySchedule(0.1, (100, 150))`` gives 0.1 for steps 0-99, 0.01 for 100-149 and 0.001 on.
-
-    Args:
-        initial: the rate before the first milestone.
-        milestones: increasing optimizer steps at which the rate is multiplied by ``factor``.
-        factor: the multiplier per milestone.
-
-    Raises:
-        ValueError: if ``initial`` or ``factor`` is not positive or the milestones do not increase.
-    """
+    """Piecewise-constant decay: ``initial`` times ``factor`` once for every milestone passed (a frozen dataclass
+    like the built-in schedules, so :class:`lightning_clr.ScheduledLR` drives it and it pickles)."""
 
     initial: float
     milestones: tuple[int, ...]
@@ -128,10 +87,7 @@ class StepDecaySchedule(ScheduleBase):
 
 
 class ConvBase(nn.Module):
-    """The mnist1d paper's ``ConvBase``: three strided 1-D convolutions (25 channels) and a linear head.
-
-    Input length 40 gives 19, 10 and 5 positions after the convolutions, so the head sees 125 features.
-    """
+    """The mnist1d paper's ``ConvBase``: three strided 1-D convolutions (25 channels) and a linear head."""
 
     def __init__(self, channels: int = 25, num_classes: int = 10, length: int = 40) -> None:
         super().__init__()
@@ -145,38 +101,40 @@ class ConvBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.view(-1, 1, x.shape[-1])
-        h = self.conv1(h).relu()
-        h = self.conv2(h).relu()
-        h = self.conv3(h).relu()
+        h = self.conv3(self.conv2(self.conv1(h).relu()).relu()).relu()
         return self.linear(h.flatten(1))
 
 
+def baseline_optimizer(name: str, params: Any, total_steps: int, weight_decay: float, adam: bool,
+                       momentum: float = 0.9) -> Any:
+    """``"prodigy"``: ``prodigyopt.Prodigy(lr=1.0)`` with a cosine decay over ``total_steps`` (its authors' advice);
+    ``"schedulefree"``: ``AdamWScheduleFree`` (``adam``) or ``SGDScheduleFree`` at its default rate, 5% warm-up."""
+    if name == "prodigy":
+        from prodigyopt import Prodigy
+
+        optimizer = Prodigy(params, lr=1.0, weight_decay=weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+    if name == "schedulefree":
+        import schedulefree
+
+        warmup = max(1, round(0.05 * total_steps))
+        if adam:
+            return schedulefree.AdamWScheduleFree(params, weight_decay=weight_decay, warmup_steps=warmup)
+        return schedulefree.SGDScheduleFree(params, momentum=momentum, weight_decay=weight_decay, warmup_steps=warmup)
+    raise ValueError(f"Expected 'prodigy' or 'schedulefree', but got {name!r}.")
+
+
 class Classifier(pl.LightningModule):
-    """ConvBase trained with SGD (momentum 0.9 by default) and cross-entropy.
-
-    The optimizer has no scheduler: the benchmarks' schedules are lightning_clr callbacks. ``optimizer="prodigy"``
-    trains with ``prodigyopt.Prodigy(lr=1.0)`` and a cosine decay over ``total_steps`` (its authors' advice),
-    ``"schedulefree"`` with ``schedulefree.SGDScheduleFree`` at its default rate and a 5% warm-up; both ignore
-    ``lr``.
-
-    Args:
-        lr: the optimizer's initial rate (a schedule callback overwrites it from the first step on).
-        momentum: SGD momentum.
-        weight_decay: SGD weight decay.
-        model: the network; ``ConvBase()`` by default.
-        optimizer: ``"sgd"``, ``"prodigy"`` or ``"schedulefree"``.
-        total_steps: the run's optimizer steps (for Prodigy's decay and schedule-free's warm-up).
-    """
+    """A model (ConvBase by default) trained with cross-entropy and SGD (or ``optimizer="prodigy"`` /
+    ``"schedulefree"``, which ignore ``lr``); no scheduler of its own: the schedules are callbacks."""
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
                  model: nn.Module | None = None, optimizer: str = "sgd", total_steps: int = 1000) -> None:
         super().__init__()
         self.model = model if model is not None else ConvBase()
-        self.lr = lr
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.optimizer_name = optimizer
-        self.total_steps = total_steps
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.optimizer_name, self.total_steps = optimizer, total_steps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -191,32 +149,22 @@ class Classifier(pl.LightningModule):
         if self.optimizer_name in ("prodigy", "schedulefree"):
             return baseline_optimizer(self.optimizer_name, self.parameters(), self.total_steps, self.weight_decay,
                                       adam=False, momentum=self.momentum)
-        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum,
-                               weight_decay=self.weight_decay)
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     @override
     def on_train_start(self) -> None:
-        _set_mode(self.trainer, "train")
+        set_mode(self.trainer, "train")
 
 
-def _set_mode(trainer: Any, mode: str) -> None:
+def set_mode(trainer: Any, mode: str) -> None:
     """``optimizer.train()`` / ``.eval()`` of a schedule-free optimizer (the others have neither)."""
     for optimizer in trainer.optimizers:
         getattr(optimizer, mode, lambda: None)()
 
 
-def evaluate_accuracy(trainer: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """:func:`accuracy` at the weights to evaluate: a schedule-free optimizer's average, then back to training."""
-    _set_mode(trainer, "eval")
-    try:
-        return accuracy(model, x, y)
-    finally:
-        _set_mode(trainer, "train")
-
-
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Share of ``x`` that ``model`` classifies as ``y`` (evaluated in one batch, in eval mode)."""
+    """Share of ``x`` that ``model`` classifies as ``y`` (one batch, eval mode)."""
     was_training = model.training
     model.eval()
     try:
@@ -226,33 +174,30 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 class AccuracyTracker(pl.Callback):
-    """Evaluates the accuracy on fixed tensors every ``every`` optimizer steps (and at step 0, at every
-    epoch's end and at the end of the fit), and records the rate the optimizer used on the step before.
-
-    Attributes:
-        history: ``[(optimizer steps taken, accuracy)]``.
-        lrs: ``[lr]``, the first param group's rate of every optimizer step, read in
-            ``on_before_optimizer_step``, i.e. the value that step applied.
-
-    Args:
-        x: inputs to evaluate on.
-        y: their labels.
-        every: evaluate after every ``every`` optimizer steps.
-        record_lr: record the rate of every step.
-    """
+    """Evaluates on fixed tensors at step 0, every ``every`` optimizer steps, at every epoch's end and at the end
+    (``history``: ``[(steps taken, accuracy)]``); with ``record_lr`` also the first group's rate of every step
+    (``lrs``, read in ``on_before_optimizer_step``: the value that step applied)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, every: int, record_lr: bool = True) -> None:
-        super().__init__()
         if every <= 0:
             raise ValueError(f"Expected every to be a positive int, but got {every!r}.")
         self.x, self.y, self.every, self.record_lr = x, y, every, record_lr
         self.history: list[tuple[int, float]] = []
         self.lrs: list[float] = []
 
+    def _evaluate(self, trainer: Any, pl_module: Any) -> None:
+        step = trainer.global_step
+        if not self.history or self.history[-1][0] != step:
+            set_mode(trainer, "eval")  # a schedule-free optimizer's averaged weights
+            try:
+                self.history.append((step, accuracy(pl_module, self.x, self.y)))
+            finally:
+                set_mode(trainer, "train")
+
     @override
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self.history = [(trainer.global_step, evaluate_accuracy(trainer, pl_module, self.x, self.y))]
-        self.lrs = []
+        self.history, self.lrs = [], []
+        self._evaluate(trainer, pl_module)
 
     @override
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
@@ -261,55 +206,125 @@ class AccuracyTracker(pl.Callback):
 
     @override
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        step = trainer.global_step
-        if step % self.every == 0 and (not self.history or self.history[-1][0] != step):
-            self.history.append((step, evaluate_accuracy(trainer, pl_module, self.x, self.y)))
+        if trainer.global_step % self.every == 0:
+            self._evaluate(trainer, pl_module)
 
     @override
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        step = trainer.global_step
-        if not self.history or self.history[-1][0] != step:
-            self.history.append((step, evaluate_accuracy(trainer, pl_module, self.x, self.y)))
+        self._evaluate(trainer, pl_module)
 
     @override
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        step = trainer.global_step
-        if not self.history or self.history[-1][0] != step:
-            self.history.append((step, evaluate_accuracy(trainer, pl_module, self.x, self.y)))
+        self._evaluate(trainer, pl_module)
 
 
+# ---------------------------------------------------------------------------------------------- Trainers, workers
 def quiet_lightning() -> None:
     """Silences Lightning's informational logs and the warnings a tiny CPU benchmark triggers."""
-    # The rank_zero loggers carry their own INFO level (GPU/TPU lines, tips, "Loading `train_dataloader`").
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric",
                  "pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
                  "lightning_fabric.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*litlogger.*")
-    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    for message in ("does not have many workers", "litlogger", "GPU available but not used",
+                    "smaller than the logging interval"):
+        warnings.filterwarnings("ignore", message=f".*{message}.*")
 
 
 def trainer_kwargs(**overrides: Any) -> dict[str, Any]:
     """Quiet CPU Trainer arguments with nothing written to disk."""
-    kwargs: dict[str, Any] = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        deterministic=False,
-    )
-    kwargs.update(overrides)
-    return kwargs
+    return {"accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False,
+            "enable_model_summary": False, "enable_checkpointing": False, "num_sanity_val_steps": 0,
+            "limit_val_batches": 0, "deterministic": False, **overrides}
 
 
 def train_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
     """An in-memory loader (no workers) whose shuffling is seeded."""
-    generator = torch.Generator().manual_seed(seed)
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, num_workers=0,
-                      generator=generator)
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def worker_init() -> None:
+    """One torch thread and quiet Lightning (every worker process starts with this)."""
+    torch.set_num_threads(1)
+    quiet_lightning()
+
+
+@contextmanager
+def mapped(function: Callable[[Any], Any], items: Iterable[Any], workers: int,
+           ordered: bool = True) -> Iterator[Iterator[Any]]:
+    """``function`` over ``items`` in ``workers`` spawned processes (this one for ``workers <= 1``), one torch
+    thread each; results in order, or as they finish (``ordered=False``)."""
+    if workers <= 1:
+        worker_init()
+        yield map(function, items)
+        return
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=worker_init)
+    try:
+        yield (pool.imap if ordered else pool.imap_unordered)(function, items)
+    finally:
+        pool.close()
+        pool.join()
+
+
+# ---------------------------------------------------------------------------------------------- reports
+def machine_info() -> dict[str, Any]:
+    """CPU model, core count and library versions, for the report."""
+    model = platform.processor() or "unknown"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                      if line.startswith("Model name:")), model)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    import lightning_clr
+
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "pytorch_lightning": pl.__version__, "lightning_clr": lightning_clr.__version__,
+            "torch_threads": torch.get_num_threads()}
+
+
+def machine_line() -> str:
+    info = machine_info()
+    return (f"{info['cpu']}, {info['cores']} cores; Python {info['python']}, torch {info['torch']}, "
+            f"pytorch_lightning {info['pytorch_lightning']}, lightning_clr {info['lightning_clr']}")
+
+
+def command_line(name: str, argv: Sequence[str] | None) -> str:
+    """The command that ran ``benchmarks.<name>`` with ``argv`` (``None``: this process's arguments)."""
+    return " ".join(["python -m benchmarks." + name, *(argv if argv is not None else sys.argv[1:])])
+
+
+def save_report(text: str, folder: str | None, name: str) -> None:
+    """Writes ``text`` to ``folder/name`` (the folder made if need be); nothing when ``folder`` is unset."""
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, name), "w") as file:
+            file.write(text.rstrip() + "\n")
+
+
+def finish_report(text: str, name: str, argv: Sequence[str] | None, folder: str | None, seeds: str = "") -> str:
+    """``text`` with its command, seeds and machine appended; printed, and saved as ``folder/<name>.md``."""
+    text += f"\n\nCommand: `{command_line(name, argv)}`{'; ' + seeds if seeds else ''}. Machine: {machine_line()}."
+    print(text)
+    save_report(text, folder, name + ".md")
+    return text
+
+
+def markdown_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def parse_table(text: str, first_cell: str) -> dict[str, str]:
+    """The row of a markdown table in ``text`` whose first cell is ``first_cell``, keyed by the header."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first_cell:
+            start = i
+            while start > 0 and lines[start - 1].startswith("|"):
+                start -= 1
+            header = [c.strip() for c in lines[start].strip().strip("|").split("|")]
+            return dict(zip(header, cells, strict=True))
+    raise KeyError(first_cell)

@@ -21,8 +21,9 @@ from functools import cache
 from typing import Any
 
 import torch
-from common import Splits, make_mnist1d
 from torch import nn
+
+from benchmarks.common import ConvBase, Splits, make_mnist1d
 
 __all__ = ["FAMILIES", "Family", "family_data"]
 
@@ -179,14 +180,8 @@ class GRUClassifier(nn.Module):
         return self.head(h[-1])
 
 
-def _convbase() -> nn.Module:
-    from common import ConvBase
-
-    return ConvBase()
-
-
 _MODELS: dict[str, Callable[[], nn.Module]] = {
-    "convbase": _convbase,
+    "convbase": ConvBase,
     "resnet": ResNet1d,
     "mlp": MLP,
     "charlm": CharTransformer,

@@ -1,173 +1,301 @@
-"""Per-step overhead: what does a lightning_clr callback cost per optimizer step, next to torch's schedulers?
+"""Per-step overhead: what a lightning_clr schedule callback adds to each optimizer step of a real ``Trainer.fit``.
 
-Trains a tiny MLP (5 linear layers of width 8, so the step itself is cheap and a scheduler's cost shows)
-for ``--steps`` optimizer steps per run on a real ``pytorch_lightning.Trainer``, in one process, and times
-each run in microseconds per optimizer step of this process's CPU time (``--clock wall`` for wall time).
+A tiny MLP (5 ``Linear(8, 8)``: 10 parameter tensors, in 1 or in 10 param groups), SGD with momentum 0.9, batch 16,
+one epoch, no logger, on a real ``pytorch_lightning.Trainer``. Variants: an empty ``Callback`` (the reference:
+Lightning dispatches every hook to every callback, so an empty one is the floor of any callback),
+``lightning_clr.CyclicLR`` and ``lightning_clr.OneCycleLR`` (momentum cycling on, as by default), and torch's
+``CyclicLR`` returned from ``configure_optimizers`` with ``interval: "step"`` (beside an empty ``Callback``).
 
-**Method (paired).** The machine is shared and noisy, so variants are never compared across time: in each
-round, for each param-group count, every variant runs once between two runs of the reference (an empty
-``Callback``), ``E V1 E V2 E ... Vn E``, in an order rotated from round to round; a variant's cost in that
-round is its time minus the mean of the two reference runs beside it. The report gives, over ``--rounds``
-rounds, the median of these paired differences and their interquartile range. Every run has exactly one
-extra callback (torch's schedulers run with an empty ``Callback`` too), so Lightning's cost of dispatching
-hooks cancels and the difference is the scheduling work alone. Variants:
+**(a) Python calls a step (deterministic).** A counting callback placed FIRST in the Trainer's callbacks turns
+``sys.setprofile`` on in ``on_train_batch_start`` of step ``--warmup`` and off in ``on_train_batch_start`` of step
+``--warmup + --steps``; it reads and resets its counts at every ``on_train_batch_start`` in between, so each count
+covers exactly one step of the steady loop, from the same point of one step to the same point of the next (the
+rest of that hook, the batch, the optimizer step, the other hooks). It counts the profiler's ``"call"`` events
+(Python functions) and, apart, its ``"c_call"`` events (builtins and C functions). The garbage collector is off
+while it counts, and the data and weights are seeded, so a count depends only on the code that ran: the same
+versions give the same table on any machine. A variant's cost is its mean count a step minus the empty
+Callback's; the maximum over the steps is shown too, so periodic work cannot hide in the mean. Goal: at most 10
+Python calls a step above an empty Callback, and 10 param groups cost the same as 1 (no Python call per group).
 
-* ``clr.CyclicLR`` / ``clr.OneCycleLR`` / ``clr.CosineRestartsLR``: the lightning_clr callbacks (with their
-  default momentum cycling where they have one);
-* ``torch CyclicLR`` / ``torch OneCycleLR``: torch's schedulers returned from ``configure_optimizers`` with
-  ``interval="step"`` (they cycle the momentum too);
+**(b) Time inside a fit.** Every ``on_*`` hook of the measured callback and of two empty Callbacks, one before it
+in the callback list and one after, is wrapped in a ``time.perf_counter_ns`` pair, summed per training batch; a
+batch's cost is the callback's time minus the mean of the two empty ones' (the timer and the dispatch of a no-op
+hook cancel). For torch's scheduler ``scheduler.step`` (which Lightning calls once a step) is timed and added to
+an empty Callback's hooks. Per fit the median over the batches after the warm-up; ``--repeats`` fits per cell,
+interleaved in a rotated order; the table gives the median [interquartile range] over the fits, in µs a step.
+No goal: the timing depends on the machine and its load; (a) is what the goal is checked on.
 
-each with the parameters in 1 and in 10 param groups (inside a fit also 10 groups with a rate each, torch's
-schedulers given the same rates). The goals (issue 9): at most 3 µs above the empty ``Callback`` with one group,
-and no more than torch's scheduler with 1 and with 10 groups.
+    python -m benchmarks.overhead                   # about 3 minutes on 2 cores
+    python -m benchmarks.overhead --quick           # a few seconds (smoke test)
+    python -m benchmarks.overhead --output benchmarks/results
 
-The same comparison runs in a plain PyTorch loop (``scheduler.step()`` against writing a lightning_clr
-schedule's value into ``param_groups`` by hand; medians over interleaved repeats minus the ``none`` median),
-and one optimizer step of the MNIST-1D ConvBase model of ``time_to_accuracy.py`` (batch 64) is timed to
-put the costs in proportion.
-
-    python benchmarks/overhead.py --output benchmarks/results   # the default: 12 rounds, about 17 minutes
-    python benchmarks/overhead.py --quick                        # a few seconds (smoke test)
-
-The code: ``_overhead_variants.py`` says what is measured (settings, model, clock, variants),
-``_overhead_method.py`` how it is timed (one run of each kind, and the paired method), and
-``_overhead_report.py`` how it is reported (tables, the JSON form, the figure); this file runs them all and
-writes ``overhead.json``, ``overhead.md`` and ``overhead.png``.
+It uses only public API (the callbacks as a user builds them, Lightning's hooks, torch's schedulers).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import gc
 import statistics
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:  # make `common` importable
-    sys.path.insert(0, _HERE)
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
 
-import torch  # noqa: E402
-from _overhead_in_fit import measure_in_fit  # noqa: E402
-from _overhead_method import (  # noqa: E402
-    METHOD,
-    _interleaved,
-    measure_hooks,
-    measure_loop,
-    measure_paired,
-    measure_trainer,
-    mnist1d_step_us,
-)
-from _overhead_report import _stats, plain, plot, report  # noqa: E402
-from _overhead_variants import CLOCKS, LOOP_VARIANTS, QUICK, VARIANTS, Settings, _clock  # noqa: E402
-from common import quiet_lightning  # noqa: E402
-from reporting import command_line, machine_info, save_report  # noqa: E402
+from benchmarks.common import finish_report, markdown_table, quiet_lightning, trainer_kwargs
 
-__all__ = [
-    "LOOP_VARIANTS",
-    "VARIANTS",
-    "Settings",
-    "main",
-    "measure_loop",
-    "measure_trainer",
-    "mnist1d_step_us",
-    "run",
-]
+BASE_LR, MAX_LR = 0.001, 0.01
+VARIANTS = ("empty Callback", "clr.CyclicLR", "clr.OneCycleLR", "torch CyclicLR")
+TIMED = ("clr.CyclicLR", "clr.OneCycleLR", "torch CyclicLR")
+GOAL_CALLS = 10
 
 
-def run(settings: Settings) -> dict[str, Any]:
-    """Measures everything: the paired Trainer costs, the plain-loop medians and the MNIST-1D step."""
-    torch.set_num_threads(1)
+@dataclass(frozen=True)
+class Settings:
+    """``steps``: counted steps of (a); ``warmup``: steps before counting or timing; ``repeats``: fits per cell of
+    (b); ``fit_steps``: steps a fit of (b); ``groups``: the param-group counts."""
+
+    steps: int = 1100
+    warmup: int = 20
+    repeats: int = 5
+    fit_steps: int = 1500
+    groups: tuple[int, ...] = (1, 10)
+
+
+QUICK = Settings(steps=20, warmup=5, repeats=1, fit_steps=60)
+
+
+class _Regression(pl.LightningModule):
+    def __init__(self, groups: int, scheduler: Callable[[torch.optim.Optimizer], Any] | None = None) -> None:
+        super().__init__()
+        self.net = nn.Sequential(*[nn.Linear(8, 8) for _ in range(5)])
+        self.groups, self.scheduler = groups, scheduler
+
+    @override
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.net(batch[0]).pow(2).mean()
+
+    @override
+    def configure_optimizers(self) -> Any:
+        params = list(self.net.parameters())
+        size = len(params) // self.groups
+        optimizer = torch.optim.SGD([{"params": params[i:i + size]} for i in range(0, len(params), size)],
+                                    lr=BASE_LR, momentum=0.9)
+        if self.scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), "interval": "step"}}
+
+
+def variant(name: str, total: int) -> tuple[pl.Callback, Callable[[torch.optim.Optimizer], Any] | None]:
+    """The callback and the scheduler factory of variant ``name`` for a run of ``total`` steps."""
+    import lightning_clr as clr
+
+    if name == "empty Callback":
+        return pl.Callback(), None
+    if name == "clr.CyclicLR":
+        return clr.CyclicLR(base_lr=BASE_LR, max_lr=MAX_LR, step_size_up=total // 8), None
+    if name == "clr.OneCycleLR":
+        return clr.OneCycleLR(max_lr=MAX_LR, total_steps=total), None
+    if name == "torch CyclicLR":
+        return pl.Callback(), lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, BASE_LR, MAX_LR, total // 8)
+    raise ValueError(f"Expected a variant in {VARIANTS}, but got {name!r}.")
+
+
+def _fit(groups: int, steps: int, callbacks: list[pl.Callback], scheduler: Any) -> None:
     quiet_lightning()
-    short = replace(settings, loop_steps=min(settings.loop_steps, 200))
-    in_fit = measure_in_fit(settings.fit_runs, settings.fit_steps, min(50, settings.fit_steps // 4), settings.groups)
-    paired = measure_paired(settings)
-    hooks = measure_hooks(settings)
-    loop_times = _interleaved(LOOP_VARIANTS, settings.groups, settings.repeats,
-                              lambda v, g: measure_loop(v, g, settings),
-                              lambda v, g: measure_loop(v, g, short))
-    mnist = statistics.median(mnist1d_step_us(settings) for _ in range(3))
-    return {"in_fit": in_fit, "paired": paired, "hooks": hooks, "loop": _stats(loop_times), "mnist1d_step_us": mnist}
+    torch.manual_seed(0)
+    model = _Regression(groups, scheduler)
+    loader = DataLoader(TensorDataset(torch.randn(steps * 16, 8, generator=torch.Generator().manual_seed(0))),
+                        batch_size=16, shuffle=False)
+    trainer = pl.Trainer(**trainer_kwargs(max_steps=steps, max_epochs=1, callbacks=callbacks))
+    trainer.fit(model, loader)
+    if trainer.global_step != steps:
+        raise RuntimeError(f"{trainer.global_step} steps, expected {steps}.")
 
 
-def run_in_fit(settings: Settings) -> dict[str, Any]:
-    """Only the hook-by-hook measurement inside a fit (``--in-fit-only``)."""
-    torch.set_num_threads(1)
-    quiet_lightning()
-    warmup = min(50, settings.fit_steps // 4)
-    return {"in_fit": measure_in_fit(settings.fit_runs, settings.fit_steps, warmup, settings.groups)}
+# ---------------------------------------------------------------------------------------------- (a) call counts
+class CallCounter(pl.Callback):
+    """Counts the profiler's events of each step from ``on_train_batch_start`` of step ``start`` to that of step
+    ``start + steps`` (place it first): ``per_step`` is ``[(calls, c_calls)]``, one pair a step."""
+
+    def __init__(self, start: int, steps: int) -> None:
+        self.start, self.steps = start, steps
+        self.per_step: list[tuple[int, int]] = []
+        self._counts = {"call": 0, "c_call": 0}
+
+    def _count(self, frame: Any, event: str, arg: Any) -> None:
+        if event in self._counts:
+            self._counts[event] += 1
+
+    @override
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if self.start < step <= self.start + self.steps:
+            self.per_step.append((self._counts["call"], self._counts["c_call"]))
+        self._counts = {"call": 0, "c_call": 0}
+        if step == self.start:
+            gc.collect()
+            gc.disable()
+            sys.setprofile(self._count)
+        elif step == self.start + self.steps:
+            sys.setprofile(None)
+            gc.enable()
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def count_calls(name: str, groups: int, settings: Settings) -> list[tuple[int, int]]:
+    """``(calls, c_calls)`` of each counted step of a fit of variant ``name`` with ``groups`` param groups."""
+    total = settings.warmup + settings.steps + 1
+    callback, scheduler = variant(name, total)
+    counter = CallCounter(settings.warmup, settings.steps)
+    try:
+        _fit(groups, total, [counter, callback], scheduler)
+    finally:
+        sys.setprofile(None)
+        gc.enable()
+    if len(counter.per_step) != settings.steps:
+        raise RuntimeError(f"Counted {len(counter.per_step)} steps, expected {settings.steps}.")
+    return counter.per_step
+
+
+def calls_table(settings: Settings) -> tuple[str, dict[tuple[str, int], tuple[float, float, int]]]:
+    """The table of (a), and per ``(variant, groups)`` the mean calls, mean c_calls and the most calls a step."""
+    counts = {}
+    for groups in settings.groups:
+        for name in VARIANTS:
+            steps = count_calls(name, groups, settings)
+            counts[(name, groups)] = (statistics.fmean(c for c, _ in steps), statistics.fmean(c for _, c in steps),
+                                      max(c for c, _ in steps))
+    rows = []
+    for name in VARIANTS:
+        cells = []
+        for groups in settings.groups:
+            calls, c_calls, most = counts[(name, groups)]
+            ref = counts[("empty Callback", groups)]
+            cells += ([f"{calls:.1f} (max {most})", f"{c_calls:.1f}"] if name == "empty Callback" else
+                      [f"{calls - ref[0]:+.1f} (max {most - ref[2]:+d})", f"{c_calls - ref[1]:+.1f}"])
+        goal = "–"
+        if name.startswith("clr."):
+            extra = [counts[(name, g)][0] - counts[("empty Callback", g)][0] for g in settings.groups]
+            verdicts = [f"≤ {GOAL_CALLS} calls: {'met' if max(extra) <= GOAL_CALLS else 'MISSED'}"]
+            if len(extra) > 1:
+                verdicts.append(f"same at {settings.groups[-1]} groups as at {settings.groups[0]}: "
+                                f"{'met' if max(extra) - min(extra) < 0.5 else 'MISSED'}")
+            goal = "; ".join(verdicts)
+        rows.append([name + (" (absolute)" if name == "empty Callback" else ""), *cells, goal])
+    headers = ["variant", *[f"{kind}, {g} group{'s' if g > 1 else ''}" for g in settings.groups
+                            for kind in ("Python calls", "C calls")], "goal"]
+    text = (f"Calls a step above an empty Callback ({settings.steps} steps counted after {settings.warmup}, "
+            "sys.setprofile from one on_train_batch_start to the next; mean a step, and in brackets the most in one "
+            "step minus the empty Callback's most):\n\n"
+            + markdown_table(headers, rows))
+    return text, counts
+
+
+# ---------------------------------------------------------------------------------------------- (b) in-fit timing
+class _Buckets:
+    """Nanoseconds spent in wrapped calls, summed per training batch."""
+
+    def __init__(self) -> None:
+        self.per_batch: list[int] = []
+        self.current: int | None = None
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.per_batch.append(self.current)
+        self.current = 0
+
+
+def _timed(function: Callable[..., Any], buckets: _Buckets, opens_batch: bool = False) -> Callable[..., Any]:
+    clock = time.perf_counter_ns
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if opens_batch:
+            buckets.close()
+        begin = clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            buckets.current = (buckets.current or 0) + clock() - begin
+    return wrapper
+
+
+def _instrument(callback: pl.Callback, buckets: _Buckets) -> pl.Callback:
+    for name in dir(pl.Callback):
+        if name.startswith("on_"):
+            setattr(callback, name, _timed(getattr(callback, name), buckets, name == "on_train_batch_start"))
+    return callback
+
+
+def time_in_fit(name: str, groups: int, settings: Settings) -> float:
+    """One fit: the median over batches of the variant's hook time minus the two empty Callbacks' mean, in µs."""
+    callback, factory = variant(name, settings.fit_steps)
+    ours, before, after = _Buckets(), _Buckets(), _Buckets()
+    scheduler = None
+    if factory is not None:
+        def scheduler(optimizer: torch.optim.Optimizer) -> Any:
+            built = factory(optimizer)
+            built.step = _timed(built.step, ours)
+            return built
+    callbacks = [_instrument(pl.Callback(), before), _instrument(callback, ours), _instrument(pl.Callback(), after)]
+    gc.collect()
+    _fit(groups, settings.fit_steps, callbacks, scheduler)
+    for buckets in (ours, before, after):
+        buckets.close()
+    differences = [(a - (b + c) / 2) / 1000 for a, b, c in zip(ours.per_batch, before.per_batch, after.per_batch,
+                                                               strict=True)]
+    return statistics.median(differences[settings.warmup:])
+
+
+def timing_table(settings: Settings) -> str:
+    cells: dict[tuple[str, int], list[float]] = {(v, g): [] for v in TIMED for g in settings.groups}
+    for run in range(settings.repeats):
+        order = TIMED[run % len(TIMED):] + TIMED[:run % len(TIMED)]
+        for groups in settings.groups:
+            for name in order:
+                cells[(name, groups)].append(time_in_fit(name, groups, settings))
+
+    def text(values: list[float]) -> str:
+        if len(values) == 1:
+            return f"{values[0]:+.2f}"
+        q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+        return f"{median:+.2f} [{q1:+.2f}, {q3:+.2f}]"
+
+    rows = [[name, *[text(cells[(name, g)]) for g in settings.groups]] for name in TIMED]
+    return (f"Time inside a fit, µs a step above an empty Callback ({settings.repeats} interleaved fits of "
+            f"{settings.fit_steps} steps per cell; hooks timed per batch, the first {settings.warmup} batches left "
+            "out; median [interquartile range] over fits of the per-fit medians; this process's wall clock):\n\n"
+            + markdown_table(["variant", *[f"µs/step, {g} group{'s' if g > 1 else ''}" for g in settings.groups]],
+                             rows))
+
+
+def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a few seconds; a smoke test, not for its numbers")
-    parser.add_argument("--output", help="folder for overhead.json, overhead.md and overhead.png")
-    parser.add_argument("--steps", type=int, help="optimizer steps per Trainer run (default 2000)")
-    parser.add_argument("--repeats", type=int, help="interleaved repeats of the plain loop (default 5)")
-    parser.add_argument("--rounds", type=int, help="rounds of the paired Trainer measurement (default 12)")
-    parser.add_argument("--loop-steps", type=int, help="steps per run of the plain PyTorch loop (default 2000)")
-    parser.add_argument("--mnist-steps", type=int, help="steps timed for the MNIST-1D model (default 600)")
-    parser.add_argument("--in-fit-only", action="store_true",
-                        help="only the hook-by-hook measurement inside a fit (about 5.5 min)")
-    parser.add_argument("--fit-runs", type=int, help="interleaved fits per cell of that measurement (default 7)")
-    parser.add_argument("--groups", help="param-group counts, comma-separated (default 1,10)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
-                        help="cpu: this process's CPU time (default; robust to other load), wall: wall time")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: few steps, one fit per cell")
+    parser.add_argument("--steps", type=int, help=f"counted steps of (a) (default {Settings.steps})")
+    parser.add_argument("--repeats", type=int, help=f"fits per cell of (b) (default {Settings.repeats})")
+    parser.add_argument("--fit-steps", type=int, help=f"steps a fit of (b) (default {Settings.fit_steps})")
+    parser.add_argument("--calls-only", action="store_true", help="only (a), the call counts")
+    parser.add_argument("--output", help="folder for overhead.md")
     args = parser.parse_args(argv)
-    _clock[0] = CLOCKS[args.clock]
     settings = QUICK if args.quick else Settings()
-    if args.steps:
-        settings = replace(settings, steps=args.steps, warmup=min(settings.warmup, args.steps // 10))
-    if args.repeats:
-        settings = replace(settings, repeats=args.repeats)
-    if args.rounds:
-        settings = replace(settings, rounds=args.rounds)
-    if args.loop_steps:
-        settings = replace(settings, loop_steps=args.loop_steps)
-    if args.mnist_steps:
-        settings = replace(settings, mnist_steps=args.mnist_steps)
-    if args.fit_runs:
-        settings = replace(settings, fit_runs=args.fit_runs)
-    if args.groups:
-        settings = replace(settings, groups=tuple(int(g) for g in args.groups.split(",")))
+    overrides = {k: v for k, v in (("steps", args.steps), ("repeats", args.repeats), ("fit_steps", args.fit_steps))
+                 if v is not None}
+    settings = Settings(**{**settings.__dict__, **overrides})
     torch.set_num_threads(1)
     quiet_lightning()
-    info = machine_info()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    command = command_line("overhead.py", argv)
-    header = (f"Command: `{command.strip()}`. Machine: {info['cpu']}, {info['cores']} cores (load average "
-              f"{load:.1f} at the start); Python {info['python']}, torch {info['torch']}, pytorch_lightning "
-              f"{info['pytorch_lightning']}, lightning_clr {info['lightning_clr']}; 1 torch thread; clock: "
-              f"{args.clock} time. No randomness in the timing (data and weights seeded with 0).")
-    print(header, flush=True)
     start = time.perf_counter()
-    if args.in_fit_only:
-        results = run_in_fit(settings)
-        table = report(results, settings)
-        text = header + "\n\n" + table + f"\n\nWall time: {time.perf_counter() - start:.0f} s."
-        print("\n" + table)
-        save_report(text, args.output, "overhead_in_fit.md")
-        return results
-    print("\n" + METHOD, flush=True)
-    results = run(settings)
-    text = header + "\n\n" + METHOD + "\n" + report(results, settings)
-    text += f"\n\nWall time: {time.perf_counter() - start:.0f} s."
-    print(text.split(METHOD, 1)[1])
-    if args.output:
-        os.makedirs(args.output, exist_ok=True)
-        with open(os.path.join(args.output, "overhead.json"), "w") as f:
-            json.dump({"settings": asdict(settings), "machine": info, "load_average": load,
-                       **results, "paired": plain(results["paired"]), "hooks": plain(results["hooks"])}, f, indent=1)
-        with open(os.path.join(args.output, "overhead.md"), "w") as f:
-            f.write(text + "\n")
-        caption = f"{command.strip()} | {info['cpu']}, {info['cores']} cores, load {load:.1f} | torch {info['torch']}"
-        plot(results, settings, os.path.join(args.output, "overhead.png"), caption)
-        print(f"Wrote overhead.json, overhead.md and overhead.png to {args.output}")
-    return results
+    text = calls_table(settings)[0]
+    if not args.calls_only:
+        text += "\n\n" + timing_table(settings)
+    text += f"\n\nWall time: {time.perf_counter() - start:.0f} s; 1 torch thread."
+    return finish_report(text, "overhead", argv, args.output, "no randomness (data and weights seeded with 0)")
 
 
 if __name__ == "__main__":

@@ -1,31 +1,28 @@
-"""Smoke and correctness tests of the benchmark scripts, run in-process on tiny settings."""
+"""The benchmarks package, run in-process on tiny settings: real (short) fits, the summaries and tables, the
+call counts of ``benchmarks.overhead``, and the LR-finder rules of ``benchmarks.rules``."""
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 import math
 import os
-import statistics
-import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-sys.path.insert(0, BENCHMARKS)
+import lightning_clr as clr
+from benchmarks import auto_bounds, common, guard, overhead
+from benchmarks import time_to_accuracy as tta
+from benchmarks.rules import BASELINE_RULES, suggest_bounds
+from lightning_clr.tuner.suggest import RangeTestError
 
-import auto_guard  # noqa: E402
-import auto_runs  # noqa: E402
-import common  # noqa: E402
-import guard as guard_bench  # noqa: E402
-import knee_noise  # noqa: E402
-import overhead  # noqa: E402
-import sgdr_m_mul  # noqa: E402
-import sgdr_warmup  # noqa: E402
-import time_to_accuracy as tta  # noqa: E402
-
-import lightning_clr as clr  # noqa: E402
+_spec = importlib.util.spec_from_file_location("curves", Path(__file__).parent / "tuner" / "curves.py")
+curves = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(curves)
 
 TINY = tta.Settings(budgets=(1,), seeds=1, tune_seeds=1, grid=(0.1,), workers=1,
                     policies=("constant", "step"))
@@ -61,17 +58,6 @@ def test_convbase_is_the_papers_model():
     model = common.ConvBase()
     assert sum(p.numel() for p in model.parameters()) == 150 + 1900 + 1900 + 1260
     assert model(torch.zeros(3, 40)).shape == (3, 10)
-
-
-def test_guard_rule_column_keeps_the_cached_rows_valid():
-    # The "rule" column keys the cached guard runs: an argument added later is written only when it differs from
-    # the behaviour the older rows had, and the stall_* arguments other than stall_patience only with the stall on.
-    base = ("check_every_n_steps=10 keep_every_n_steps=100 spike_factor=1.2 patience=2 smoothing=0.8 "
-            "level_memory=20 max_rollbacks=5")
-    assert guard_bench.rule_of() == base + " stall_patience=3 stall_fraction=0.65 stall_min_delta=0.01"
-    assert guard_bench.rule_of(stall_min_delta=0.0) == base + " stall_patience=3 stall_fraction=0.65"  # stop 17
-    assert guard_bench.rule_of(stall_patience=0) == base  # the rows from before the stall rule
-    assert guard_bench.rule_of(stall_patience=0, keep_count=2) == base + " keep_count=2"
 
 
 def test_auto_policies_put_a_default_range_test_first_and_the_guard_last():
@@ -180,9 +166,10 @@ def test_tune_evaluate_and_outputs(tmp_path, data):
     summary = tta.summarize(runs, TINY)
     report = tta.tables(summary, scores, chosen, TINY)
     assert "| constant | 1 | **" in report and "budget to target" in report
-    paths = tta.write_outputs(str(tmp_path), runs, summary, scores, chosen, TINY, report, {})
+    paths = tta.write_outputs(str(tmp_path), runs, summary, TINY, report, "a title")
     assert sorted(os.path.basename(p) for p in paths) == [
-        "time_to_accuracy.csv", "time_to_accuracy.json", "time_to_accuracy.md", "time_to_accuracy.png"]
+        "time_to_accuracy.csv", "time_to_accuracy.md", "time_to_accuracy.png"]
+    assert common.parse_table(report, "step")["0.1"].startswith("**")  # the tuning grid's row: the chosen rate bold
     assert (tmp_path / "time_to_accuracy.csv").read_text().count("\n") == 3  # header + 2 runs
 
 
@@ -208,13 +195,11 @@ def test_summary_search_steps_count_every_grid_run_in_budget_units():
     assert auto["budget_to_target"] == 4 and auto["run_steps"] == 128 and auto["total_steps"] == 128 + 97
     assert auto["run_speedup_vs_step"] == pytest.approx(2.0)
     assert auto["total_speedup_vs_step"] == pytest.approx(1792 / 225)
-    import tta_summary
-
-    goal = tta_summary.goal(summary)
+    goal = tta.goal(summary)
     assert goal["run_ratio"] == pytest.approx(0.5) and goal["run_met"]
     assert goal["total_ratio"] == pytest.approx(225 / 1792) and goal["total_met"]
     runs[("1cycle-auto", 4)] = runs[("1cycle-auto", 2)]  # now it reaches the target only at 8 units
-    goal = tta_summary.goal(tta.summarize(runs, replace(settings, policies=("step", "1cycle-auto"))))
+    goal = tta.goal(tta.summarize(runs, replace(settings, policies=("step", "1cycle-auto"))))
     assert goal["run_ratio"] == pytest.approx(1.0) and not goal["run_met"] and goal["total_met"]  # 353 / 1792
 
 
@@ -233,10 +218,8 @@ def test_charlm_runs_with_adamw_and_reads_short_constant_budgets_off_the_long_ru
 
 
 def test_charlm_optimizer_baselines_are_the_adamw_kinds():
-    import tta_runs
-
     for policy, kind in (("schedulefree", "AdamWScheduleFree"), ("prodigy", "Prodigy"), ("1cycle", "AdamW")):
-        model = tta_runs._model(tta.RunSpec(policy, 2, 0, 0.01), CHAR_TINY, 0.01, 8)
+        model = tta._model(tta.RunSpec(policy, 2, 0, 0.01), CHAR_TINY, 0.01, 8)
         optimizer = model.configure_optimizers()
         optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
         assert type(optimizer).__name__ == kind and optimizer.param_groups[0]["weight_decay"] == 0.01
@@ -251,7 +234,6 @@ def test_family_option_picks_the_charlm_settings_and_file_names(tmp_path):
     assert tta.parse_args(["--quick"])[0].stem == "time_to_accuracy"
 
 
-@pytest.mark.skipif(not tta.range_test_available(), reason="lightning_clr.LRRangeTest not available")
 def test_auto_policy_runs_with_a_range_test(data):
     result = tta.run_one(tta.RunSpec("1cycle-auto", 1, 0, None, "val", record_lr=True), TINY)
     assert result.steps[-1] == 55  # the range test's steps are not the budget's
@@ -260,76 +242,6 @@ def test_auto_policy_runs_with_a_range_test(data):
     # OneCycleLR(max_lr="auto") starts at max_lr / 25 and peaks at the suggested max_lr.
     assert result.lrs[0] == pytest.approx(result.bounds["max_lr"] / 25)
     assert max(result.lrs) == pytest.approx(result.bounds["max_lr"], rel=1e-3)
-
-
-def test_overhead_measurements_and_report():
-    settings = overhead.Settings(steps=30, warmup=5, repeats=1, groups=(1, 10), loop_steps=40, mnist_steps=12)
-    assert overhead.measure_trainer("clr.CyclicLR", 10, settings) > 0
-    for variant in overhead.LOOP_VARIANTS:
-        assert overhead.measure_loop(variant, 10, settings) > 0
-    with pytest.raises(ValueError, match="Expected a variant"):
-        overhead.measure_loop("nope", 1, settings)
-    results = {
-        kind: overhead._stats({(n, g): [100.0 + i] for i, n in enumerate(names) for g in settings.groups})
-        for kind, names in (("trainer", overhead.VARIANTS), ("loop", overhead.LOOP_VARIANTS))
-    }
-    results["mnist1d_step_us"] = 1000.0
-    text = overhead.report(results, settings)
-    # clr.CyclicLR is variant 2 (+2 µs), torch CyclicLR variant 5 (+5 µs): ratio 0.40, 0.2% of 1000 µs.
-    assert "| clr.CyclicLR / torch CyclicLR | 1 | +2.0 | +5.0 | 0.40 | 0.2% |" in text
-
-
-@pytest.mark.filterwarnings("ignore:The number of training batches .* is smaller than the logging interval")
-def test_overhead_in_fit_times_the_hooks_of_both_callbacks_on_the_same_batches():
-    import _overhead_in_fit as in_fit
-
-    one = in_fit.measure("clr.OneCycleLR", 1, steps=24, warmup=4)
-    assert one["empty_median"] > 0 and one["median"] > 0 and "logging" in one and "table" in one
-    torch_one = in_fit.measure("torch OneCycleLR", 1, steps=24, warmup=4)
-    assert torch_one["median"] > 0  # scheduler.step is timed, the empty hooks cancel
-    results = {"runs": 1, "steps": 24, "warmup": 4, "groups": [1], "empty_us": 1.5, "cells": {
-        f"{v}/1": {"median": m, "q1": m, "q3": m, "logging": 0.5, "table": 0.25}
-        for v, m in zip(in_fit.PAIRED_VARIANTS, (2.0, 2.9, 2.5, 3.0, 5.0), strict=True)}}
-    text = in_fit.in_fit_report(results)
-    # The goals count the table's share: 2.9 + 0.25 is over 3 µs, and over torch's CyclicLR's 3.0.
-    assert "| clr.CyclicLR | +2.00 [+2.00, +2.00] | +0.25 | +0.50 | ≤ 3 µs: met; ≤ torch (1): met |" in text
-    assert "| clr.OneCycleLR | +2.90 [+2.90, +2.90] | +0.25 | +0.50 | ≤ 3 µs: MISSED; ≤ torch (1): met |" in text
-    assert "| torch CyclicLR | +3.00 [+3.00, +3.00] | – | +0.50 | – |" in text
-
-
-@pytest.mark.filterwarnings("ignore:The number of training batches .* is smaller than the logging interval")
-def test_overhead_in_fit_measures_a_rate_per_group_against_torch_with_the_same_rates():
-    import _overhead_in_fit as in_fit
-    import _overhead_variants as variants
-
-    callbacks, _ = variants._variant("clr.CyclicLR", 80, 10)
-    assert callbacks[0].max_lr == pytest.approx([0.001 * k for k in range(1, 11)])
-    assert len(set(callbacks[0].base_lr)) == 10
-    scheduler = variants._variant("torch OneCycleLR", 80, 10)[1](torch.optim.SGD(
-        [{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(10)], lr=0.1, momentum=0.9))
-    assert len({g["max_lr"] for g in scheduler.optimizer.param_groups}) == 10
-    assert in_fit.measure("clr.OneCycleLR", 10, steps=24, warmup=4, distinct=True)["median"] > 0
-    cells = {}
-    for v, m in zip(in_fit.PAIRED_VARIANTS, (2.0, 2.5, 2.5, 3.0, 5.0), strict=True):
-        for key, scale in (("1", 1.0), ("10", 2.0), ("10/distinct", 4.0)):
-            cells[f"{v}/{key}"] = {"median": m * scale, "q1": m * scale, "q3": m * scale, "logging": 0.5,
-                                   "table": 0.25 * scale if key != "10" else 0.25}
-    text = in_fit.in_fit_report({"runs": 1, "steps": 24, "warmup": 4, "groups": [1, 10], "distinct": 10,
-                                 "cells": cells, "empty_us": 1.5})
-    assert "| µs/step, 10 groups, a rate each | table fill, µs/step (1 group / 10, a rate each) |" in text
-    # CyclicLR with a rate each: 8.0 + 1.0 (its table) against torch's 12.0 there; OneCycleLR 10.0 + 1.0 vs 20.0.
-    assert ("| clr.CyclicLR | +2.00 [+2.00, +2.00] | +4.00 [+4.00, +4.00] | +8.00 [+8.00, +8.00] | +0.25 / +1.00 "
-            "| +0.50 | ≤ 3 µs: met; ≤ torch (1): met; ≤ torch (10): met; ≤ torch (10, a rate each): met |") in text
-    assert "| clr.CosineRestartsLR | +2.50 [+2.50, +2.50] | +5.00 [+5.00, +5.00] | +10.00 [+10.00, +10.00] |" in text
-
-
-def test_periodic_work_is_spread_over_its_period():
-    import _overhead_in_fit as in_fit
-
-    differences = [1.0] * 20
-    differences[9] = differences[19] = 21.0  # batches 9 and 19: the work of one batch in 10
-    assert in_fit._periodic(differences, warmup=0, period=10, median=1.0) == 2.0
-    assert in_fit._periodic(differences, warmup=0, period=7, median=1.0) == 0.0
 
 
 def test_run_many_in_two_spawned_workers_matches_one_process(data):
@@ -342,128 +254,149 @@ def test_run_many_in_two_spawned_workers_matches_one_process(data):
     assert parallel[1].steps == here.steps and parallel[1].accuracy == here.accuracy
 
 
-def test_sgdr_warmup_cycles_fill_the_run_after_the_warmup_and_a_run_uses_them():
-    assert sgdr_warmup.first_cycle(190, 19, 3) == 24  # 19 + 24 + 48 + 96 = 187 of 190 steps
-    assert sgdr_warmup.first_cycle(190, 0, 2) == 63
-    accuracy, peak = sgdr_warmup.run(("mlp", 0, 2, 0.1, 0.03, None, 1.0))
-    assert peak == 0.03 and 80.0 < accuracy <= 100.0
+# ---------------------------------------------------------------------------------------------- overhead
+def test_overhead_counts_calls_deterministically_and_reports_the_goal():
+    settings = replace(overhead.QUICK, steps=6, warmup=3)
+    empty = overhead.count_calls("empty Callback", 1, settings)
+    assert len(empty) == 6 and all(calls > 100 and c_calls > 100 for calls, c_calls in empty)
+    assert overhead.count_calls("empty Callback", 1, settings) == empty  # deterministic
+    cyclic = overhead.count_calls("clr.CyclicLR", 1, settings)
+    assert cyclic != empty and all(a >= b for (a, _), (b, _) in zip(cyclic, empty, strict=True))
+    text, counts = overhead.calls_table(settings)
+    row = common.parse_table(text, "clr.CyclicLR")
+    extra = counts[("clr.CyclicLR", 1)][0] - counts[("empty Callback", 1)][0]
+    assert row["Python calls, 1 group"].startswith(f"{extra:+.1f}")
+    assert row["goal"].startswith("≤ 10 calls: " + ("met" if extra <= 10 else "MISSED"))
+    torch_row = common.parse_table(text, "torch CyclicLR")  # torch's scheduler: Python calls for each group
+    assert float(torch_row["Python calls, 10 groups"].split()[0]) > float(torch_row["Python calls, 1 group"].split()[0])
+    with pytest.raises(ValueError, match="Expected a variant"):
+        overhead.variant("nope", 10)
 
 
-def test_sgdr_m_mul_runs_every_configuration_with_its_m_mul_and_saves_the_table(tmp_path, monkeypatch):
-    built: list[float] = []
-
-    class Recording(clr.CosineRestartsLR):
-        def __init__(self, *args, **kwargs):
-            built.append(kwargs["m_mul"])
-            super().__init__(*args, **kwargs)
-
-    from lightning_clr.tuner import suggest
-
-    rule = dict(suggest.PEAK_FACTORS)
-    used_factors: list[tuple[float, float]] = []
-    sgdr_rule = sgdr_warmup.sgdr_rule
-
-    def recording_rule(factors, reading):
-        used_factors.append(factors)
-        return sgdr_rule(factors, reading)
-
-    monkeypatch.setattr(sgdr_warmup, "sgdr_rule", recording_rule)
-    monkeypatch.setattr(clr, "CosineRestartsLR", Recording)
-    text = sgdr_m_mul.main(["--families", "mlp", "--seeds", "1", "--workers", "1", "--output", str(tmp_path)])
-    assert built == [m for m, _, _ in sgdr_m_mul.CONFIGS]
-    assert used_factors == [(a, b) for _, a, b in sgdr_m_mul.CONFIGS]  # each run's own rule...
-    assert rule == suggest.PEAK_FACTORS  # ...passed to its LRRangeTest: the built-in factors were never touched
-    assert (tmp_path / "sgdr_m_mul.md").read_text().strip() == text.strip()
-    row = next(line for line in text.splitlines() if line.startswith("| mlp |"))
-    assert row.count("**") == 2 * len(sgdr_m_mul.CONFIGS) and "@0.0" in row  # each cell: median, and seed @ peak
+def test_overhead_times_the_hooks_inside_a_fit():
+    settings = replace(overhead.QUICK, fit_steps=30, warmup=5)
+    assert math.isfinite(overhead.time_in_fit("clr.OneCycleLR", 10, settings))
+    assert overhead.time_in_fit("torch CyclicLR", 1, settings) > 0  # scheduler.step is timed, the no-op hooks cancel
 
 
-def test_auto_guard_runs_1cycle_auto_with_a_default_guard_and_reports_its_rollbacks(tmp_path):
-    callbacks, test = auto_runs._callbacks(auto_runs.Spec("mlp", auto_runs.GUARDED, 0), 100)
-    assert [type(c) for c in callbacks] == [clr.LRRangeTest, clr.OneCycleLR, clr.DivergenceGuard]
-    assert test is callbacks[0]
-    assert auto_runs.GUARDED not in auto_runs.METHODS  # the headline table of auto_bounds.py stays unguarded
-    text = auto_guard.main(["--families", "mlp", "--seeds", "1", "--tune-seeds", "1", "--workers", "1",
-                            "--output", str(tmp_path)])
-    assert (tmp_path / "auto_guard.md").read_text().strip() == text.strip()
-    row = next(line for line in text.splitlines() if line.startswith("| mlp |")).split(" | ")
-    assert row[6].strip().isdigit()  # the guarded seed's rollbacks were recorded
-    assert row[7].startswith(("met", "missed")) and row[8].startswith(("met", "missed"))
+# ---------------------------------------------------------------------------------------------- guard
+def test_guard_runs_are_cached_and_reported(tmp_path):
+    cache = str(tmp_path / "guard.csv")
+    specs = [(0.2, 0.0, "{}", 0, 1), (0.2, 0.5, "{}", 0, 1)]
+    rows = guard.run_all(specs, cache, workers=1)
+    assert [r["guard"] for r in rows] == ["0.0", "0.5"] and rows[1]["rule"] == guard.rule_of()
+    assert 0.2 < float(rows[0]["accuracy"]) <= 1.0
+    assert guard.run_all(specs, cache, workers=1) == rows  # read back, not run again
+    with open(cache, newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
+    assert guard.label(rows[1]) == "defaults" and guard.label(rows[0]) == "no"
+    assert guard.label({**rows[1], "guard": "0.4", "rule": guard.rule_of(keep_count=2)}) == \
+        "rate_factor=0.4, keep_count=2"
+    row = common.parse_table(guard.report(rows, "0..0", 1), "0.2 (1x)")
+    assert row["guard"] == "no" and row["diverged"] == "0/1" and row["vs tuned (points)"] == "+0.0"
 
 
-def test_knee_noise_splits_the_variance_of_the_knee_between_and_within_initialisations():
-    median, spread, between, within = knee_noise._split({(0, 0): 0.1, (0, 1): 0.1, (1, 0): 0.4, (1, 1): 0.4})
-    assert (between, within, spread) == (1.0, 0.0, 4.0)
-    assert median == pytest.approx(0.2)  # geometric
-    assert knee_noise._split({(0, 0): 0.1, (0, 1): 0.4, (1, 0): 0.1, (1, 1): 0.4})[2:] == (0.0, 1.0)
+# ---------------------------------------------------------------------------------------------- auto bounds
+def test_auto_bounds_runs_a_family_and_reports_the_goal():
+    outcome = auto_bounds.run_one(auto_bounds.Spec("mlp", "1cycle-auto", 0))
+    assert outcome.error is None and 50.0 < outcome.accuracy <= 100.0
+    assert outcome.test_steps == len(outcome.curve["lrs"]) > 10 and outcome.bounds["max_lr"] > 0
+    callbacks, test = auto_bounds._callbacks(auto_bounds.Spec("mlp", "cosine-auto", 0), 700)
+    assert [type(c) for c in callbacks] == [clr.LRRangeTest, clr.CosineRestartsLR] and test is callbacks[0]
+    assert callbacks[1].first_cycle == 100
+    runs = {m: [auto_bounds.Outcome(auto_bounds.Spec("mlp", m, s), a, 1.0) for s, a in enumerate(accs)]
+            for m, accs in (("1cycle", (95.0, 96.0, 97.0)), ("1cycle-auto", (95.5, 95.0, 92.0)),
+                            ("prodigy", (96.0, 96.0, 96.0)))}
+    text = auto_bounds.report({"mlp": {"peak": 0.01, "scores": {0.01: 96.0}, "runs": runs}}, 3)
+    row = common.parse_table(text, "mlp")
+    assert row["1cycle-auto"] == "95.0 [92.0, 95.5]" and row["triangular2-auto"] == "error"
+    assert row["goal met"] == "no: 1cycle-auto: under Prodigy/SF; 1cycle-auto: a seed -4.0"
+    assert auto_bounds.goal_misses([95.5, None, 96.0], 96.0) == ["error", "a seed -96.0"]
+    assert auto_bounds.grid_accuracy({0.01: 80.0, 0.1: 90.0}, 10 ** -1.5) == pytest.approx(85.0)
+    assert auto_bounds.grid_accuracy({0.01: 80.0, 0.1: 90.0}, 1.0) == 90.0
 
 
-def test_knee_noise_runs_read_the_knee_and_train_at_a_factor_of_it():
-    knee, lrs, losses = knee_noise.run(("curve", "mlp", 0, 0))
-    assert len(lrs) == len(losses) and lrs[0] < knee < lrs[-1]
-    val, test, peak, rollbacks = knee_noise.run(("auto", "mlp", 0, 2.0, True))
-    assert peak == 2.0 * knee  # the benchmark's seed 0 is initialisation 0 and batch order 0
-    late_knee, late_lrs, _ = knee_noise.run(("curve", "mlp", 0, 0, 1e-4, 8.0))  # part 4: another sweep
-    assert len(late_lrs) < len(lrs) / 2 and late_knee != knee
-    assert 0 < val <= 100 and 0 < test <= 100 and rollbacks >= 0
-    assert 0 < knee_noise.run(("peak", "mlp", 0, 1, 0.01)) <= 100
+# ---------------------------------------------------------------------------------------------- the rules
+def _piecewise_curve() -> tuple[list[float], list[float]]:
+    # 80 rates, a tenth of a decade apart from 1e-4; the loss is 2.0 up to step 20, falls linearly by 1/45 per
+    # step to 1.0 at step 65, stays there to step 72, then explodes.
+    lrs = [1e-4 * 10 ** (k / 10) for k in range(80)]
+    losses = [2.0 - max(0, min(k, 65) - 20) / 45 for k in range(73)] + [3.0, 5.0, 9.0, 17.0, 33.0, 65.0, 99.0]
+    return lrs, losses
 
 
-def test_knee_noise_report_trains_the_extreme_initialisations_and_every_factor(tmp_path, monkeypatch):
-    def fake(item):
-        kind, _, init, *rest = item
-        if kind == "curve":  # part 4's sweeps (rest[1:]) read ten times the knee of the default one
-            return 0.1 * (1 + init) * (1 + 0.01 * rest[0]) * (10 if rest[1:] else 1), [0.1] * (100 + len(rest)), []
-        if kind == "peak":
-            return 50.0 + init + 100 * rest[1]
-        return 80.0 + init, 70.0 + init, rest[0] * 0.1, int(rest[1])
-
-    monkeypatch.setattr(knee_noise, "run", fake)
-    text = knee_noise.main(["--families", "convbase", "--inits", "5", "--orders", "2", "--seeds", "3", "--workers",
-                            "1", "--sweeps", "1e-4:8", "--grids", "", "--output", str(tmp_path)])
-    assert (tmp_path / "knee_noise.md").read_text().strip() == text.strip()
-    lines = text.splitlines()
-    assert any(line.startswith("| convbase | ") and "| x5.05 | 100% | 0% |" in line for line in lines)
-    part2 = [line.split(" | ") for line in lines if line.startswith(("| 0 |", "| 1 |", "| 3 |", "| 4 |"))]
-    assert [row[0] for row in part2] == ["| 0", "| 1", "| 3", "| 4"]  # the two lowest knees, then the two highest
-    assert part2[0][2:] == ["67.8", "73.7", "81.6", "92.2 |"]  # 50 + init + 100 x peak
-    part3 = [line.split(" | ") for line in lines if " x knee | " in line]
-    assert [(row[0], row[1]) for row in part3] == [(f"| {x:g} x knee", g) for x in knee_noise.FACTORS
-                                                   for g in ("no", "yes")]
-    assert part3[1][2:4] == ["81.0 [80.0]", "71.0 [70.0]"] and part3[1][-1] == "3 |"  # medians [min]; rollbacks
-    part4 = [line.split(" | ") for line in lines if " a decade" in line]
-    assert [row[1:4] for row in part4] == [["1e-06 to 10, 16 a decade (default)", "101", "0.301"],
-                                           ["0.0001 to 10, 8 a decade", "103", "3.01"]]
-    assert part4[0][4:] == part4[1][4:] == ["x5.05", "100% |"]  # a factor moves no spread
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [  # the other libraries' rules on the same curves (rates rounded as printed by benchmarks/auto_bounds.py)
+        ("ADAM_MLP", {"lightning_steepest": 0.01155, "fastai_valley": 0.00237, "fastai_minimum": 0.0154,
+                      "fastai_steep": 0.01, "fastai_slide": 0.0075, "lightning_clr_0.1": 0.01155}),
+        ("FLAT_START_SGD", {"lightning_steepest": 0.3162, "fastai_valley": 0.03162, "fastai_minimum": 0.04217,
+                            "fastai_steep": 0.3162, "fastai_slide": 0.5623, "lightning_clr_0.1": 0.2738}),
+    ],
+)
+def test_baseline_rules_on_recorded_curves(name, expected):
+    lrs, losses, _, _ = getattr(curves, name)
+    for rule, value in expected.items():
+        assert BASELINE_RULES[rule](lrs, losses) == pytest.approx(value, rel=2e-3), rule
 
 
-def _fake_curve(knee_at: int) -> tuple[list[float], list[float]]:
-    """A range-test curve on a quarter-decade grid whose loss falls steadily to step ``knee_at + 3``, then climbs."""
-    lrs = [10 ** (k / 4 - 7) for k in range(40)]
-    bottom = knee_at + 3
-    return lrs, [max(2.0 - 0.05 * k, 2.0 - 0.05 * bottom) if k <= bottom else 2.0 - 0.05 * bottom + 0.2 * (k - bottom)
-                 for k in range(40)]
 
 
-def test_knee_noise_landmarks_score_each_landmark_with_the_factor_of_its_optimizer_family(monkeypatch):
-    from lightning_clr.tuner.suggest import PEAK_FACTORS, read_curve
+def test_suggestion_rule_on_a_piecewise_linear_curve():
+    lrs, losses = _piecewise_curve()
+    s = suggest_bounds(lrs, losses, smoothing=0.25)  # no averaging: the curve is exact
+    # 90% of the fall: 2 - 0.9 = 1.1 is first reached at step 20 + ceil(40.5) = 61.
+    assert s.max_lr == pytest.approx(lrs[61], rel=1e-12)
+    # 10% of the fall is at step 25 (lrs[25] ~ 3.2e-2 * max_lr/10 ...): below max_lr / 10, so clamped to it.
+    assert lrs[25] < s.max_lr / 10
+    assert s.base_lr == pytest.approx(lrs[61] / 10, rel=1e-12)
+    assert s.min_loss_lr == pytest.approx(lrs[65], rel=1e-12)  # the first lowest point
+    assert lrs[20] <= s.steepest_lr <= lrs[65]
+    assert s.note is None
 
-    grid = {1e-4: 10.0, 1e-3: 40.0, 1e-2: 80.0, 1e-1: 60.0, 1.0: 20.0}
-    monkeypatch.setattr(knee_noise, "tune", lambda family, *args: (0.01, grid))
-    curves = {"convbase": [_fake_curve(20), _fake_curve(24)], "mlp": [_fake_curve(18), _fake_curve(22)]}
-    text = knee_noise.landmarks_table(curves, "a cache")
-    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines()[2:]}
-    assert list(rows) == ["convbase", "mlp"] and len(rows["mlp"]) == len(knee_noise.LANDMARKS)
-    knee_column = list(knee_noise.LANDMARKS).index("knee (90%)")
-    for family, optimizer in (("convbase", "sgd"), ("mlp", "adam")):
-        factor = PEAK_FACTORS[("one_cycle", optimizer)]
-        assert rows[family][knee_column].startswith(f"{factor:.2g} x: ")  # the knee keeps the built-in factor
-        gaps = sorted(knee_noise.grid_accuracy(grid, factor * read_curve(*c, optimizer=optimizer).knee_lr) - 80.0
-                      for c in curves[family])
-        assert f": {statistics.median(gaps):+.1f} / {gaps[0]:+.1f} (x" in rows[family][knee_column]
-    # another landmark's factor puts its peaks' geometric mean on the knee rule's, over the family's curves
-    lowest = [knee_noise._landmark(*c, 1.0) for c in curves["convbase"]]
-    knees = [knee_noise._landmark(*c, 0.9) for c in curves["convbase"]]
-    factor = math.exp(statistics.mean(math.log(k / m) for k, m in zip(knees, lowest, strict=True)))
-    assert rows["convbase"][list(knee_noise.LANDMARKS).index("lowest loss")].startswith(f"{factor:.2g} x: ")
-    assert knees == [read_curve(*c).knee_lr for c in curves["convbase"]]  # the 90% landmark is the knee
+
+def test_suggestion_base_lr_where_the_loss_starts_to_fall_within_3x_to_10x():
+    # A fall over 10 steps (a decade): 10% of it at step 21, 90% at step 29 -> base = lrs[21] = lrs[29] / 10^0.8.
+    lrs = [1e-4 * 10 ** (k / 10) for k in range(50)]
+    losses = [2.0 - max(0, min(k, 30) - 20) / 10 for k in range(40)] + [9.0] * 10
+    s = suggest_bounds(lrs, losses, smoothing=0.25)
+    assert s.max_lr == pytest.approx(lrs[29], rel=1e-12)
+    assert s.base_lr == pytest.approx(lrs[21], rel=1e-12)
+    # A cliff: the whole fall in 3 steps -> base_lr at most max_lr / 3.
+    cliff = [2.0] * 20 + [1.6, 1.0, 0.5] + [0.5] * 10
+    s = suggest_bounds(lrs[:33], cliff, smoothing=0.25)
+    assert s.base_lr == pytest.approx(s.max_lr / 3, rel=1e-12)
+
+
+def test_suggestion_notes_a_sweep_that_starts_or_ends_too_early():
+    lrs = [10 ** (k / 10) for k in range(30)]
+    s = suggest_bounds(lrs, [3.0] * 10 + [3.0 - k / 10 for k in range(20)], smoothing=0.25)
+    assert "still falling at the largest rate" in s.note
+    s = suggest_bounds(lrs, [3.0 - k / 10 for k in range(20)] + [1.0] * 10, smoothing=0.25)
+    assert "falling from the first step" in s.note
+
+
+@pytest.mark.parametrize(
+    ("losses", "match"),
+    [
+        ([2.0, 1.0, 0.5], "at least 10 recorded steps"),
+        ([2.0, 2.01, 1.99, 2.0, 2.01, 1.995, 2.0, 2.005, 2.0, 1.998, 2.0, 2.0], "Expected the loss to fall"),
+    ],
+)
+def test_curves_without_a_suggestion_are_clear_errors(losses, match):
+    lrs = [10 ** (k / 10) for k in range(len(losses))]
+    with pytest.raises(RangeTestError, match=match) as error:
+        suggest_bounds(lrs, losses, smoothing=0.25)
+    assert isinstance(error.value, ValueError)
+
+
+def test_a_baseline_rule_can_replace_a_built_in_one():
+    from lightning_clr.tuner.suggest import read_curve, suggest
+
+    lrs, losses, stopped, optimizer = curves.ADAM_MLP
+    reading = read_curve(lrs, losses, 0.05, stopped, optimizer)
+    assert suggest(reading, "one_cycle", lambda r: BASELINE_RULES["fastai_valley"](r.lrs, r.losses)
+                   ).max_lr == pytest.approx(0.00237, rel=1e-2)
+    # the 0.1 rule keeps its own advice
+    with pytest.raises(RangeTestError, match=r"but got 3\. Raise num_steps, or lower max_lr if the test stopped"):
+        suggest_bounds([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])

@@ -45,7 +45,6 @@ from lightning_clr import (
 from lightning_clr.tuner.curve import analysis_curve, smooth_losses, zero_phase_smooth
 from lightning_clr.tuner.range_test import describe
 from lightning_clr.tuner.result import build_result
-from lightning_clr.tuner.rules import suggest_bounds
 
 # Most tests here sweep a few steps over seven decades, where the loss is often still falling at the end: the
 # note's warning is expected (test_a_note_is_warned_once checks it is given).
@@ -230,59 +229,10 @@ def _piecewise_curve() -> tuple[list[float], list[float]]:
     return lrs, losses
 
 
-def test_suggestion_rule_on_a_piecewise_linear_curve():
-    lrs, losses = _piecewise_curve()
-    s = suggest_bounds(lrs, losses, smoothing=0.25)  # no averaging: the curve is exact
-    # 90% of the fall: 2 - 0.9 = 1.1 is first reached at step 20 + ceil(40.5) = 61.
-    assert s.max_lr == pytest.approx(lrs[61], rel=1e-12)
-    # 10% of the fall is at step 25 (lrs[25] ~ 3.2e-2 * max_lr/10 ...): below max_lr / 10, so clamped to it.
-    assert lrs[25] < s.max_lr / 10
-    assert s.base_lr == pytest.approx(lrs[61] / 10, rel=1e-12)
-    assert s.min_loss_lr == pytest.approx(lrs[65], rel=1e-12)  # the first lowest point
-    assert lrs[20] <= s.steepest_lr <= lrs[65]
-    assert s.note is None
-
-
-def test_suggestion_base_lr_where_the_loss_starts_to_fall_within_3x_to_10x():
-    # A fall over 10 steps (a decade): 10% of it at step 21, 90% at step 29 -> base = lrs[21] = lrs[29] / 10^0.8.
-    lrs = [1e-4 * 10 ** (k / 10) for k in range(50)]
-    losses = [2.0 - max(0, min(k, 30) - 20) / 10 for k in range(40)] + [9.0] * 10
-    s = suggest_bounds(lrs, losses, smoothing=0.25)
-    assert s.max_lr == pytest.approx(lrs[29], rel=1e-12)
-    assert s.base_lr == pytest.approx(lrs[21], rel=1e-12)
-    # A cliff: the whole fall in 3 steps -> base_lr at most max_lr / 3.
-    cliff = [2.0] * 20 + [1.6, 1.0, 0.5] + [0.5] * 10
-    s = suggest_bounds(lrs[:33], cliff, smoothing=0.25)
-    assert s.base_lr == pytest.approx(s.max_lr / 3, rel=1e-12)
-
-
-def test_suggestion_notes_a_sweep_that_starts_or_ends_too_early():
-    lrs = [10 ** (k / 10) for k in range(30)]
-    s = suggest_bounds(lrs, [3.0] * 10 + [3.0 - k / 10 for k in range(20)], smoothing=0.25)
-    assert "still falling at the largest rate" in s.note
-    s = suggest_bounds(lrs, [3.0 - k / 10 for k in range(20)] + [1.0] * 10, smoothing=0.25)
-    assert "falling from the first step" in s.note
-
-
-@pytest.mark.parametrize(
-    ("losses", "match"),
-    [
-        ([2.0, 1.0, 0.5], "at least 10 recorded steps"),
-        ([2.0, 2.01, 1.99, 2.0, 2.01, 1.995, 2.0, 2.005, 2.0, 1.998, 2.0, 2.0], "Expected the loss to fall"),
-    ],
-)
-def test_curves_without_a_suggestion_are_clear_errors(losses, match):
-    lrs = [10 ** (k / 10) for k in range(len(losses))]
-    with pytest.raises(RangeTestError, match=match) as error:
-        suggest_bounds(lrs, losses, smoothing=0.25)
-    assert isinstance(error.value, ValueError)
-
-
 def test_result_round_trips_through_a_dict_and_json():
     lrs, losses = _piecewise_curve()
-    s = suggest_bounds(lrs, losses)
     result = RangeTestResult(lrs=lrs, losses=losses, smoothed_losses=smooth_losses(losses, 0.05),
-                             base_lr=s.base_lr, max_lr=s.max_lr, step_size_up=68, steps_per_epoch=17,
+                             base_lr=lrs[61] / 10, max_lr=lrs[61], step_size_up=68, steps_per_epoch=17,
                              stopped_early=False, reason="completed num_steps=80")
     assert RangeTestResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
     with pytest.raises(AttributeError):

@@ -10,8 +10,9 @@ Each takes the sweep's rates and raw losses and returns one rate, as its library
   at the lowest loss), :func:`fastai_steep` (the steepest fall against ``log(lr)``) and :func:`fastai_slide`
   (walking left from the end until the slope settles).
 
-They are here so that the benchmark can measure them next to :mod:`lightning_clr.tuner.suggest`'s rules, and so
-that a user can pass one as a rule (``LRRangeTest(rules={"one_cycle": fastai_valley})``).
+``python -m benchmarks.auto_bounds --rules`` scores them next to :mod:`lightning_clr.tuner.suggest`'s rules on
+the recorded curves. Wrapped to read ``reading.lrs`` and ``reading.losses``, any of them can also be passed as a
+rule (``LRRangeTest(rules={"one_cycle": lambda r: fastai_valley(r.lrs, r.losses)})``).
 """
 
 from __future__ import annotations

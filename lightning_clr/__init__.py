@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "OneCycleLR": "lightning_clr.callbacks.one_cycle",
     "CosineRestartsLR": "lightning_clr.callbacks.cosine_restarts",
     "ScheduledLR": "lightning_clr.callbacks.scheduled",
+    "WarmupStableDecayLR": "lightning_clr.callbacks.wsd",
     "ScheduleCallback": "lightning_clr.callbacks.base",
     "FitContext": "lightning_clr.callbacks.base",
     "SnapshotCheckpoint": "lightning_clr.callbacks.snapshot",
@@ -36,39 +37,14 @@ _EXPORTS: dict[str, str] = {
     "ConstantSchedule": "lightning_clr.schedules",
     "LinearRamp": "lightning_clr.schedules",
     "ExponentialRamp": "lightning_clr.schedules",
+    "SequenceSchedule": "lightning_clr.schedules",
+    "WarmupStableDecaySchedule": "lightning_clr.schedules",
     "LightningCLRWarning": "lightning_clr._warnings",
     "Length": "lightning_clr.lengths",
     "parse_length": "lightning_clr.lengths",
 }
 
-__all__ = [  # the same names as _EXPORTS (tests/test_imports.py checks it)
-    "ConstantSchedule",
-    "CosineRestartsLR",
-    "CosineRestartsSchedule",
-    "CyclicLR",
-    "CyclicSchedule",
-    "DivergenceError",
-    "DivergenceGuard",
-    "ExponentialRamp",
-    "FitContext",
-    "LRRangeTest",
-    "Length",
-    "LightningCLRWarning",
-    "LinearRamp",
-    "OneCycleLR",
-    "OneCycleSchedule",
-    "RangeTestError",
-    "RangeTestResult",
-    "Schedule",
-    "ScheduleBase",
-    "ScheduleCallback",
-    "SchedulePreviewLogger",
-    "ScheduledLR",
-    "SnapshotCheckpoint",
-    "SnapshotEnsemble",
-    "lr_range_test",
-    "parse_length",
-]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
@@ -84,7 +60,7 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+if TYPE_CHECKING:  # for type checkers and IDEs, which do not run __getattr__: the same names, imported eagerly
     from lightning_clr._warnings import LightningCLRWarning
     from lightning_clr.callbacks.base import FitContext, ScheduleCallback
     from lightning_clr.callbacks.cosine_restarts import CosineRestartsLR
@@ -94,6 +70,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger
     from lightning_clr.callbacks.scheduled import ScheduledLR
     from lightning_clr.callbacks.snapshot import SnapshotCheckpoint
+    from lightning_clr.callbacks.wsd import WarmupStableDecayLR
     from lightning_clr.ensemble import SnapshotEnsemble
     from lightning_clr.lengths import Length, parse_length
     from lightning_clr.schedules import (
@@ -105,6 +82,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         OneCycleSchedule,
         Schedule,
         ScheduleBase,
+        SequenceSchedule,
+        WarmupStableDecaySchedule,
     )
     from lightning_clr.tuner.function import lr_range_test
     from lightning_clr.tuner.range_test import LRRangeTest

@@ -5,7 +5,8 @@
   (:mod:`~lightning_clr.callbacks.clock`), the writer (:mod:`~lightning_clr.callbacks.writer`) and the
   fit-start context and checks (:mod:`~lightning_clr.callbacks.context`);
 * :mod:`~lightning_clr.callbacks.scheduled`, :mod:`~lightning_clr.callbacks.cyclic`,
-  :mod:`~lightning_clr.callbacks.one_cycle`, :mod:`~lightning_clr.callbacks.cosine_restarts`: the public
+  :mod:`~lightning_clr.callbacks.one_cycle`, :mod:`~lightning_clr.callbacks.cosine_restarts`,
+  :mod:`~lightning_clr.callbacks.wsd`: the public
   schedule callbacks, one a module;
 * :mod:`~lightning_clr.callbacks.guard` with its rule :mod:`~lightning_clr.callbacks.guard_rule`,
   :mod:`~lightning_clr.callbacks.snapshot`, :mod:`~lightning_clr.callbacks.preview_logger`: callbacks that
@@ -20,6 +21,7 @@ from lightning_clr.callbacks.one_cycle import OneCycleLR
 from lightning_clr.callbacks.preview_logger import SchedulePreviewLogger
 from lightning_clr.callbacks.scheduled import ScheduledLR
 from lightning_clr.callbacks.snapshot import SnapshotCheckpoint
+from lightning_clr.callbacks.wsd import WarmupStableDecayLR
 
 __all__ = [
     "CosineRestartsLR",
@@ -31,4 +33,5 @@ __all__ = [
     "SchedulePreviewLogger",
     "ScheduledLR",
     "SnapshotCheckpoint",
+    "WarmupStableDecayLR",
 ]

@@ -60,7 +60,7 @@ class CyclicSchedule(ScheduleBase):
         return self.step_size_up + down
 
     def __call__(self, step: int) -> float:
-        total = self.cycle_length
+        total = self.step_size_up + (self.step_size_up if self.step_size_down is None else self.step_size_down)
         ratio = self.step_size_up / total
         fraction = step / total  # torch divides twice; the quotient is the same float
         cycle = math.floor(1 + fraction)

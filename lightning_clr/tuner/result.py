@@ -28,9 +28,12 @@ from lightning_clr.tuner.suggest import (
 __all__ = ["RangeTestResult", "build_result", "plot_range_test"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RangeTestResult:
     """What an LR range test recorded, and the bounds it suggests.
+
+    Its ``repr`` is a summary (steps, the rates' span, the suggestions, why the test ended); the curve itself is
+    in :attr:`lrs` and :attr:`losses`, and :meth:`to_dict` has every field.
 
     Attributes:
         lrs: the rate of each recorded optimizer step.
@@ -83,6 +86,23 @@ class RangeTestResult:
     total_steps: int | None = None
     knee_lr: float | None = None
     seconds: float = field(default=0.0, compare=False)
+
+    def __repr__(self) -> str:
+        span = f"lr {self.lrs[0]:.3g}..{self.lrs[-1]:.3g}" if self.lrs else "no lr"
+        parts = [f"{len(self.lrs)} steps", span]
+        if self.has_suggestion:
+            for policy in POLICIES:
+                bounds = self.suggest(policy)
+                low = "" if bounds.base_lr is None else f"base_lr={bounds.base_lr:.3g}, "
+                parts.append(f"{policy}: {low}max_lr={bounds.max_lr:.3g}")
+            if self.step_size_up is not None:
+                parts.append(f"step_size_up={self.step_size_up}")
+        else:
+            parts.append(f"no suggestion: {self.suggestion_error}")
+        parts.append(f"ended: {self.reason}")
+        if self.note:
+            parts.append(f"note: {self.note}")
+        return f"RangeTestResult({'; '.join(parts)})"
 
     @property
     def analysis_losses(self) -> list[float]:

@@ -173,8 +173,8 @@ def assert_same_optimizer_state(a: dict, b: dict) -> None:
         ({"min_lr": 0.0}, r"min_lr to be a number in \(0, inf\)"),
         ({"max_lr": math.inf}, r"max_lr to be a number in \(0, inf\)"),
         ({"min_lr": 1.0, "max_lr": 0.5}, "max_lr > min_lr"),
-        ({"num_steps": 5}, "num_steps to be an int >= 10"),
-        ({"num_steps": 50.0}, "num_steps to be an int"),
+        ({"num_steps": 5}, "num_steps to be an int of at least 10 steps"),
+        ({"num_steps": 50.0}, "num_steps to be an int of at least 10 steps"),
         ({"mode": "cosine"}, r"mode to be one of \('exponential', 'linear'\)"),
         ({"smoothing": 0.0}, r"smoothing to be a number in \(0, 1\]"),
         ({"smoothing": 1.5}, r"smoothing to be a number in \(0, 1\]"),
@@ -288,6 +288,31 @@ def test_result_round_trips_through_a_dict_and_json():
     with pytest.raises(AttributeError):
         result.base_lr = 1.0  # frozen
 
+
+
+def test_a_result_prints_as_a_summary_not_as_its_curve():
+    lrs, losses = _piecewise_curve()
+    kwargs = dict(smoothing=0.05, stopped_early=False, reason="completed num_steps=80", steps_per_epoch=17,
+                  step_size_epochs=4.0, mode="exponential", total_steps=320)
+    result = build_result(lrs, losses, **kwargs)
+    text = repr(result)
+    assert len(text) < 400, text  # print(result) once showed the whole curve (7,287 characters)
+    assert text.startswith(f"RangeTestResult(80 steps; lr 0.0001..{lrs[-1]:.3g}; one_cycle: max_lr=")
+    for policy in ("one_cycle", "cyclic", "cosine_restarts"):
+        assert f"{policy}: " in text and f"max_lr={result.suggest(policy).max_lr:.3g}" in text
+    assert f"base_lr={result.suggest('cyclic').base_lr:.3g}" in text
+    assert f"step_size_up={result.step_size_up}" in text and "ended: completed num_steps=80" in text
+    failed = repr(build_result(lrs[:3], losses[:3], **kwargs))
+    assert failed.startswith("RangeTestResult(3 steps; lr 0.0001..0.000158; no suggestion: ") and "ended: " in failed
+    assert str(result) == text
+
+
+def test_the_range_test_repr_shows_only_the_arguments_given():
+    assert repr(LRRangeTest()) == "LRRangeTest()"
+    assert LRRangeTest().sweep_steps == 113  # 7 decades x 16 steps + 1, resolved but not shown as an argument
+    assert repr(LRRangeTest(num_steps=50, plot=False)) == "LRRangeTest(num_steps=50, plot=False)"
+    assert LRRangeTest(mode="linear").sweep_steps == 100
+    assert LRRangeTest(min_lr=1e-3, max_lr=1.0, steps_per_decade=2).sweep_steps == 10  # at least MIN_POINTS
 
 
 def test_the_printed_line_reports_the_cost_and_its_share_of_the_run():

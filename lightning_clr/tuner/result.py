@@ -8,6 +8,7 @@ left behind); matplotlib is an optional dependency (``pip install 'lightning-clr
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -239,23 +240,35 @@ _POLICY_STYLE = {"one_cycle": ("C3", "-", "OneCycleLR max_lr"), "cyclic": ("C2",
 
 def _mark_suggestions(ax: Any, result: RangeTestResult) -> None:
     """Every suggestion the test made: each policy's peak, CLR's band, and the landmarks they come from (the knee,
-    the lowest loss, the divergence)."""
+    the lowest loss, the divergence). Marks at the same rate (1cycle's and CLR's peaks are often the knee itself)
+    are one line with one label naming them all, in the style of the first."""
     cyclic = result.suggest("cyclic")
     if cyclic.base_lr is not None:
         ax.axvspan(cyclic.base_lr, cyclic.max_lr, color="C2", alpha=0.10,
                    label=f"CyclicLR base_lr..max_lr = {cyclic.base_lr:.3g}..{cyclic.max_lr:.3g}")
+    # (rate, colour, line style, width, name alone, name beside others)
+    marks: list[tuple[float, Any, Any, float, str, str]] = []
     for policy, (color, style, name) in _POLICY_STYLE.items():
-        bounds = result.suggest(policy)
-        ax.axvline(bounds.max_lr, color=color, linestyle=style, linewidth=1.3, label=f"{name} = {bounds.max_lr:.3g}")
-    if result.knee_lr is not None:
-        ax.axvline(result.knee_lr, color="0.55", linestyle=(0, (5, 2, 1, 2)), linewidth=1.0,
-                   label=f"knee (90% of the fall) at lr = {result.knee_lr:.3g}")
-    if result.min_loss_lr is not None:
-        ax.axvline(result.min_loss_lr, color="0.4", linestyle=":", linewidth=1.0,
-                   label=f"lowest smoothed loss at lr = {result.min_loss_lr:.3g}")
-    if result.divergence_lr is not None:
-        ax.axvline(result.divergence_lr, color="k", linestyle=(0, (1, 3)), linewidth=1.0,
-                   label=f"diverged at lr = {result.divergence_lr:.3g}")
+        marks.append((result.suggest(policy).max_lr, color, style, 1.3, name, name))
+    landmarks: list[tuple[float | None, str, Any, str]] = [
+        (result.knee_lr, "0.55", (0, (5, 2, 1, 2)), "knee (90% of the fall)"),
+        (result.min_loss_lr, "0.4", ":", "lowest smoothed loss"),
+        (result.divergence_lr, "k", (0, (1, 3)), "diverged"),
+    ]
+    for rate, shade, dashes, landmark in landmarks:
+        if rate is not None:
+            marks.append((rate, shade, dashes, 1.0, f"{landmark} at lr", landmark))
+    groups: list[list[tuple[float, Any, Any, float, str, str]]] = []
+    for mark in marks:
+        same = next((g for g in groups if math.isclose(g[0][0], mark[0], rel_tol=1e-9)), None)
+        if same is None:
+            groups.append([mark])
+        else:
+            same.append(mark)
+    for group in groups:
+        rate, color, style, width, alone, _ = group[0]
+        label = alone if len(group) == 1 else " = ".join(mark[5] for mark in group)
+        ax.axvline(rate, color=color, linestyle=style, linewidth=width, label=f"{label} = {rate:.3g}")
 
 
 def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = None, ax: Any = None,

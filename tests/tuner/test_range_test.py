@@ -701,12 +701,37 @@ def test_plot_is_saved_next_to_the_logs_and_sent_to_tensorboard(tmp_path):
     r = test.result
     labels = {t.get_text() for t in ax.get_legend().get_texts()}
     cyclic = r.suggest("cyclic")
-    assert {f"OneCycleLR max_lr = {r.suggest('one_cycle').max_lr:.3g}",
-            f"CyclicLR base_lr..max_lr = {cyclic.base_lr:.3g}..{cyclic.max_lr:.3g}",
-            f"CyclicLR max_lr = {cyclic.max_lr:.3g}",
-            f"CosineRestartsLR max_lr = {r.suggest('cosine_restarts').max_lr:.3g}",
-            f"lowest smoothed loss at lr = {r.min_loss_lr:.3g}"} <= labels
+    assert f"CyclicLR base_lr..max_lr = {cyclic.base_lr:.3g}..{cyclic.max_lr:.3g}" in labels
+    # Each mark is named in a label that ends with its rate (marks at the same rate share one line and label).
+    for name, rate in [("OneCycleLR max_lr", r.suggest("one_cycle").max_lr), ("CyclicLR max_lr", cyclic.max_lr),
+                       ("CosineRestartsLR max_lr", r.suggest("cosine_restarts").max_lr),
+                       ("lowest smoothed loss", r.min_loss_lr)]:
+        assert any(name in label and label.endswith(f" = {rate:.3g}") for label in labels), (name, labels)
     assert ax.get_title().startswith(f"LR range test: {len(r.lrs)} steps")  # the suggestions are in the legend
+
+
+def test_marks_at_the_same_rate_are_one_line_with_one_label():
+    """1cycle's and CLR's peaks often are the knee itself: one line, one label naming the three, not three lines
+    drawn over each other."""
+    pytest.importorskip("matplotlib")
+    from dataclasses import replace
+
+    lrs, losses = _piecewise_curve()
+    result = build_result(lrs, losses, 0.05, False, "completed num_steps=80", 17, 4.0, "exponential")
+    knee = result.knee_lr
+    suggestions = {**result.suggestions, "one_cycle": {**result.suggestions["one_cycle"], "max_lr": knee},
+                   "cyclic": {**result.suggestions["cyclic"], "max_lr": knee}}
+    result = replace(result, suggestions=suggestions, max_lr=knee)
+    sgdr, lowest = result.suggest("cosine_restarts").max_lr, result.min_loss_lr
+    assert len({knee, sgdr, lowest}) == 3, "the curve puts the other marks elsewhere"
+    ax = result.plot().axes[0]
+    vertical = [line for line in ax.get_lines() if len(set(line.get_xdata())) == 1]
+    assert sorted(float(line.get_xdata()[0]) for line in vertical) == sorted([knee, sgdr, lowest])
+    labels = [line.get_label() for line in vertical]
+    assert f"OneCycleLR max_lr = CyclicLR max_lr = knee (90% of the fall) = {knee:.3g}" in labels
+    assert f"CosineRestartsLR max_lr = {sgdr:.3g}" in labels and f"lowest smoothed loss at lr = {lowest:.3g}" in labels
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert len(legend) == len(set(legend)) == 2 + 1 + 3  # the two curves, CLR's band, three lines
 
 
 def test_missing_matplotlib_fails_only_when_plotting(tmp_path, monkeypatch):

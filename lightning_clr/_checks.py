@@ -56,10 +56,10 @@ def check_int(value: Any, name: str, minimum: int = 1, what: str = "", *, allow_
         value: the argument.
         name: its name, for the message.
         minimum: the smallest valid value.
-        what: what it counts, e.g. ``"steps"``, for the message ("a positive int number of steps", "an int of
+        what: what it counts, e.g. `"steps"`, for the message ("a positive int number of steps", "an int of
             at least 10 steps").
-        allow_none: whether ``None`` is valid too.
-        noun: what it is, e.g. ``"index"``, for the message ("a non-negative int index").
+        allow_none: whether `None` is valid too.
+        noun: what it is, e.g. `"index"`, for the message ("a non-negative int index").
     """
     if allow_none and value is None:
         return None
@@ -98,11 +98,11 @@ def check_number(
     Args:
         value: the argument.
         name: its name, for the message.
-        low: the lower end, or ``None`` for none.
-        high: the upper end, or ``None`` for none.
-        low_open: whether ``low`` itself is excluded.
-        high_open: whether ``high`` itself is excluded.
-        why: a reason shown after the interval, e.g. ``"gamma > 1 grows the amplitude without bound"``.
+        low: the lower end, or `None` for none.
+        high: the upper end, or `None` for none.
+        low_open: whether `low` itself is excluded.
+        high_open: whether `high` itself is excluded.
+        why: a reason shown after the interval, e.g. `"gamma > 1 grows the amplitude without bound"`.
     """
     ok = is_number(value)
     if ok and low is not None:

@@ -63,11 +63,11 @@ class Length:
         """Returns the length in optimizer steps: the nearest whole step (halves round up), at least 1.
 
         Args:
-            steps_per_epoch: optimizer steps in one epoch; needed for ``"N epochs"``.
-            total_steps: optimizer steps in the whole fit; needed for ``"P%"``.
-            where: where the counts come from, for the error message's remedy: ``"fit"`` (the Trainer's run:
-                give the dataloader a ``__len__``), ``"preview"`` (a run described by numbers: pass
-                ``steps_per_epoch=``) or ``None`` (both remedies).
+            steps_per_epoch: optimizer steps in one epoch; needed for `"N epochs"`.
+            total_steps: optimizer steps in the whole fit; needed for `"P%"`.
+            where: where the counts come from, for the error message's remedy: `"fit"` (the Trainer's run:
+                give the dataloader a `__len__`), `"preview"` (a run described by numbers: pass
+                `steps_per_epoch=`) or `None` (both remedies).
 
         Raises:
             ValueError: if the count this length needs is unknown (``None``, infinite or not positive).

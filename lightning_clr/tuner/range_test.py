@@ -77,29 +77,28 @@ class LRRangeTest(CallbackBase):
     Args:
         min_lr: the rate of the first step.
         max_lr: the rate of the last step.
-        num_steps: optimizer steps of the sweep (at least :data:`MIN_POINTS`); ``None``: ``steps_per_decade``
-            steps a decade (exponential) or 100 (linear); ``sweep_steps`` is the count either way (113 with the
-            defaults), and ``num_steps`` stays as given. The loaders start over when they run out
-            (``limit_train_batches`` does not apply to the sweep).
-        mode: ``"exponential"`` (even steps on a log axis; the usual choice over several decades) or
-            ``"linear"``.
+        num_steps: optimizer steps of the sweep, at least 10; `None`: `steps_per_decade` steps a decade
+            (exponential; 113 steps with the defaults) or 100 (linear). The loaders start over when they run
+            out (`limit_train_batches` does not apply to the sweep).
+        mode: `"exponential"` (even steps on a log axis; the usual choice over several decades) or
+            `"linear"`.
         smoothing: the weight of a new loss in the moving average, in (0, 1]; 1 is no smoothing.
         divergence_threshold: stop when the smoothed loss exceeds this many times the lowest smoothed loss
-            (for a negative best loss: ``best + (threshold - 1) * |best|``); ``None`` never stops early
+            (for a negative best loss: `best + (threshold - 1) * |best|`); `None` never stops early
             except on NaN or infinite losses.
-        step_size_epochs: the suggested ``step_size_up`` in epochs of the real training (Smith: 2 to 10).
-        plot: on rank zero, save the result (``lr_range_test.json``) and its figure (``lr_range_test.png``)
-            next to the logs, and add the figure to an attached TensorBoardLogger. ``None``: the figure only
-            when matplotlib is installed; ``True``: matplotlib is required (ImportError otherwise);
-            ``False``: write nothing.
-        save_dir: the folder for those files; ``None`` is ``trainer.log_dir`` (``default_root_dir``
+        step_size_epochs: the suggested `step_size_up` in epochs of the real training (Smith: 2 to 10).
+        plot: on rank zero, save the result (`lr_range_test.json`) and its figure (`lr_range_test.png`)
+            next to the logs, and add the figure to an attached TensorBoardLogger. `None`: the figure only
+            when matplotlib is installed; `True`: matplotlib is required (ImportError otherwise);
+            `False`: write nothing.
+        save_dir: the folder for those files; `None` is `trainer.log_dir` (`default_root_dir`
             without a logger).
         verbose: print the suggestion (on rank zero).
-        steps_per_decade: the density of an exponential sweep when ``num_steps`` is ``None``.
-        rules: per policy (``"one_cycle"``, ``"cyclic"``, ``"cosine_restarts"``), a function of the curve's
-            :class:`~lightning_clr.tuner.suggest.CurveReading` that returns the policy's ``max_lr``, replacing
-            the built-in rule (e.g. :func:`~lightning_clr.tuner.suggest.knee_peak` with a factor of one's own,
-            or one of :mod:`lightning_clr.tuner.rules` wrapped to read ``reading.lrs`` and ``reading.losses``).
+        steps_per_decade: the density of an exponential sweep when `num_steps` is `None`.
+        rules: per policy (`"one_cycle"`, `"cyclic"`, `"cosine_restarts"`), a function of the curve's reading
+            (`lightning_clr.tuner.suggest.CurveReading`) that returns the policy's `max_lr`, replacing the
+            built-in rule (e.g. `lightning_clr.tuner.suggest.knee_peak` with a factor of one's own, or one of
+            `lightning_clr.tuner.rules` wrapped to read `reading.lrs` and `reading.losses`).
 
     Raises:
         ValueError: an argument out of range (``"Expected ..., but got ..."``).

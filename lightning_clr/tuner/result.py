@@ -165,7 +165,7 @@ class RangeTestResult:
         """Draws the loss against the rate (log axis) with the suggested bounds and returns the figure.
 
         Args:
-            path: also save the figure there (e.g. ``"range_test.png"``).
+            path: also save the figure there (e.g. `"range_test.png"`).
             ax: a matplotlib axes to draw on; a new figure by default.
             title: the title; a summary of the suggestion by default.
 
@@ -184,14 +184,14 @@ def build_result(lrs: list[float], losses: list[float], smoothing: float, stoppe
     Args:
         lrs: the rate of each recorded step.
         losses: the raw loss of each step.
-        smoothing: the range test's ``smoothing``.
+        smoothing: the range test's `smoothing`.
         stopped_early: whether the sweep stopped because the loss diverged.
         reason: why the sweep ended.
-        steps_per_epoch: optimizer steps in an epoch of the real training, or ``None``.
+        steps_per_epoch: optimizer steps in an epoch of the real training, or `None`.
         step_size_epochs: the CLR half cycle to aim for, in epochs.
-        mode: the sweep's ``mode``.
-        optimizer: ``"sgd"`` or ``"adam"``.
-        total_steps: optimizer steps of the real training, or ``None``.
+        mode: the sweep's `mode`.
+        optimizer: `"sgd"` or `"adam"`.
+        total_steps: optimizer steps of the real training, or `None`.
         seconds: how long the test took.
         rules: per policy, a peak rule replacing the built-in one.
     """
@@ -280,8 +280,8 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = No
     runs off the top.
 
     Args:
-        result: a :class:`~lightning_clr.RangeTestResult`.
-        path: also save the figure there (the format follows the extension, e.g. ``.png``).
+        result: a `RangeTestResult`.
+        path: also save the figure there (the format follows the extension, e.g. `.png`).
         ax: a matplotlib axes to draw on; by default a new figure.
         title: the title; by default the test's cost (the suggestions are in the legend: a schedule may use
             other values than suggested, so the title does not repeat them).

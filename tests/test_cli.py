@@ -231,7 +231,7 @@ def test_callback_help_lists_every_argument_with_type_default_and_docstring(tmp_
         assert "{triangular,triangular2,exp_range}" in text
 
 
-@pytest.mark.parametrize("name", ["LRRangeTest"])
+@pytest.mark.parametrize("name", ["LRRangeTest", "SnapshotCheckpoint"])
 def test_callback_help_shows_no_restructuredtext_markup(name, capsys):
     """The Args: text is printed as it is by LightningCLI: plain backticks read well there and in the docs,
     reST roles (:class:`~...`) and double backticks do not."""

@@ -64,11 +64,11 @@ class SnapshotCheckpoint(CheckpointBase):
     the resumed step is not taken late.
 
     Args:
-        dirpath: the folder of the snapshots. ``None``: ``<logger's log_dir>/snapshots`` with a logger
-            (like ``ModelCheckpoint``'s ``checkpoints``), else ``<default_root_dir>/snapshots``.
-        filename: the file name without ``.ckpt``, a ``str.format`` pattern with the fields ``cycle``
-            (1-based) and ``step`` (optimizer steps taken).
-        keep_last: keep only the newest ``keep_last`` snapshots, deleting older ones; ``None`` keeps all.
+        dirpath: the folder of the snapshots. `None`: `<logger's log_dir>/snapshots` with a logger
+            (like `ModelCheckpoint`'s `checkpoints`), else `<default_root_dir>/snapshots`.
+        filename: the file name without `.ckpt`, a `str.format` pattern with the fields `cycle`
+            (1-based) and `step` (optimizer steps taken).
+        keep_last: keep only the newest `keep_last` snapshots, deleting older ones; `None` keeps all.
         save_weights_only: save only the weights (and hyper-parameters), not the optimizer and loops; enough
             for an ensemble, not for resuming.
         optimizer: the index of the optimizer whose schedule defines the cycles.

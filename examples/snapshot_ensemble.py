@@ -13,17 +13,24 @@ The script compares, on the test set and for several seeds:
 Data: MNIST-1D (Greydanus, 2020; 4,000 train / 1,000 test sequences of length 40, 10 classes), generated
 locally by the ``mnist1d`` package, no download; or ``--dataset digits`` (scikit-learn's 8x8 digits, bundled).
 
-    python examples/snapshot_ensemble.py                 # 5 seeds; 249-712 s on a heavily shared 2-core CPU
+    python examples/snapshot_ensemble.py                 # 5 seeds; about 60 s on a 2-core AMD EPYC
     python examples/snapshot_ensemble.py --no-baseline   # without the single-cycle runs (half the time)
 
-Its output (deterministic; seeds 0-4; 2-core AMD EPYC, torch 2.13.0+cpu, pytorch_lightning 2.6.6), test
-accuracy in %, as last snapshot / ensemble of 5 / one cosine cycle: means 74.3 ± 1.2 / 74.8 ± 1.1 /
-73.9 ± 0.7; seed 0: 75.0 / 74.4 / 74.5. The full table is in docs/snapshots.md.
+The run is repeatable: every run seeds everything, trains on one thread and generates the same data. Its
+digits depend on the seeds and on the line ``environment: ...`` it prints first (torch's version, the CPU kernels
+it picked, e.g. AVX2 or AVX512, the processor, Lightning's and numpy's versions, a checksum of the data): another CPU
+or torch build rounds differently, and over 1,280 steps that changes the accuracies by a point or two. Where
+that line matches docs/snapshots.md, the output is the table there (tests/test_examples.py checks seed 0).
+Test accuracy in %, as last snapshot / ensemble of 5 / one cosine cycle: means 74.3 ± 1.2 / 74.8 ± 1.1 /
+73.9 ± 0.7; seed 0: 75.0 / 74.4 / 74.5.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
+import platform
 import statistics
 import sys
 import tempfile
@@ -41,6 +48,32 @@ from lightning_clr import CosineRestartsLR, SnapshotCheckpoint, SnapshotEnsemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quiet import quiet_lightning
+
+
+def environment(dataset: str, tensors: tuple[torch.Tensor, ...]) -> str:
+    """What the printed accuracies depend on besides the seeds: the versions, the CPU kernels torch dispatches to
+    (``AVX2``, ``AVX512``, ...: they round differently), the thread count and a checksum of the data."""
+    package = "mnist1d" if dataset == "mnist1d" else "scikit-learn"
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("pytorch_lightning", "numpy",
+                                                                                  "scipy", package))
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.contiguous().numpy().tobytes())
+    threads = torch.get_num_threads()
+    return (f"environment: torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()} kernels, {threads} "
+            f"thread{'s' if threads > 1 else ''}) on {cpu_model()}, {versions}; data sha256 {digest.hexdigest()[:12]}")
+
+
+def cpu_model() -> str:
+    """The processor's name (the BLAS library takes different code paths on different processors)."""
+    try:
+        with open("/proc/cpuinfo") as lines:
+            for line in lines:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "an unknown CPU"
 
 
 def load_data(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -128,11 +161,12 @@ def main() -> None:
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="also train one cosine cycle of the same length (the usual schedule)")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # a tiny model: one thread is fastest, and leaves a core free
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest, leaves a core free, and fixes the summation order
     quiet_lightning()
 
     started = time.perf_counter()
     x, y, x_test, y_test = load_data(args.dataset)
+    print(environment(args.dataset, (x, y, x_test, y_test)))
     members = args.members or args.cycles
     print(f"{args.dataset}: {len(x)} train / {len(x_test)} test; MLP {x.shape[1]}-{args.hidden}-{args.hidden}-10, "
           f"SGD momentum 0.9; {args.cycles} cosine cycles x {args.cycle_epochs} epochs (max_lr {args.max_lr}), "

@@ -56,16 +56,20 @@ def check_int(value: Any, name: str, minimum: int = 1, what: str = "", *, allow_
         value: the argument.
         name: its name, for the message.
         minimum: the smallest valid value.
-        what: what it counts, e.g. ``"steps"``, for the message ("a positive int number of steps").
-        allow_none: whether ``None`` is valid too.
-        noun: what it is, e.g. ``"index"``, for the message ("a non-negative int index").
+        what: what it counts, e.g. `"steps"`, for the message ("a positive int number of steps", "an int of
+            at least 10 steps").
+        allow_none: whether `None` is valid too.
+        noun: what it is, e.g. `"index"`, for the message ("a non-negative int index").
     """
     if allow_none and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive int" if minimum == 1 else ("a non-negative int" if minimum == 0 else f"an int >= {minimum}")
-        valid = ("None or " if allow_none else "") + kind + (f" {noun}" if noun else "")
-        raise _fail(name, valid + (f" number of {what}" if what else ""), value)
+        if minimum in (0, 1):
+            kind = ("a positive int" if minimum == 1 else "a non-negative int") + (f" {noun}" if noun else "")
+            kind += f" number of {what}" if what else ""
+        else:  # "an int of at least 10 steps", not "an int >= 10 number of steps"
+            kind = f"an int{f' {noun}' if noun else ''} of at least {minimum}{f' {what}' if what else ''}"
+        raise _fail(name, ("None or " if allow_none else "") + kind, value)
     return value
 
 
@@ -94,11 +98,11 @@ def check_number(
     Args:
         value: the argument.
         name: its name, for the message.
-        low: the lower end, or ``None`` for none.
-        high: the upper end, or ``None`` for none.
-        low_open: whether ``low`` itself is excluded.
-        high_open: whether ``high`` itself is excluded.
-        why: a reason shown after the interval, e.g. ``"gamma > 1 grows the amplitude without bound"``.
+        low: the lower end, or `None` for none.
+        high: the upper end, or `None` for none.
+        low_open: whether `low` itself is excluded.
+        high_open: whether `high` itself is excluded.
+        why: a reason shown after the interval, e.g. `"gamma > 1 grows the amplitude without bound"`.
     """
     ok = is_number(value)
     if ok and low is not None:

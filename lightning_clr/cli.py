@@ -164,10 +164,15 @@ def _preview(args: argparse.Namespace, out: TextIO) -> None:
 
 
 def _check_output(path: str | None) -> None:
-    """Fails early, before any work, when the figure cannot be written: the folder must exist (it is not
-    created, so that a mistyped folder is not silently made)."""
+    """Fails early, before any work, when the figure cannot be written: matplotlib must be installed, and the
+    folder must exist (it is not created, so that a mistyped folder is not silently made)."""
     if path is None:
         return
+    try:
+        import matplotlib.figure  # noqa: F401
+    except ImportError as error:
+        raise PreviewError(f"Cannot write the figure {path!r}: drawing needs matplotlib, which is not installed. "
+                           'Install it with: pip install "lightning-clr[plot]"') from error
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise PreviewError(f"Cannot write the figure {path!r}: the folder {os.path.dirname(path) or folder!r} does "
@@ -195,7 +200,10 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from lightning_clr import __version__
+
     parser = argparse.ArgumentParser(prog="lightning-clr", description="Tools for lightning_clr schedules.")
+    parser.add_argument("--version", action="version", version=f"lightning-clr {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     preview = commands.add_parser(

@@ -34,10 +34,10 @@ class SnapshotEnsemble(torch.nn.Module):
 
     Args:
         members: the models; each is called with the ensemble's arguments and returns one tensor.
-        output: what a member returns: ``"logits"`` (softmax over ``dim`` gives probabilities),
-            ``"probs"`` (used as they are), ``"log_probs"`` (exponentiated, e.g. after ``log_softmax``) or
-            ``"binary_logits"`` (a sigmoid per element, for binary or multi-label outputs).
-        dim: the class dimension for ``"logits"``.
+        output: what a member returns: `"logits"` (softmax over `dim` gives probabilities),
+            `"probs"` (used as they are), `"log_probs"` (exponentiated, e.g. after `log_softmax`) or
+            `"binary_logits"` (a sigmoid per element, for binary or multi-label outputs).
+        dim: the class dimension for `"logits"`.
 
     Raises:
         ValueError: if ``members`` is empty or holds something that is not an ``nn.Module``, or ``output`` is
@@ -93,12 +93,12 @@ class SnapshotEnsemble(torch.nn.Module):
         """Loads each checkpoint with ``module_class.load_from_checkpoint`` and returns the ensemble in eval mode.
 
         Args:
-            module_class: the ``LightningModule`` class that was trained.
-            paths: the checkpoint files, or a folder whose ``*.ckpt`` files (sorted by name, which is the step
-                order for :class:`~lightning_clr.SnapshotCheckpoint`'s names) are loaded.
+            module_class: the `LightningModule` class that was trained.
+            paths: the checkpoint files, or a folder whose `*.ckpt` files (sorted by name, which is the step
+                order for `SnapshotCheckpoint`'s names) are loaded.
             output: see the class.
             dim: see the class.
-            **load_kwargs: passed to ``load_from_checkpoint`` (``map_location``, ``strict``, hyper-parameter
+            **load_kwargs: passed to `load_from_checkpoint` (`map_location`, `strict`, hyper-parameter
                 overrides).
 
         Raises:

@@ -58,12 +58,16 @@ class Length:
     def needs_trainer(self) -> bool:
         return self.unit != "steps"
 
-    def resolve(self, steps_per_epoch: float | None = None, total_steps: float | None = None) -> int:
+    def resolve(self, steps_per_epoch: float | None = None, total_steps: float | None = None, *,
+                where: Literal["fit", "preview"] | None = None) -> int:
         """Returns the length in optimizer steps: the nearest whole step (halves round up), at least 1.
 
         Args:
-            steps_per_epoch: optimizer steps in one epoch; needed for ``"N epochs"``.
-            total_steps: optimizer steps in the whole fit; needed for ``"P%"``.
+            steps_per_epoch: optimizer steps in one epoch; needed for `"N epochs"`.
+            total_steps: optimizer steps in the whole fit; needed for `"P%"`.
+            where: where the counts come from, for the error message's remedy: `"fit"` (the Trainer's run:
+                give the dataloader a `__len__`), `"preview"` (a run described by numbers: pass
+                `steps_per_epoch=`) or `None` (both remedies).
 
         Raises:
             ValueError: if the count this length needs is unknown (``None``, infinite or not positive).
@@ -72,30 +76,36 @@ class Length:
             return int(self.value)
         base = steps_per_epoch if self.unit == "epochs" else total_steps
         if base is None or not math.isfinite(base) or base <= 0:
-            raise ValueError(self._unknown_size_message(steps_per_epoch, total_steps))
+            raise ValueError(self._unknown_size_message(total_steps, where))
         steps = self.value * base if self.unit == "epochs" else self.value * base / 100.0
         return max(1, math.floor(steps + 0.5))  # the nearest step, halves up (not Python's round-half-even)
 
-    def _unknown_size_message(self, steps_per_epoch: float | None, total_steps: float | None) -> str:
+    def _unknown_size_message(self, total_steps: float | None, where: str | None) -> str:
         """Why this length cannot be resolved, and the alternatives that work with what *is* known."""
         argument = f"{self.name}={str(self)!r}" if self.name else f"the length {self}"
         run_known = total_steps is not None and math.isfinite(total_steps) and total_steps > 0
         if self.unit == "epochs":
-            what = (f"Cannot resolve {argument}: the number of optimizer steps in an epoch is unknown (got "
-                    f"{steps_per_epoch}); the train dataloader has no length (an IterableDataset without "
-                    "__len__?).")
+            what = f"Cannot resolve {argument}: the number of optimizer steps in an epoch is unknown."
+            in_fit = "the train dataloader has no length (an IterableDataset without __len__?): give it a __len__"
+            in_preview = "pass steps_per_epoch=N, the optimizer steps in an epoch of the run"
+            if where == "fit":
+                remedy = f" In this fit, {in_fit}."
+            elif where == "preview":
+                remedy = f" In a preview, {in_preview}."
+            else:
+                remedy = f" In a fit, {in_fit}; in a preview (plot, schedules, preview_callback), {in_preview}."
             if run_known:
                 assert total_steps is not None
-                fix = (f"Give it in steps (an int or 'N steps') or as a share of the run ('P%' of its "
-                       f"{int(total_steps)} steps), or give the dataloader a __len__.")
+                fix = (f" Or give it in steps (an int or 'N steps') or as a share of the run ('P%' of its "
+                       f"{int(total_steps)} steps).")
             else:
-                fix = ("Give it in steps (an int or 'N steps'), or give the dataloader a __len__; a share of the "
-                       "run ('P%') also needs a finite run (Trainer(max_steps=N)).")
-        else:
-            what = (f"Cannot resolve {argument}: the fit's total number of optimizer steps is unknown (got "
-                    f"{total_steps}); the run has no finite length.")
-            fix = ("Give it in steps (an int or 'N steps') or in epochs ('N epochs'), or give the Trainer a finite "
-                   "run: max_steps=N, or max_epochs with a dataloader that has a length.")
+                fix = (" Or give it in steps (an int or 'N steps'); a share of the run ('P%') also needs a finite "
+                       "run (Trainer(max_steps=N)).")
+            return what + remedy + fix
+        what = (f"Cannot resolve {argument}: the fit's total number of optimizer steps is unknown; the run has no "
+                "finite length.")
+        fix = ("Give it in steps (an int or 'N steps') or in epochs ('N epochs'), or give the Trainer a finite "
+               "run: max_steps=N, or max_epochs with a dataloader that has a length.")
         return f"{what} {fix}"
 
     def __str__(self) -> str:

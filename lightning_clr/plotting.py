@@ -101,9 +101,9 @@ def plot_schedule(
     there holds the model trained down to the cycle's minimum rate.
 
     Args:
-        schedule: the learning-rate schedule (any callable ``step -> value``).
+        schedule: the learning-rate schedule (any callable `step -> value`).
         steps: how many optimizer steps to draw.
-        momentum: the momentum schedule, drawn on a second axis, or ``None``.
+        momentum: the momentum schedule, drawn on a second axis, or `None`.
         title: the axes' title; the schedule's class name by default.
         path: if given, the figure is also saved there (PNG, SVG or PDF by the suffix).
         ax: draw into these axes instead of a new figure.
@@ -141,8 +141,7 @@ def plot_previews(
     """Draws several previews: one panel each (stacked), or all rates on one panel with ``overlay=True``.
 
     Args:
-        previews: from :func:`lightning_clr.preview.preview_callback` or
-            :func:`~lightning_clr.preview.preview_schedule`.
+        previews: from `preview_callback` or `preview_schedule` (in `lightning_clr.preview`).
         path: if given, the figure is also saved there.
         overlay: draw every rate on one panel (momenta are then left out; cycle ends are drawn in the
             colour of their schedule).

@@ -85,7 +85,7 @@ def preview_schedule(
     """Lists a schedule (any callable ``step -> value``) over ``steps`` optimizer steps.
 
     Args:
-        schedule: the learning-rate schedule. Its cycle ends come from its ``cycle_ends(steps)`` method when
+        schedule: the learning-rate schedule. Its cycle ends come from its `cycle_ends(steps)` method when
             it has one (every built-in schedule does); a plain function has none.
         steps: the run's length in optimizer steps.
         momentum: the momentum schedule, if the momentum is cycled.
@@ -118,9 +118,9 @@ def preview_callback(
     ``steps_per_epoch``. The preview is the one of param group 0 of the first optimizer it drives.
 
     Args:
-        callback: a :class:`~lightning_clr.ScheduleCallback` (``CyclicLR``, ``OneCycleLR``, ...).
+        callback: a `ScheduleCallback` (`CyclicLR`, `OneCycleLR`, ...).
         steps: the run's length in optimizer steps.
-        steps_per_epoch: optimizer steps per epoch (``batches / accumulate_grad_batches``).
+        steps_per_epoch: optimizer steps per epoch (`batches / accumulate_grad_batches`).
         name: a label; the callback's class name by default.
 
     Raises:

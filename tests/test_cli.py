@@ -231,6 +231,19 @@ def test_callback_help_lists_every_argument_with_type_default_and_docstring(tmp_
         assert "{triangular,triangular2,exp_range}" in text
 
 
+@pytest.mark.parametrize("name", ["LRRangeTest", "SnapshotCheckpoint"])
+def test_callback_help_shows_no_restructuredtext_markup(name, capsys):
+    """The Args: text is printed as it is by LightningCLI: plain backticks read well there and in the docs,
+    reST roles (:class:`~...`) and double backticks do not."""
+    with pytest.raises(SystemExit) as exit_info:
+        example_cli.cli_main(["fit", "--trainer.callbacks.help", f"lightning_clr.{name}"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out.split("Help for --trainer.callbacks.help", 1)[1]
+    assert "--trainer.callbacks.num_steps" in text or name != "LRRangeTest"
+    markup = re.findall(r"``[^`]*``|:\w+:`[^`]*`", text)
+    assert markup == [], f"reST markup in the help of {name}: {markup}"
+
+
 # ---------------------------------------------------------------------------------------------------- rejections
 def test_bad_mode_is_rejected_before_training_listing_valid_modes(tmp_path, capsys, monkeypatch):
     fits: list[Any] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,37 @@ def test_the_snapshot_ensemble_example_runs_end_to_end(tmp_path):
     assert all(10 < float(value) <= 100 for value in rows[0][1:])  # percentages, above chance
     noise = [line for line in (run.stdout + run.stderr).splitlines() if any(n in line for n in FOREIGN_NOISE)]
     assert noise == []
+
+
+def _snapshot_table() -> tuple[str, dict[str, list[str]]]:
+    """docs/snapshots.md: the environment line its table was measured in, and the table's rows by seed."""
+    page = (ROOT / "docs" / "snapshots.md").read_text()
+    environment = re.search(r"`(environment: [^`]+)`", page)
+    assert environment, "docs/snapshots.md names the environment line its numbers come from"
+    rows = {}
+    for line in page.splitlines():
+        cells = [cell.strip().strip("*") for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and (cells[0].isdigit() or cells[0] == "mean"):
+            rows[cells[0]] = cells[1:]
+    return " ".join(environment[1].split()), rows
+
+
+def test_the_snapshot_table_reproduces_for_seed_0(tmp_path):
+    """The documented command for seed 0 (full size, about 20 s on one thread) prints the page's row 0, where the
+    environment line it prints first is the page's (another CPU's kernels or other versions round differently,
+    and the page says so). The script's docstring quotes the same row and means."""
+    environment, rows = _snapshot_table()
+    assert sorted(rows) == ["0", "1", "2", "3", "4", "mean"]
+    docstring = (EXAMPLES / "snapshot_ensemble.py").read_text()
+    assert f"seed 0: {' / '.join(rows['0'])}" in docstring
+    assert f"means {' / '.join(rows['mean'])}" in " ".join(docstring.split())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, str(EXAMPLES / "snapshot_ensemble.py"), "--seeds", "1"],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert run.returncode == 0, f"exit code {run.returncode}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+    printed = run.stdout.splitlines()
+    assert printed[0].startswith("environment: ")
+    if printed[0] != environment:
+        pytest.skip(f"docs/snapshots.md's numbers are for {environment!r}; this machine prints {printed[0]!r}")
+    (row,) = [line.split()[1:] for line in printed if line.split()[:1] == ["0"]]
+    assert row == rows["0"], f"seed 0 printed {row}, docs/snapshots.md shows {rows['0']}\n{run.stdout}"

@@ -224,6 +224,31 @@ def test_unknown_sizes_name_the_argument_and_offer_what_works() -> None:
         parse_length("30%", "total_steps").resolve(steps_per_epoch=10, total_steps=math.inf)
 
 
+def test_an_epoch_length_without_a_dataloader_names_steps_per_epoch() -> None:
+    """In a preview there is no dataloader to give a __len__: the message names steps_per_epoch= too."""
+    callback = CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up="2 epochs")
+    with pytest.raises(ValueError, match=r"Cannot resolve step_size_up='2 epochs'") as err:
+        callback.schedules(total_steps=100)
+    message = str(err.value)
+    assert "pass steps_per_epoch=N" in message and "give it a __len__" in message and "(got None)" not in message
+    assert "'P%' of its 100 steps" in message
+    assert callback.schedules(steps_per_epoch=5, total_steps=100)[0][0](10) == pytest.approx(0.1)  # 2 x 5 steps up
+    epochs = parse_length("2 epochs", "first_cycle")
+    with pytest.raises(ValueError) as fit_error:
+        epochs.resolve(None, 60, where="fit")
+    with pytest.raises(ValueError) as preview_error:
+        epochs.resolve(None, 60, where="preview")
+    in_fit, in_preview = str(fit_error.value), str(preview_error.value)
+    assert "__len__" in in_fit and "steps_per_epoch" not in in_fit
+    assert "steps_per_epoch=N" in in_preview and "__len__" not in in_preview
+
+
+def test_plotting_an_epoch_length_without_steps_per_epoch_says_to_pass_it() -> None:
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match=r"in a preview \(plot, schedules, preview_callback\), pass steps_per_epoch=N"):
+        CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up="2 epochs").plot(100)
+
+
 def test_the_argument_name_takes_no_part_in_equality() -> None:
     assert parse_length("2 epochs", "step_size_up") == Length(2.0, "epochs") == parse_length("2 epochs", "first_cycle")
     assert repr(parse_length("2 epochs", "x")) == "Length(value=2.0, unit='epochs')"

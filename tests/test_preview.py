@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
+import subprocess
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytorch_lightning as pl
+
+import lightning_clr
 
 matplotlib = pytest.importorskip("matplotlib")
 pytest.importorskip("yaml")
@@ -253,6 +258,31 @@ def test_preview_command_usage_errors(tmp_path, capsys):
         main(["preview", "--config", "run.yaml", "--steps", "5", "--epochs", "1"])  # one length only
     assert main(["preview", "--config", str(tmp_path / "missing.yaml"), "--steps", "5"]) == 2
     assert "Cannot read the config" in capsys.readouterr().err
+
+
+def test_preview_output_without_matplotlib_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):
+    config = _write(tmp_path, SGDR_YAML)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "matplotlib.figure", raising=False)
+    assert main(["preview", "--config", str(config), "--steps", "42", "-o", str(tmp_path / "s.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"lightning-clr preview: error: Cannot write the figure {str(tmp_path / 's.png')!r}: drawing needs "
+        'matplotlib, which is not installed. Install it with: pip install "lightning-clr[plot]"']
+    assert captured.out == "" and not (tmp_path / "s.png").exists()
+    assert main(["preview", "--config", str(config), "--steps", "42"]) == 0  # the table alone needs no matplotlib
+
+
+def test_version_option_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["--version"])
+    assert raised.value.code == 0
+    assert capsys.readouterr().out == f"lightning-clr {lightning_clr.__version__}\n"
+    root = str(Path(lightning_clr.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "lightning_clr.cli", "--version"], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"lightning-clr {lightning_clr.__version__}\n", "")
 
 
 def test_console_script_is_declared():

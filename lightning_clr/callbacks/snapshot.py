@@ -35,7 +35,11 @@ class SnapshotCheckpoint(CheckpointBase):
     final), every logger's ``after_save_checkpoint`` is called after each snapshot (a ``WandbLogger`` or
     ``MLFlowLogger`` with ``log_model="all"`` uploads them; the newest is ``last_model_path``), and, as for
     any checkpoint callback, the Trainer then adds no default ``ModelCheckpoint`` (add one yourself to keep
-    it) and refuses ``enable_checkpointing=False``.
+    it). So there is no need for ``Trainer(enable_checkpointing=False)`` to avoid the default one: leave the
+    flag at its default, ``True``. With ``False``, Lightning refuses this callback when the Trainer is built,
+    with a message that says ``ModelCheckpoint`` but means any checkpoint callback (Lightning 2.6.6):
+    ``MisconfigurationException: Trainer was configured with `enable_checkpointing=False` but found
+    `ModelCheckpoint` in callbacks list.``
 
     The cycles are those of the lightning_clr schedule callback on the same Trainer (its
     ``cycle_ends``): ``CyclicLR`` ends a cycle every ``step_size_up + step_size_down`` steps,
@@ -60,11 +64,11 @@ class SnapshotCheckpoint(CheckpointBase):
     the resumed step is not taken late.
 
     Args:
-        dirpath: the folder of the snapshots. ``None``: ``<logger's log_dir>/snapshots`` with a logger
-            (like ``ModelCheckpoint``'s ``checkpoints``), else ``<default_root_dir>/snapshots``.
-        filename: the file name without ``.ckpt``, a ``str.format`` pattern with the fields ``cycle``
-            (1-based) and ``step`` (optimizer steps taken).
-        keep_last: keep only the newest ``keep_last`` snapshots, deleting older ones; ``None`` keeps all.
+        dirpath: the folder of the snapshots. `None`: `<logger's log_dir>/snapshots` with a logger
+            (like `ModelCheckpoint`'s `checkpoints`), else `<default_root_dir>/snapshots`.
+        filename: the file name without `.ckpt`, a `str.format` pattern with the fields `cycle`
+            (1-based) and `step` (optimizer steps taken).
+        keep_last: keep only the newest `keep_last` snapshots, deleting older ones; `None` keeps all.
         save_weights_only: save only the weights (and hyper-parameters), not the optimizer and loops; enough
             for an ensemble, not for resuming.
         optimizer: the index of the optimizer whose schedule defines the cycles.

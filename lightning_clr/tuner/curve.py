@@ -59,7 +59,7 @@ def analysis_curve(losses: Sequence[float], smoothing: float = 0.05) -> list[flo
 
     Args:
         losses: the raw losses, in order (finite).
-        smoothing: the range test's ``smoothing``.
+        smoothing: the range test's `smoothing`.
     """
     n = len(losses)
     if n == 0:

@@ -49,7 +49,7 @@ def batches(iterables: Any, max_restarts: int) -> Iterator[tuple[Any, int]]:
     """``(batch, batch_idx)`` from the training loaders, starting over when they run out.
 
     Args:
-        iterables: ``trainer.train_dataloader`` (a loader, or a dict / list of them).
+        iterables: `trainer.train_dataloader` (a loader, or a dict / list of them).
         max_restarts: how many passes at most; an empty loader ends at once.
     """
     for _ in range(max_restarts):

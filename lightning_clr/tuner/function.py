@@ -29,12 +29,12 @@ def lr_range_test(    model: Any,
 
     Args:
         model: the LightningModule.
-        train_dataloaders: the training data (as for ``Trainer.fit``), or ``None`` for the model's or the
+        train_dataloaders: the training data (as for `Trainer.fit`), or `None` for the model's or the
             datamodule's.
-        datamodule: a LightningDataModule, or ``None``.
+        datamodule: a LightningDataModule, or `None`.
         trainer: the Trainer to run on (its devices, precision, accumulation); by default a quiet one on
             the automatic accelerator with one device, no logger and no checkpoints.
-        **range_test_kwargs: arguments of :class:`LRRangeTest` (``plot`` is ``False`` unless given).
+        **range_test_kwargs: arguments of `LRRangeTest` (`plot` is `False` unless given).
 
     Returns:
         The result, with the curve and (if the curve allows one) the suggestion.

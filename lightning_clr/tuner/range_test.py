@@ -77,28 +77,28 @@ class LRRangeTest(CallbackBase):
     Args:
         min_lr: the rate of the first step.
         max_lr: the rate of the last step.
-        num_steps: optimizer steps of the sweep (at least :data:`MIN_POINTS`); ``None``: ``steps_per_decade``
-            steps a decade (exponential) or 100 (linear). The loaders start over when they run out
-            (``limit_train_batches`` does not apply to the sweep).
-        mode: ``"exponential"`` (even steps on a log axis; the usual choice over several decades) or
-            ``"linear"``.
+        num_steps: optimizer steps of the sweep, at least 10; `None`: `steps_per_decade` steps a decade
+            (exponential; 113 steps with the defaults) or 100 (linear). The loaders start over when they run
+            out (`limit_train_batches` does not apply to the sweep).
+        mode: `"exponential"` (even steps on a log axis; the usual choice over several decades) or
+            `"linear"`.
         smoothing: the weight of a new loss in the moving average, in (0, 1]; 1 is no smoothing.
         divergence_threshold: stop when the smoothed loss exceeds this many times the lowest smoothed loss
-            (for a negative best loss: ``best + (threshold - 1) * |best|``); ``None`` never stops early
+            (for a negative best loss: `best + (threshold - 1) * |best|`); `None` never stops early
             except on NaN or infinite losses.
-        step_size_epochs: the suggested ``step_size_up`` in epochs of the real training (Smith: 2 to 10).
-        plot: on rank zero, save the result (``lr_range_test.json``) and its figure (``lr_range_test.png``)
-            next to the logs, and add the figure to an attached TensorBoardLogger. ``None``: the figure only
-            when matplotlib is installed; ``True``: matplotlib is required (ImportError otherwise);
-            ``False``: write nothing.
-        save_dir: the folder for those files; ``None`` is ``trainer.log_dir`` (``default_root_dir``
+        step_size_epochs: the suggested `step_size_up` in epochs of the real training (Smith: 2 to 10).
+        plot: on rank zero, save the result (`lr_range_test.json`) and its figure (`lr_range_test.png`)
+            next to the logs, and add the figure to an attached TensorBoardLogger. `None`: the figure only
+            when matplotlib is installed; `True`: matplotlib is required (ImportError otherwise);
+            `False`: write nothing.
+        save_dir: the folder for those files; `None` is `trainer.log_dir` (`default_root_dir`
             without a logger).
         verbose: print the suggestion (on rank zero).
-        steps_per_decade: the density of an exponential sweep when ``num_steps`` is ``None``.
-        rules: per policy (``"one_cycle"``, ``"cyclic"``, ``"cosine_restarts"``), a function of the curve's
-            :class:`~lightning_clr.tuner.suggest.CurveReading` that returns the policy's ``max_lr``, replacing
-            the built-in rule (e.g. :func:`~lightning_clr.tuner.suggest.knee_peak` with a factor of one's own,
-            or one of :mod:`lightning_clr.tuner.rules` wrapped to read ``reading.lrs`` and ``reading.losses``).
+        steps_per_decade: the density of an exponential sweep when `num_steps` is `None`.
+        rules: per policy (`"one_cycle"`, `"cyclic"`, `"cosine_restarts"`), a function of the curve's reading
+            (`lightning_clr.tuner.suggest.CurveReading`) that returns the policy's `max_lr`, replacing the
+            built-in rule (e.g. `lightning_clr.tuner.suggest.knee_peak` with a factor of one's own, or one of
+            `lightning_clr.tuner.rules` wrapped to read `reading.lrs` and `reading.losses`).
 
     Raises:
         ValueError: an argument out of range (``"Expected ..., but got ..."``).
@@ -136,11 +136,7 @@ class LRRangeTest(CallbackBase):
         if plot is not None:
             check_bool(plot, "plot")
         self.steps_per_decade = check_number(steps_per_decade, "steps_per_decade", 1.0, math.inf, high_open=True)
-        decades = math.log10(self.max_lr / self.min_lr)
-        if num_steps is None:
-            num_steps = max(MIN_POINTS, math.ceil(decades * self.steps_per_decade) + 1 if mode == "exponential"
-                            else LINEAR_STEPS)
-        self.num_steps: int = num_steps
+        self.num_steps: int | None = num_steps  # as given (repr shows it only when given); sweep_steps resolves it
         if rules is not None:
             for policy, rule in rules.items():
                 check_choice(policy, "a key of rules", POLICIES)
@@ -158,13 +154,24 @@ class LRRangeTest(CallbackBase):
 
     # ------------------------------------------------------------------ the sweep
     @property
+    def sweep_steps(self) -> int:
+        """The most optimizer steps of the sweep: ``num_steps`` if given, else ``steps_per_decade`` steps a
+        decade from ``min_lr`` to ``max_lr`` (113 with the defaults) or 100 for a linear sweep."""
+        if self.num_steps is not None:
+            return self.num_steps
+        if self.mode == "linear":
+            return max(MIN_POINTS, LINEAR_STEPS)
+        decades = math.log10(self.max_lr / self.min_lr)
+        return max(MIN_POINTS, math.ceil(decades * self.steps_per_decade) + 1)
+
+    @property
     def sweep_schedule(self) -> ExponentialRamp | LinearRamp:
         """The rate of each optimizer step of the sweep, as a ramp schedule."""
         ramp = ExponentialRamp if self.mode == "exponential" else LinearRamp
-        return ramp(self.min_lr, self.max_lr, self.num_steps)
+        return ramp(self.min_lr, self.max_lr, self.sweep_steps)
 
     def lr_at(self, step: int) -> float:
-        """The rate of optimizer step ``step`` of the sweep (``0 <= step < num_steps``)."""
+        """The rate of optimizer step ``step`` of the sweep (``0 <= step < sweep_steps``)."""
         return self.sweep_schedule(step)
 
     # ------------------------------------------------------------------ hooks
@@ -230,7 +237,7 @@ class LRRangeTest(CallbackBase):
             raise ValueError("LRRangeTest found no optimizer: configure_optimizers returned none.")
         start = time.perf_counter()
         with isolated(trainer, pl_module, optimizers):
-            curve = run_sweep(trainer, pl_module, optimizers, self.sweep_schedule, self.num_steps, self.smoothing,
+            curve = run_sweep(trainer, pl_module, optimizers, self.sweep_schedule, self.sweep_steps, self.smoothing,
                               self.divergence_threshold)
         result = build_result(curve.lrs, curve.losses, self.smoothing, curve.stopped_early, curve.reason,
                               steps_per_epoch(trainer), self.step_size_epochs, self.mode,

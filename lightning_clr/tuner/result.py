@@ -8,6 +8,7 @@ left behind); matplotlib is an optional dependency (``pip install 'lightning-clr
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -28,9 +29,12 @@ from lightning_clr.tuner.suggest import (
 __all__ = ["RangeTestResult", "build_result", "plot_range_test"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RangeTestResult:
     """What an LR range test recorded, and the bounds it suggests.
+
+    Its ``repr`` is a summary (steps, the rates' span, the suggestions, why the test ended); the curve itself is
+    in :attr:`lrs` and :attr:`losses`, and :meth:`to_dict` has every field.
 
     Attributes:
         lrs: the rate of each recorded optimizer step.
@@ -83,6 +87,23 @@ class RangeTestResult:
     total_steps: int | None = None
     knee_lr: float | None = None
     seconds: float = field(default=0.0, compare=False)
+
+    def __repr__(self) -> str:
+        span = f"lr {self.lrs[0]:.3g}..{self.lrs[-1]:.3g}" if self.lrs else "no lr"
+        parts = [f"{len(self.lrs)} steps", span]
+        if self.has_suggestion:
+            for policy in POLICIES:
+                bounds = self.suggest(policy)
+                low = "" if bounds.base_lr is None else f"base_lr={bounds.base_lr:.3g}, "
+                parts.append(f"{policy}: {low}max_lr={bounds.max_lr:.3g}")
+            if self.step_size_up is not None:
+                parts.append(f"step_size_up={self.step_size_up}")
+        else:
+            parts.append(f"no suggestion: {self.suggestion_error}")
+        parts.append(f"ended: {self.reason}")
+        if self.note:
+            parts.append(f"note: {self.note}")
+        return f"RangeTestResult({'; '.join(parts)})"
 
     @property
     def analysis_losses(self) -> list[float]:
@@ -144,7 +165,7 @@ class RangeTestResult:
         """Draws the loss against the rate (log axis) with the suggested bounds and returns the figure.
 
         Args:
-            path: also save the figure there (e.g. ``"range_test.png"``).
+            path: also save the figure there (e.g. `"range_test.png"`).
             ax: a matplotlib axes to draw on; a new figure by default.
             title: the title; a summary of the suggestion by default.
 
@@ -163,14 +184,14 @@ def build_result(lrs: list[float], losses: list[float], smoothing: float, stoppe
     Args:
         lrs: the rate of each recorded step.
         losses: the raw loss of each step.
-        smoothing: the range test's ``smoothing``.
+        smoothing: the range test's `smoothing`.
         stopped_early: whether the sweep stopped because the loss diverged.
         reason: why the sweep ended.
-        steps_per_epoch: optimizer steps in an epoch of the real training, or ``None``.
+        steps_per_epoch: optimizer steps in an epoch of the real training, or `None`.
         step_size_epochs: the CLR half cycle to aim for, in epochs.
-        mode: the sweep's ``mode``.
-        optimizer: ``"sgd"`` or ``"adam"``.
-        total_steps: optimizer steps of the real training, or ``None``.
+        mode: the sweep's `mode`.
+        optimizer: `"sgd"` or `"adam"`.
+        total_steps: optimizer steps of the real training, or `None`.
         seconds: how long the test took.
         rules: per policy, a peak rule replacing the built-in one.
     """
@@ -219,23 +240,35 @@ _POLICY_STYLE = {"one_cycle": ("C3", "-", "OneCycleLR max_lr"), "cyclic": ("C2",
 
 def _mark_suggestions(ax: Any, result: RangeTestResult) -> None:
     """Every suggestion the test made: each policy's peak, CLR's band, and the landmarks they come from (the knee,
-    the lowest loss, the divergence)."""
+    the lowest loss, the divergence). Marks at the same rate (1cycle's and CLR's peaks are often the knee itself)
+    are one line with one label naming them all, in the style of the first."""
     cyclic = result.suggest("cyclic")
     if cyclic.base_lr is not None:
         ax.axvspan(cyclic.base_lr, cyclic.max_lr, color="C2", alpha=0.10,
                    label=f"CyclicLR base_lr..max_lr = {cyclic.base_lr:.3g}..{cyclic.max_lr:.3g}")
+    # (rate, colour, line style, width, name alone, name beside others)
+    marks: list[tuple[float, Any, Any, float, str, str]] = []
     for policy, (color, style, name) in _POLICY_STYLE.items():
-        bounds = result.suggest(policy)
-        ax.axvline(bounds.max_lr, color=color, linestyle=style, linewidth=1.3, label=f"{name} = {bounds.max_lr:.3g}")
-    if result.knee_lr is not None:
-        ax.axvline(result.knee_lr, color="0.55", linestyle=(0, (5, 2, 1, 2)), linewidth=1.0,
-                   label=f"knee (90% of the fall) at lr = {result.knee_lr:.3g}")
-    if result.min_loss_lr is not None:
-        ax.axvline(result.min_loss_lr, color="0.4", linestyle=":", linewidth=1.0,
-                   label=f"lowest smoothed loss at lr = {result.min_loss_lr:.3g}")
-    if result.divergence_lr is not None:
-        ax.axvline(result.divergence_lr, color="k", linestyle=(0, (1, 3)), linewidth=1.0,
-                   label=f"diverged at lr = {result.divergence_lr:.3g}")
+        marks.append((result.suggest(policy).max_lr, color, style, 1.3, name, name))
+    landmarks: list[tuple[float | None, str, Any, str]] = [
+        (result.knee_lr, "0.55", (0, (5, 2, 1, 2)), "knee (90% of the fall)"),
+        (result.min_loss_lr, "0.4", ":", "lowest smoothed loss"),
+        (result.divergence_lr, "k", (0, (1, 3)), "diverged"),
+    ]
+    for rate, shade, dashes, landmark in landmarks:
+        if rate is not None:
+            marks.append((rate, shade, dashes, 1.0, f"{landmark} at lr", landmark))
+    groups: list[list[tuple[float, Any, Any, float, str, str]]] = []
+    for mark in marks:
+        same = next((g for g in groups if math.isclose(g[0][0], mark[0], rel_tol=1e-9)), None)
+        if same is None:
+            groups.append([mark])
+        else:
+            same.append(mark)
+    for group in groups:
+        rate, color, style, width, alone, _ = group[0]
+        label = alone if len(group) == 1 else " = ".join(mark[5] for mark in group)
+        ax.axvline(rate, color=color, linestyle=style, linewidth=width, label=f"{label} = {rate:.3g}")
 
 
 def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = None, ax: Any = None,
@@ -247,8 +280,8 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike | None = No
     runs off the top.
 
     Args:
-        result: a :class:`~lightning_clr.RangeTestResult`.
-        path: also save the figure there (the format follows the extension, e.g. ``.png``).
+        result: a `RangeTestResult`.
+        path: also save the figure there (the format follows the extension, e.g. `.png`).
         ax: a matplotlib axes to draw on; by default a new figure.
         title: the title; by default the test's cost (the suggestions are in the legend: a schedule may use
             other values than suggested, so the title does not repeat them).

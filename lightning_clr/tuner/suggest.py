@@ -160,10 +160,10 @@ def read_curve(lrs: Sequence[float], losses: Sequence[float], smoothing: float =
 
     Args:
         lrs: the rate of each recorded step, increasing.
-        losses: the raw loss of each step (finite), as many as ``lrs``.
-        smoothing: the range test's ``smoothing``, in (0, 1].
+        losses: the raw loss of each step (finite), as many as `lrs`.
+        smoothing: the range test's `smoothing`, in (0, 1].
         stopped_early: whether the sweep ended because the loss diverged (or was NaN/inf).
-        optimizer: ``"sgd"`` or ``"adam"``.
+        optimizer: `"sgd"` or `"adam"`.
 
     Raises:
         RangeTestError: fewer than :data:`MIN_POINTS` steps (the loss diverged at once: lower ``min_lr``), or a
@@ -268,9 +268,9 @@ def suggest(reading: CurveReading, policy: str, rule: Rule | None = None) -> Pol
     """The bounds of ``policy`` from a read curve.
 
     Args:
-        reading: the curve's landmarks (:func:`read_curve`).
-        policy: one of :data:`POLICIES`.
-        rule: a peak rule to use instead of the built-in one (:func:`default_peak`); it may return any positive
+        reading: the curve's landmarks (`read_curve`).
+        policy: one of `POLICIES` (`"one_cycle"`, `"cyclic"`, `"cosine_restarts"`).
+        rule: a peak rule to use instead of the built-in one (`default_peak`); it may return any positive
             rate.
 
     Raises:

@@ -84,9 +84,9 @@ def run_sweep(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimiz
         rate: the rate of each step (a ramp schedule).
         num_steps: the most optimizer steps.
         smoothing: the weight of a new loss in the bias-corrected moving average divergence is judged on.
-        divergence_threshold: end when the smoothed loss exceeds ``best + (threshold - 1) * |best|`` (this many
+        divergence_threshold: end when the smoothed loss exceeds `best + (threshold - 1) * |best|` (this many
             times the lowest smoothed loss when it is positive), or climbs back above its starting level after
-            a fall of :data:`RETURN_FALL`; ``None``: only a NaN or infinite loss ends it.
+            a fall of `RETURN_FALL`; `None`: only a NaN or infinite loss ends it.
 
     Returns:
         The recorded :class:`Curve`; a NaN or infinite loss ends it and is not recorded.

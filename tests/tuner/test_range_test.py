@@ -172,8 +172,8 @@ def assert_same_optimizer_state(a: dict, b: dict) -> None:
         ({"min_lr": 0.0}, r"min_lr to be a number in \(0, inf\)"),
         ({"max_lr": math.inf}, r"max_lr to be a number in \(0, inf\)"),
         ({"min_lr": 1.0, "max_lr": 0.5}, "max_lr > min_lr"),
-        ({"num_steps": 5}, "num_steps to be an int >= 10"),
-        ({"num_steps": 50.0}, "num_steps to be an int"),
+        ({"num_steps": 5}, "num_steps to be an int of at least 10 steps"),
+        ({"num_steps": 50.0}, "num_steps to be an int of at least 10 steps"),
         ({"mode": "cosine"}, r"mode to be one of \('exponential', 'linear'\)"),
         ({"smoothing": 0.0}, r"smoothing to be a number in \(0, 1\]"),
         ({"smoothing": 1.5}, r"smoothing to be a number in \(0, 1\]"),
@@ -238,6 +238,31 @@ def test_result_round_trips_through_a_dict_and_json():
     with pytest.raises(AttributeError):
         result.base_lr = 1.0  # frozen
 
+
+
+def test_a_result_prints_as_a_summary_not_as_its_curve():
+    lrs, losses = _piecewise_curve()
+    kwargs = dict(smoothing=0.05, stopped_early=False, reason="completed num_steps=80", steps_per_epoch=17,
+                  step_size_epochs=4.0, mode="exponential", total_steps=320)
+    result = build_result(lrs, losses, **kwargs)
+    text = repr(result)
+    assert len(text) < 400, text  # print(result) once showed the whole curve (7,287 characters)
+    assert text.startswith(f"RangeTestResult(80 steps; lr 0.0001..{lrs[-1]:.3g}; one_cycle: max_lr=")
+    for policy in ("one_cycle", "cyclic", "cosine_restarts"):
+        assert f"{policy}: " in text and f"max_lr={result.suggest(policy).max_lr:.3g}" in text
+    assert f"base_lr={result.suggest('cyclic').base_lr:.3g}" in text
+    assert f"step_size_up={result.step_size_up}" in text and "ended: completed num_steps=80" in text
+    failed = repr(build_result(lrs[:3], losses[:3], **kwargs))
+    assert failed.startswith("RangeTestResult(3 steps; lr 0.0001..0.000158; no suggestion: ") and "ended: " in failed
+    assert str(result) == text
+
+
+def test_the_range_test_repr_shows_only_the_arguments_given():
+    assert repr(LRRangeTest()) == "LRRangeTest()"
+    assert LRRangeTest().sweep_steps == 113  # 7 decades x 16 steps + 1, resolved but not shown as an argument
+    assert repr(LRRangeTest(num_steps=50, plot=False)) == "LRRangeTest(num_steps=50, plot=False)"
+    assert LRRangeTest(mode="linear").sweep_steps == 100
+    assert LRRangeTest(min_lr=1e-3, max_lr=1.0, steps_per_decade=2).sweep_steps == 10  # at least MIN_POINTS
 
 
 def test_the_printed_line_reports_the_cost_and_its_share_of_the_run():
@@ -626,12 +651,37 @@ def test_plot_is_saved_next_to_the_logs_and_sent_to_tensorboard(tmp_path):
     r = test.result
     labels = {t.get_text() for t in ax.get_legend().get_texts()}
     cyclic = r.suggest("cyclic")
-    assert {f"OneCycleLR max_lr = {r.suggest('one_cycle').max_lr:.3g}",
-            f"CyclicLR base_lr..max_lr = {cyclic.base_lr:.3g}..{cyclic.max_lr:.3g}",
-            f"CyclicLR max_lr = {cyclic.max_lr:.3g}",
-            f"CosineRestartsLR max_lr = {r.suggest('cosine_restarts').max_lr:.3g}",
-            f"lowest smoothed loss at lr = {r.min_loss_lr:.3g}"} <= labels
+    assert f"CyclicLR base_lr..max_lr = {cyclic.base_lr:.3g}..{cyclic.max_lr:.3g}" in labels
+    # Each mark is named in a label that ends with its rate (marks at the same rate share one line and label).
+    for name, rate in [("OneCycleLR max_lr", r.suggest("one_cycle").max_lr), ("CyclicLR max_lr", cyclic.max_lr),
+                       ("CosineRestartsLR max_lr", r.suggest("cosine_restarts").max_lr),
+                       ("lowest smoothed loss", r.min_loss_lr)]:
+        assert any(name in label and label.endswith(f" = {rate:.3g}") for label in labels), (name, labels)
     assert ax.get_title().startswith(f"LR range test: {len(r.lrs)} steps")  # the suggestions are in the legend
+
+
+def test_marks_at_the_same_rate_are_one_line_with_one_label():
+    """1cycle's and CLR's peaks often are the knee itself: one line, one label naming the three, not three lines
+    drawn over each other."""
+    pytest.importorskip("matplotlib")
+    from dataclasses import replace
+
+    lrs, losses = _piecewise_curve()
+    result = build_result(lrs, losses, 0.05, False, "completed num_steps=80", 17, 4.0, "exponential")
+    knee = result.knee_lr
+    suggestions = {**result.suggestions, "one_cycle": {**result.suggestions["one_cycle"], "max_lr": knee},
+                   "cyclic": {**result.suggestions["cyclic"], "max_lr": knee}}
+    result = replace(result, suggestions=suggestions, max_lr=knee)
+    sgdr, lowest = result.suggest("cosine_restarts").max_lr, result.min_loss_lr
+    assert len({knee, sgdr, lowest}) == 3, "the curve puts the other marks elsewhere"
+    ax = result.plot().axes[0]
+    vertical = [line for line in ax.get_lines() if len(set(line.get_xdata())) == 1]
+    assert sorted(float(line.get_xdata()[0]) for line in vertical) == sorted([knee, sgdr, lowest])
+    labels = [line.get_label() for line in vertical]
+    assert f"OneCycleLR max_lr = CyclicLR max_lr = knee (90% of the fall) = {knee:.3g}" in labels
+    assert f"CosineRestartsLR max_lr = {sgdr:.3g}" in labels and f"lowest smoothed loss at lr = {lowest:.3g}" in labels
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert len(legend) == len(set(legend)) == 2 + 1 + 3  # the two curves, CLR's band, three lines
 
 
 def test_missing_matplotlib_fails_only_when_plotting(tmp_path, monkeypatch):

@@ -18,16 +18,37 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lightning_clr._figure import new_figure
 from lightning_clr.preview import SchedulePreview, preview_schedule
 
-__all__ = ["plot_previews", "plot_schedule"]
+__all__ = ["new_figure", "plot_previews", "plot_schedule"]
 
 _LR_COLOR = "C0"
 _MOMENTUM_COLOR = "C1"
 _END_COLOR = "0.55"
 # Below the axes, so that it never hides a curve.
 _LEGEND = dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize="small", frameon=False)
+
+
+def new_figure(figsize: tuple[float, float], what: str = "a figure") -> Any:
+    """A constrained-layout ``Figure`` of ``figsize`` inches: the one place a matplotlib figure is made.
+
+    Figures are ``matplotlib.figure.Figure`` objects (not ``pyplot``): nothing opens on screen and no global
+    figure is left behind. matplotlib is an optional dependency, imported here on first use.
+
+    Args:
+        figsize: `(width, height)` in inches.
+        what: what is being drawn, for the error message (e.g. `"the LR range test"`).
+
+    Raises:
+        ImportError: if matplotlib is not installed, saying how to install it.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"Plotting {what} needs matplotlib: pip install 'lightning-clr[plot]' (or matplotlib)."
+        ) from error
+    return Figure(figsize=figsize, layout="constrained")
 
 
 

@@ -19,8 +19,8 @@ pytest.importorskip("sklearn")
 
 import pytorch_lightning as pl
 
-from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR
-from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
+from lightning_clr import CosineRestartsLR, CyclicLR, OneCycleLR, WarmupStableDecayLR
+from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule, WarmupStableDecaySchedule
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONFIGS = EXAMPLES / "configs"
@@ -108,6 +108,26 @@ def test_example_configs_cover_every_schedule_and_parse_without_training(tmp_pat
         seen[config.name] = type(callback)
     assert seen == {"cosine_restarts.yaml": CosineRestartsLR, "cyclic.yaml": CyclicLR, "one_cycle.yaml": OneCycleLR}
     assert fits == []
+
+
+def test_warmup_stable_decay_from_yaml_trains_with_its_plan(tmp_path):
+    config = tmp_path / "wsd.yaml"
+    config.write_text(
+        "trainer:\n"
+        "  max_steps: 10\n"
+        "  logger: false\n"
+        "  callbacks:\n"
+        "    - class_path: lightning_clr.WarmupStableDecayLR\n"
+        "      init_args:\n"
+        "        max_lr: 0.2\n"
+        "        warmup: 2\n"
+        "        decay: 30%\n"
+        "        decay_shape: linear\n"
+    )
+    cli = example_cli.cli_main(["fit", "--config", str(config), *quiet(tmp_path)])
+    (callback,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, WarmupStableDecayLR)]
+    assert callback.step_schedule() == WarmupStableDecaySchedule(0.2, 2, 5, 3, decay_shape="linear")
+    assert cli.model.optimizers().param_groups[0]["lr"] == 0.0  # the floor, after the cool-down
 
 
 def test_yaml_class_path_init_args(tmp_path):
@@ -231,7 +251,8 @@ def test_callback_help_lists_every_argument_with_type_default_and_docstring(tmp_
         assert "{triangular,triangular2,exp_range}" in text
 
 
-@pytest.mark.parametrize("name", ["LRRangeTest", "SnapshotCheckpoint"])
+@pytest.mark.parametrize("name", ["LRRangeTest", "SnapshotCheckpoint", "CyclicLR", "OneCycleLR", "CosineRestartsLR",
+                                  "ScheduledLR", "WarmupStableDecayLR", "DivergenceGuard", "SchedulePreviewLogger"])
 def test_callback_help_shows_no_restructuredtext_markup(name, capsys):
     """The Args: text is printed as it is by LightningCLI: plain backticks read well there and in the docs,
     reST roles (:class:`~...`) and double backticks do not."""

@@ -38,11 +38,11 @@ import torch
 from ports import address_in_use, reserve_port, restored_environ
 from pytorch_lightning.strategies import SingleDeviceStrategy
 
-from lightning_clr import CyclicLR, OneCycleLR
+from lightning_clr import CyclicLR, OneCycleLR, WarmupStableDecayLR
 from lightning_clr._trainer import unwrap_optimizer as _unwrap
-from lightning_clr.schedules import CyclicSchedule, OneCycleSchedule
+from lightning_clr.schedules import CyclicSchedule, OneCycleSchedule, WarmupStableDecaySchedule
 
-from helpers import RecordingModel, trainer_kwargs, used_lrs
+from helpers import EndsDistributedCleanly, RecordingModel, trainer_kwargs, used_lrs
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -295,3 +295,18 @@ def test_fsdp_on_cpu(tmp_path, clean_dist_env):
                     "on a CUDA machine tests/test_cuda.py::test_fsdp_on_one_gpu runs FSDP instead.")
     run_script(tmp_path, "--strategy", "fsdp", "--phases", "full")
     check_full_run(tmp_path, "full")
+
+
+@pytest.mark.multiprocess
+@pytest.mark.timeout(420)
+def test_ddp_spawn_ranks_agree_on_the_plan_of_their_per_rank_run(tmp_path, clean_dist_env):
+    """20 batches over 2 ranks: 10 steps an epoch per rank, 20 in the fit; both ranks apply the same rates."""
+    callbacks = [WarmupStableDecayLR(max_lr=0.2, warmup="1 epochs", decay="25%"),
+                 ddp_run.RankRecorder(str(tmp_path), "wsd"), EndsDistributedCleanly()]
+    trainer = pl.Trainer(**trainer_kwargs(tmp_path, max_epochs=2, strategy="ddp_spawn", devices=2),
+                         callbacks=callbacks)
+    trainer.fit(RecordingModel(num_batches=ddp_run.NUM_BATCHES))
+    expected = WarmupStableDecaySchedule(0.2, 10, 5, 5)
+    for rank in (0, 1):
+        record = json.loads((tmp_path / f"wsd-rank{rank}.json").read_text())
+        assert [lrs[0] for _, lrs, _ in record["used"]] == [expected(step) for step in range(20)], rank

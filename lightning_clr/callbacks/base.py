@@ -90,8 +90,8 @@ def metric_names(logging_name: str, optimizers: Sequence[tuple[str, list[dict], 
     after the name for the momentum.
 
     Args:
-        logging_name: the callback's prefix, e.g. ``"lr-clr"``.
-        optimizers: per driven optimizer, ``(class name, its param-group dicts, whether a momentum cycles)``.
+        logging_name: the callback's prefix, e.g. `"lr-clr"`.
+        optimizers: per driven optimizer, `(class name, its param-group dicts, whether a momentum cycles)`.
         log_momentum: whether the momentum is logged.
     """
     counts: dict[str, int] = {}
@@ -125,17 +125,17 @@ class ScheduleCallback(CallbackBase):
     which Lightning refuses when the Trainer is built ("state_key must be unique").
 
     Args:
-        optimizers: index or list of indices into ``trainer.optimizers`` of the optimizers to drive;
-            ``None`` drives all of them.
+        optimizers: index or list of indices into `trainer.optimizers` of the optimizers to drive;
+            `None` drives all of them.
         count_skipped_steps: whether a step that the AMP GradScaler skips (inf/NaN gradients) advances
-            the schedule. ``True`` follows Lightning's ``global_step``; ``False`` counts real updates only.
+            the schedule. `True` follows Lightning's `global_step`; `False` counts real updates only.
         log_momentum: also log the momentum when it is cycled.
-        logging_name: prefix of the logged names, e.g. ``"lr-clr"`` gives ``lr-clr-SGD``,
-            ``lr-clr-SGD/pg1`` and ``lr-clr-SGD-momentum``. LearningRateMonitor logs ``lr-SGD``,
+        logging_name: prefix of the logged names, e.g. `"lr-clr"` gives `lr-clr-SGD`,
+            `lr-clr-SGD/pg1` and `lr-clr-SGD-momentum`. LearningRateMonitor logs `lr-SGD`,
             so both can be attached.
 
     Raises:
-        ValueError: if ``optimizers`` is not ``None``, a non-negative int or a list of them.
+        ValueError: if `optimizers` is not `None`, a non-negative int or a list of them.
     """
 
     #: Arguments that change what is logged, not the rates: left out of the checkpoint's fingerprint.
@@ -419,7 +419,7 @@ class ScheduleCallback(CallbackBase):
             scale: the new factor, a finite number in (0, 1] (1 restores the schedule as built).
 
         Raises:
-            ValueError: if ``scale`` is not in (0, 1].
+            ValueError: if `scale` is not in (0, 1].
         """
         self._rate_scale = check_number(scale, "scale", 0.0, 1.0, low_open=True)
         for writer in self._writers:

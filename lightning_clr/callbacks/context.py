@@ -82,7 +82,7 @@ class FitContext:
         if length.unit == "percent" and self.run_changed and not replan:
             total = self.planned_total
             self.kept.append(f"{name}={str(length) if spec is None else repr(spec)}" if name else str(length))
-        steps = length.resolve(self.steps_per_epoch, total)
+        steps = length.resolve(self.steps_per_epoch, total, where="fit" if self.trainer is not None else "preview")
         debug_run = bool(getattr(self.trainer, "fast_dev_run", False))  # a smoke run is short on purpose
         if name is not None and self.trainer is not None and total is not None and steps > total and not debug_run:
             shown = str(length) if spec is None else repr(spec)
@@ -98,7 +98,7 @@ def per_group(value: Any, num_groups: int, name: str, optimizer_name: str) -> li
     """``value`` once per param group: a list of ``num_groups`` values is taken as it is, one value repeated.
 
     Raises:
-        ValueError: if ``value`` is a list of another length.
+        ValueError: if `value` is a list of another length.
     """
     if isinstance(value, (list, tuple)):
         if len(value) != num_groups:
@@ -135,11 +135,11 @@ def check_no_sibling_conflict(owner: str, mine: list[int] | None,
 
     Args:
         owner: this callback's class name.
-        mine: its ``optimizers`` (``None``: all).
-        others: ``(class name, optimizers)`` of the other schedule callbacks on the Trainer.
+        mine: its `optimizers` (`None`: all).
+        others: `(class name, optimizers)` of the other schedule callbacks on the Trainer.
 
     Raises:
-        ValueError: naming both and ``optimizers=[...]`` as the fix.
+        ValueError: naming both and `optimizers=[...]` as the fix.
     """
     ours = None if mine is None else set(mine)
     for name, optimizers in others:

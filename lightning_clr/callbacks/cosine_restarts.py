@@ -14,7 +14,7 @@ __all__ = ["CosineRestartsLR"]
 
 
 class CosineRestartsLR(ScheduleCallback):
-    r"""Cosine decay from ``max_lr`` with warm restarts (Loshchilov & Hutter, 2017), set every optimizer step.
+    r"""Cosine decay from `max_lr` with warm restarts (Loshchilov & Hutter, 2017), set every optimizer step.
 
     The rate at optimizer step :math:`t` equals Keras ``CosineDecayRestarts(initial_learning_rate=max_lr,
     first_decay_steps=first_cycle, t_mul, m_mul, alpha)`` at step :math:`t`, and with ``m_mul=1`` and an
@@ -29,23 +29,23 @@ class CosineRestartsLR(ScheduleCallback):
         trainer = Trainer(callbacks=[CosineRestartsLR(max_lr=0.1, first_cycle="1 epochs", t_mul=2, warmup="5%")])
 
     Args:
-        max_lr: the rate at each (first) restart; a float, one per param group, or ``"auto"``.
-        first_cycle: the first cycle's length: an int, ``"N steps"``, ``"N epochs"`` or ``"P%"``.
-        t_mul: each cycle is ``t_mul`` times as long as the one before (any float > 0).
-        m_mul: each restart's peak is ``m_mul`` times the one before.
-        alpha: the floor, as a fraction of ``max_lr``, in [0, 1].
-        optimizers: indices of the optimizers to drive; ``None`` drives all. Two schedule callbacks on one
-            Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
+        max_lr: the rate at each (first) restart; a float, one per param group, or `"auto"`.
+        first_cycle: the first cycle's length: an int, `"N steps"`, `"N epochs"` or `"P%"`.
+        t_mul: each cycle is `t_mul` times as long as the one before (any float > 0).
+        m_mul: each restart's peak is `m_mul` times the one before.
+        alpha: the floor, as a fraction of `max_lr`, in [0, 1].
+        optimizers: indices of the optimizers to drive; `None` drives all. Two schedule callbacks on one
+            Trainer (two of this class, too) need disjoint `optimizers=[...]`.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
-        logging_name: prefix of the logged names (``lr-clr-SGD``).
-        warmup: a linear warm-up before the first cycle, ``0`` (none, the default: Keras' and torch's schedule) or
-            a length as for ``first_cycle``; the cycles follow it. A warm-up lets a high peak start an untrained
-            network safely (``docs/benchmarks/auto_bounds.md``).
-        warmup_start: the warm-up's first rate as a fraction of ``max_lr``, in [0, 1].
+        logging_name: prefix of the logged names (`lr-clr-SGD`).
+        warmup: a linear warm-up before the first cycle, `0` (none, the default: Keras' and torch's schedule) or
+            a length as for `first_cycle`; the cycles follow it. A warm-up lets a high peak start an untrained
+            network safely (`docs/benchmarks/auto_bounds.md`).
+        warmup_start: the warm-up's first rate as a fraction of `max_lr`, in [0, 1].
 
     Raises:
-        ValueError: ``max_lr`` not positive, a bad ``first_cycle`` or ``warmup``, ``t_mul <= 0``, ``m_mul`` outside
-            (0, 1], or ``alpha`` or ``warmup_start`` outside [0, 1].
+        ValueError: `max_lr` not positive, a bad `first_cycle` or `warmup`, `t_mul <= 0`, `m_mul` outside
+            (0, 1], or `alpha` or `warmup_start` outside [0, 1].
     """
 
     _FINGERPRINTED_WHEN_SET = ("warmup", "warmup_start")  # added later: older checkpoints match without them

@@ -56,7 +56,7 @@ _STATE_VERSION = 3
 
 
 class DivergenceError(RuntimeError):
-    """The loss diverged again after ``max_rollbacks`` rollbacks: the fit stops."""
+    """The loss diverged again after `max_rollbacks` rollbacks: the fit stops."""
 
 
 # ------------------------------------------------------------------ host copies of state_dict trees
@@ -117,7 +117,7 @@ def _loss_of(outputs: Any) -> torch.Tensor | None:
 
 class DivergenceGuard(CallbackBase):
     """Detects a non-finite or spiking training loss, rolls back to the last good state kept in host memory and
-    lowers the peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` after ``max_rollbacks``.
+    lowers the peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` after `max_rollbacks`.
 
     Example::
 
@@ -125,28 +125,28 @@ class DivergenceGuard(CallbackBase):
 
     Args:
         check_every_n_steps: optimizer steps per check window; the loss is read (one sync) once a window.
-        keep_every_n_steps: optimizer steps between two kept states (a multiple of ``check_every_n_steps``): the
+        keep_every_n_steps: optimizer steps between two kept states (a multiple of `check_every_n_steps`): the
             weights and optimizer state copied to host memory, after an interval whose windows were all clean.
         spike_factor: a window whose mean loss is above this multiple of the reference level is high.
         patience: high windows in a row (or windows of only AMP-skipped steps) that make an event.
         smoothing: weight of the old smoothed level when a clean window updates it, in [0, 1).
         level_memory: the reference level is the lowest smoothed level of this many last clean windows.
         rate_factor: each rollback multiplies the schedules' rates (their peak and every other value) by this.
-        max_rollbacks: rollbacks allowed; the next event raises :class:`DivergenceError`.
-        keep_count: kept states held in host memory (``keep_count`` times the weights and optimizer state, in the
+        max_rollbacks: rollbacks allowed; the next event raises `DivergenceError`.
+        keep_count: kept states held in host memory (`keep_count` times the weights and optimizer state, in the
             checkpoint too). With more than one, a rollback goes to the newest copy kept at a scheduled rate no
             higher than the peak the lowered schedules have left (a higher rate may have damaged the weights
             before the loss showed it), or to the newest copy if none was.
-        stall_patience: ``0`` (off), or checks in a row without a new low of the smoothed loss while the scheduled
-            rate climbs above any it had (a 1cycle warm-up): an event (``"stall"``), a too-high peak's first sign.
-        stall_min_delta: a new low of the smoothed loss counts only if it is below ``1 - stall_min_delta`` times
-            the lowest before (relative, like ``EarlyStopping``'s ``min_delta``), so a plateau that drifts down counts.
-        stall_fraction: after a stall the cut is deeper than ``rate_factor`` if need be, so that the peak ahead
-            is at most this fraction of the rate at which the loss last fell (``0``: ``rate_factor`` alone).
+        stall_patience: `0` (off), or checks in a row without a new low of the smoothed loss while the scheduled
+            rate climbs above any it had (a 1cycle warm-up): an event (`"stall"`), a too-high peak's first sign.
+        stall_min_delta: a new low of the smoothed loss counts only if it is below `1 - stall_min_delta` times
+            the lowest before (relative, like `EarlyStopping`'s `min_delta`), so a plateau that drifts down counts.
+        stall_fraction: after a stall the cut is deeper than `rate_factor` if need be, so that the peak ahead
+            is at most this fraction of the rate at which the loss last fell (`0`: `rate_factor` alone).
 
     Raises:
-        ValueError: if an argument is out of range, or ``keep_every_n_steps`` is not a multiple of
-            ``check_every_n_steps``.
+        ValueError: if an argument is out of range, or `keep_every_n_steps` is not a multiple of
+            `check_every_n_steps`.
     """
 
     def __init__(

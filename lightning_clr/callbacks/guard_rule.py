@@ -64,12 +64,12 @@ class LossMonitor:
     """The state of the rule above: the smoothed level and the runs of high and of skipped windows.
 
     Args:
-        factor: ``f``, the multiple of the level above which a window is high.
-        patience: ``p``, high (or all-skipped) windows in a row that make an event.
-        smoothing: ``s``, the weight of the old level in its update, in [0, 1).
-        memory: ``k``, the clean windows whose lowest level is the reference.
-        stall_patience: ``q``, windows without a new low that make a stall while the rate climbs (``0``: off).
-        stall_min_delta: ``d``, the relative fall below the lowest level that makes a new low.
+        factor: `f`, the multiple of the level above which a window is high.
+        patience: `p`, high (or all-skipped) windows in a row that make an event.
+        smoothing: `s`, the weight of the old level in its update, in [0, 1).
+        memory: `k`, the clean windows whose lowest level is the reference.
+        stall_patience: `q`, windows without a new low that make a stall while the rate climbs (`0`: off).
+        stall_min_delta: `d`, the relative fall below the lowest level that makes a new low.
     """
 
     def __init__(self, factor: float, patience: int, smoothing: float, memory: int = 20,

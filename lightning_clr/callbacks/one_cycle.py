@@ -21,7 +21,7 @@ __all__ = ["OneCycleLR"]
 
 
 class OneCycleLR(ScheduleCallback):
-    r"""The 1cycle policy (Smith & Topin, 2019): warm up to ``max_lr``, then anneal far below the start.
+    r"""The 1cycle policy (Smith & Topin, 2019): warm up to `max_lr`, then anneal far below the start.
 
     The rate at optimizer step :math:`t` is :class:`~lightning_clr.schedules.OneCycleSchedule`'s, which
     equals ``torch.optim.lr_scheduler.OneCycleLR`` stepped once after every optimizer step; unlike torch,
@@ -34,26 +34,26 @@ class OneCycleLR(ScheduleCallback):
         trainer = Trainer(max_epochs=5, callbacks=[OneCycleLR(max_lr=0.1)])  # total_steps: the whole fit
 
     Args:
-        max_lr: the peak rate; a float, one per param group, or ``"auto"`` (from an LRRangeTest).
-        total_steps: the cycle's length: ``None`` (the whole fit, ``trainer.estimated_stepping_batches``),
-            an int, ``"N steps"``, ``"N epochs"`` or ``"P%"``.
+        max_lr: the peak rate; a float, one per param group, or `"auto"` (from an LRRangeTest).
+        total_steps: the cycle's length: `None` (the whole fit, `trainer.estimated_stepping_batches`),
+            an int, `"N steps"`, `"N epochs"` or `"P%"`.
         pct_start: the share of the cycle spent rising, in (0, 1).
-        anneal_strategy: ``"cos"`` or ``"linear"``.
-        div_factor: the initial rate is ``max_lr / div_factor``.
-        final_div_factor: the final rate is ``initial / final_div_factor``.
+        anneal_strategy: `"cos"` or `"linear"`.
+        div_factor: the initial rate is `max_lr / div_factor`.
+        final_div_factor: the final rate is `initial / final_div_factor`.
         three_phase: rise, fall back to the initial rate symmetrically, then anneal to the final rate.
         cycle_momentum: cycle the momentum inversely to the rate.
         base_momentum: the momentum at the rate's peak.
         max_momentum: the momentum at the start and the end.
-        optimizers: indices of the optimizers to drive; ``None`` drives all. Two schedule callbacks on one
-            Trainer (two of this class, too) need disjoint ``optimizers=[...]``.
+        optimizers: indices of the optimizers to drive; `None` drives all. Two schedule callbacks on one
+            Trainer (two of this class, too) need disjoint `optimizers=[...]`.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         log_momentum: also log the momentum when it is cycled.
-        logging_name: prefix of the logged names (``lr-clr-SGD``).
+        logging_name: prefix of the logged names (`lr-clr-SGD`).
 
     Raises:
-        ValueError: ``max_lr`` not positive, a bad length, ``pct_start`` outside (0, 1), unknown
-            ``anneal_strategy``, non-positive division factors or momentum bounds outside ``[0, 1)``.
+        ValueError: `max_lr` not positive, a bad length, `pct_start` outside (0, 1), unknown
+            `anneal_strategy`, non-positive division factors or momentum bounds outside `[0, 1)`.
     """
 
     def __init__(

@@ -33,12 +33,12 @@ class SchedulePreviewLogger(CallbackBase):
                           callbacks=[CyclicLR(1e-3, 0.1, step_size_up="1 epochs"), SchedulePreviewLogger()])
 
     Args:
-        steps: how many optimizer steps to draw; ``None`` draws the whole fit
-            (``trainer.estimated_stepping_batches``).
+        steps: how many optimizer steps to draw; `None` draws the whole fit
+            (`trainer.estimated_stepping_batches`).
         tag: the figure's name in TensorBoard.
 
     Raises:
-        ValueError: if ``steps`` is not ``None`` or a positive int.
+        ValueError: if `steps` is not `None` or a positive int.
     """
 
     def __init__(self, steps: Optional[int] = None, tag: str = "lr-schedule") -> None:  # noqa: UP045

@@ -26,15 +26,16 @@ class ScheduledLR(ScheduleCallback):
 
     Args:
         lr: the learning-rate schedule, or a list with one per param group.
-        momentum: the momentum (or Adam ``betas[0]``) schedule, a list with one per group, or ``None``.
-        optimizers: see :class:`ScheduleCallback`; two schedule callbacks on one Trainer need disjoint
-            ``optimizers=[...]``.
-        count_skipped_steps: see :class:`ScheduleCallback`.
-        log_momentum: see :class:`ScheduleCallback`.
-        logging_name: see :class:`ScheduleCallback`.
+        momentum: the momentum (or Adam `betas[0]`) schedule, a list with one per group, or `None`.
+        optimizers: index or list of indices into `trainer.optimizers` of the optimizers to drive; `None`
+            drives all of them. Two schedule callbacks on one Trainer need disjoint `optimizers=[...]`.
+        count_skipped_steps: whether a step that the AMP GradScaler skips (inf/NaN gradients) advances
+            the schedule. `True` follows Lightning's `global_step`; `False` counts real updates only.
+        log_momentum: also log the momentum when it is scheduled.
+        logging_name: prefix of the logged names, e.g. `"lr-clr"` gives `lr-clr-SGD`.
 
     Raises:
-        ValueError: if ``lr`` or ``momentum`` is not callable (or a list of callables).
+        ValueError: if `lr` or `momentum` is not callable (or a list of callables).
     """
 
     def __init__(

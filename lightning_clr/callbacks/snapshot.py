@@ -74,8 +74,8 @@ class SnapshotCheckpoint(CheckpointBase):
         optimizer: the index of the optimizer whose schedule defines the cycles.
 
     Raises:
-        ValueError: ``keep_last`` not a positive int, ``optimizer`` not a non-negative int, or a
-            ``filename`` without valid ``{cycle}`` / ``{step}`` fields; at fit start, if no lightning_clr
+        ValueError: `keep_last` not a positive int, `optimizer` not a non-negative int, or a
+            `filename` without valid `{cycle}` / `{step}` fields; at fit start, if no lightning_clr
             schedule callback drives that optimizer.
     """
 

@@ -55,8 +55,8 @@ class GroupWriter:
     Args:
         optimizer: the torch optimizer.
         lr: one learning-rate schedule per param group.
-        momentum: one momentum schedule (or ``None``: not written) per param group.
-        momentum_key: the param-group entry the momentum goes into (``"momentum"`` or ``"betas"``), or ``None``
+        momentum: one momentum schedule (or `None`: not written) per param group.
+        momentum_key: the param-group entry the momentum goes into (`"momentum"` or `"betas"`), or `None`
             (no momentum is written).
 
     Attributes:

@@ -17,8 +17,8 @@ Shape = Literal["linear", "cosine", "1-sqrt"]
 
 
 class WarmupStableDecayLR(ScheduleCallback):
-    r"""Warmup-stable-decay (WSD): a warm-up to ``max_lr``, ``max_lr`` for most of the run, then a short
-    cool-down to ``floor`` over the last ``decay`` of the run, set at every optimizer step.
+    r"""Warmup-stable-decay (WSD): a warm-up to `max_lr`, `max_lr` for most of the run, then a short
+    cool-down to `floor` over the last `decay` of the run, set at every optimizer step.
 
     The rate at optimizer step :math:`t` is :class:`~lightning_clr.schedules.WarmupStableDecaySchedule`'s (which
     equals transformers' ``get_wsd_schedule``), with ``warmup`` and ``decay`` resolved against the fit and the
@@ -38,20 +38,20 @@ class WarmupStableDecayLR(ScheduleCallback):
 
     Args:
         max_lr: the stable rate; a float or one per param group.
-        warmup: the warm-up's length: ``0`` (none), an int, ``"N steps"``, ``"N epochs"`` or ``"P%"`` of the fit.
-        decay: the cool-down's length, as ``warmup`` (``"P%"`` is a share of the current fit, also on resume).
-        floor: the rate before the warm-up and after the cool-down (an absolute rate, below every ``max_lr``).
-        warmup_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
-        decay_shape: ``"1-sqrt"`` (Hägele et al.'s best), ``"linear"`` or ``"cosine"``.
-        momentum: a momentum (or Adam's ``betas[0]``) to hold during the fit, or ``None`` to leave it alone.
-        optimizers: indices of the optimizers to drive; ``None`` drives all.
+        warmup: the warm-up's length: `0` (none), an int, `"N steps"`, `"N epochs"` or `"P%"` of the fit.
+        decay: the cool-down's length, as `warmup` (`"P%"` is a share of the current fit, also on resume).
+        floor: the rate before the warm-up and after the cool-down (an absolute rate, below every `max_lr`).
+        warmup_shape: `"linear"`, `"cosine"` or `"1-sqrt"`.
+        decay_shape: `"1-sqrt"` (Hägele et al.'s best), `"linear"` or `"cosine"`.
+        momentum: a momentum (or Adam's `betas[0]`) to hold during the fit, or `None` to leave it alone.
+        optimizers: indices of the optimizers to drive; `None` drives all.
         count_skipped_steps: whether AMP steps skipped by the GradScaler advance the schedule.
         log_momentum: also log the momentum when it is set.
-        logging_name: prefix of the logged names (``lr-clr-SGD``).
+        logging_name: prefix of the logged names (`lr-clr-SGD`).
 
     Raises:
-        ValueError: ``max_lr`` not positive, ``floor`` negative, a bad length or shape, or ``momentum`` outside
-            [0, 1). At fit start: a fit of unknown length, or ``warmup`` and ``decay`` longer than the fit.
+        ValueError: `max_lr` not positive, `floor` negative, a bad length or shape, or `momentum` outside
+            [0, 1). At fit start: a fit of unknown length, or `warmup` and `decay` longer than the fit.
     """
 
     def __init__(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from lightning_clr._figure import new_figure
+from lightning_clr.plotting import new_figure
 from lightning_clr.tuner.curve import analysis_curve, smooth_losses
 from lightning_clr.tuner.suggest import (
     POLICIES,

@@ -446,16 +446,13 @@ def test_auto_bounds_reach_the_schedules(tmp_path, count_skipped_steps):
     up = result.step_size_up
     expected = [CyclicSchedule(result.base_lr, result.max_lr, up)(k) for k in range(3)]
     assert [lr for _, lr in model.used_lr] == pytest.approx(expected, rel=1e-12)
+    # the repr shows the values "auto" resolved to, beside the arguments given
+    assert repr(cyclic) == (f"CyclicLR(base_lr='auto', max_lr='auto', step_size_up='auto'"
+                            f"{'' if count_skipped_steps else ', count_skipped_steps=False'}; resolved: "
+                            f"base_lr={result.base_lr!r}, max_lr={result.max_lr!r}, step_size_up={up!r})")
     test = LRRangeTest(num_steps=60, plot=False)
     _, model = fit(tmp_path, [test, CosineRestartsLR(max_lr="auto", first_cycle=1)], max_steps=1)
-    # SGDR's own peak once the callback asks for its policy (result.for_policy), 1cycle's (result.max_lr) before.
-    import inspect
-
-    from lightning_clr.callbacks import base, cosine_restarts
-
-    per_policy = "for_policy" in inspect.getsource(cosine_restarts) or getattr(base.ScheduleCallback,
-                                                                                "_policy_patch", False)
-    expected = test.result.suggest("cosine_restarts").max_lr if per_policy else test.result.max_lr
+    expected = test.result.for_policy("cosine_restarts").max_lr  # SGDR's own peak
     assert model.used_lr[0][1] == pytest.approx(expected, rel=1e-12)
 
 

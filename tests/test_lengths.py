@@ -225,12 +225,12 @@ def test_unknown_sizes_name_the_argument_and_offer_what_works() -> None:
 
 
 def test_an_epoch_length_without_a_dataloader_names_steps_per_epoch() -> None:
-    """In a preview there is no dataloader to give a __len__: the message names steps_per_epoch= too."""
+    """In a preview there is no dataloader to give a __len__: the message names steps_per_epoch= instead."""
     callback = CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up="2 epochs")
     with pytest.raises(ValueError, match=r"Cannot resolve step_size_up='2 epochs'") as err:
         callback.schedules(total_steps=100)
     message = str(err.value)
-    assert "pass steps_per_epoch=N" in message and "give it a __len__" in message and "(got None)" not in message
+    assert "In a preview, pass steps_per_epoch=N" in message and "__len__" not in message and "(got None)" not in message
     assert "'P%' of its 100 steps" in message
     assert callback.schedules(steps_per_epoch=5, total_steps=100)[0][0](10) == pytest.approx(0.1)  # 2 x 5 steps up
     epochs = parse_length("2 epochs", "first_cycle")
@@ -245,7 +245,7 @@ def test_an_epoch_length_without_a_dataloader_names_steps_per_epoch() -> None:
 
 def test_plotting_an_epoch_length_without_steps_per_epoch_says_to_pass_it() -> None:
     pytest.importorskip("matplotlib")
-    with pytest.raises(ValueError, match=r"in a preview \(plot, schedules, preview_callback\), pass steps_per_epoch=N"):
+    with pytest.raises(ValueError, match=r"In a preview, pass steps_per_epoch=N, the optimizer steps in an epoch"):
         CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up="2 epochs").plot(100)
 
 

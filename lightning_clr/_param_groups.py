@@ -55,7 +55,7 @@ def update_groups(optimizer: Any, key: str, values: float | Sequence[float | Non
     else:
         per_group = [values] * len(groups)  # type: ignore[list-item]
     stored: list[Any] = []
-    for params, value in zip(groups, per_group, strict=True):
+    for params, value in zip(groups, per_group):  # noqa: B905 - the lengths are checked above
         if value is None:
             stored.append(None)
             continue

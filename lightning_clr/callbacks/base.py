@@ -212,12 +212,13 @@ class ScheduleCallback(CallbackBase):
         return text
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
+        """The arguments and the restored state, with the own clocks' counts (``ddp_spawn`` pickles the callback
+        into each rank); the links to a fit are those of a callback before its first fit (the next fit start
+        rebuilds them)."""
         counts = {**self._restored_counts, **{d.index: d.clock.count for d in self._driven}}
-        clean = ScheduleCallback.__new__(ScheduleCallback)
-        clean._reset_fit()
-        state.update(clean.__dict__, _restored_counts=counts)  # the links to a fit are rebuilt at the next one
-        return state
+        unfitted = ScheduleCallback.__new__(ScheduleCallback)
+        unfitted._reset_fit()
+        return {**self.__dict__, **unfitted.__dict__, "_restored_counts": counts}
 
     @property
     @override

@@ -38,7 +38,10 @@ def _public_names() -> list[str]:
 
 
 def _distance(a: str, b: str) -> int:
-    """Optimal-string-alignment edit distance (insert, delete, substitute, swap two neighbours), ignoring case."""
+    """Optimal-string-alignment edit distance (insert, delete, substitute, swap two neighbours), ignoring case.
+
+    Not ``difflib``: its similarity ratio ranks ``OneCycleLR`` above ``CyclicLR`` for the typo ``CycleLR`` (a longer
+    name shares more letters), where one edit away is the better guess."""
     a, b = a.lower(), b.lower()
     rows = [list(range(len(b) + 1))]
     for i in range(1, len(a) + 1):

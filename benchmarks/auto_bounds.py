@@ -62,13 +62,15 @@ CACHE = "auto_bounds.jsonl"
 
 @dataclass(frozen=True)
 class Spec:
-    """One run: a family, a method (or ``"curve"``: the range test only), a seed, the 1cycle peak, the split."""
+    """One run: a family, a method (or ``"curve"``: the range test only), a seed, the 1cycle peak, the split and
+    the run's epochs (``None``: the family's)."""
 
     family: str
     method: str
     seed: int
     peak: float | None = None
     split: str = "test"
+    epochs: int | None = None
 
     @property
     def key(self) -> str:
@@ -159,9 +161,10 @@ def run_one(spec: Spec) -> Outcome:
     quiet_lightning()
     family, data = FAMILIES[spec.family], family_data(spec.family)
     loader = train_loader(data.x_train, data.y_train, family.batch_size, seed=spec.seed)
-    total = len(loader) * family.epochs
+    epochs = spec.epochs or family.epochs
+    total = len(loader) * epochs
     callbacks, test = _callbacks(spec, total)
-    limits = {"max_steps": 1} if spec.method == "curve" else {"max_epochs": family.epochs}
+    limits = {"max_steps": 1} if spec.method == "curve" else {"max_epochs": epochs}
     start, error = time.perf_counter(), None
     pl.seed_everything(spec.seed, verbose=False)
     task = Task(family, spec.method, total)
@@ -221,14 +224,15 @@ def run_many(specs: Sequence[Spec], workers: int, cache: str | None) -> list[Out
     return [done[s.key] for s in specs]
 
 
-def tune(family: str, seeds: int, workers: int, cache: str | None) -> tuple[float, dict[float, float]]:
+def tune(family: str, seeds: int, workers: int, cache: str | None,
+         epochs: int | None = None) -> tuple[float, dict[float, float]]:
     """The 1cycle peak with the best mean validation accuracy: the grid, then a quarter decade either side of its
     best; returns it and every peak's score."""
     f = FAMILIES[family]
     seeds = min(seeds, f.tune_seeds)
 
     def grid_scores(peaks: Sequence[float]) -> dict[float, float]:
-        out = run_many([Spec(family, "1cycle", s, p, "val") for p in peaks for s in range(100, 100 + seeds)],
+        out = run_many([Spec(family, "1cycle", s, p, "val", epochs) for p in peaks for s in range(100, 100 + seeds)],
                        workers, cache)
         return {p: statistics.mean(o.accuracy or 0.0 for o in out if o.spec.peak == p) for p in peaks}
 
@@ -239,8 +243,9 @@ def tune(family: str, seeds: int, workers: int, cache: str | None) -> tuple[floa
 
 
 def compare(family: str, peak: float, seeds: int, workers: int, cache: str | None,
-            methods: Sequence[str] = METHODS) -> dict[str, list[Outcome]]:
-    out = run_many([Spec(family, m, s, peak if m == "1cycle" else None) for m in methods for s in range(seeds)],
+            methods: Sequence[str] = METHODS, epochs: int | None = None) -> dict[str, list[Outcome]]:
+    out = run_many([Spec(family, m, s, peak if m == "1cycle" else None, epochs=epochs) for m in methods
+                    for s in range(seeds)],
                    workers, cache)
     return {m: [o for o in out if o.spec.method == m] for m in methods}
 
@@ -269,7 +274,7 @@ def goal_misses(accuracies: Sequence[float | None], tuned: float, rival: float =
     return misses
 
 
-def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
+def report(results: dict[str, dict[str, Any]], seeds: int, epochs: int | None = None) -> str:
     """The comparison table (test accuracy, median [min, max] over seeds) with the goal, and the range test's cost."""
     rows, cost_rows = [], []
     for family, entry in results.items():
@@ -286,7 +291,7 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
         if auto:
             steps = statistics.median(o.test_steps for o in auto)
             data, f = family_data(family), FAMILIES[family]
-            run_steps = len(train_loader(data.x_train, data.y_train, f.batch_size, 0)) * f.epochs
+            run_steps = len(train_loader(data.x_train, data.y_train, f.batch_size, 0)) * (epochs or f.epochs)
             peaks = {m: statistics.median(o.bounds.get("max_lr") or 0.0 for o in runs[m]) for m in AUTO_METHODS
                      if m in runs}
             cost_rows.append([family, f"{steps:.0f}", run_steps, f"{100 * steps / run_steps:.0f}%",
@@ -343,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, of " + ", ".join(FAMILIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tune-seeds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=None, help="every family's run length (default: its own)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--output", default=None, help="folder for the run cache and the report")
@@ -376,10 +382,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return {"rules": text}
     results: dict[str, dict[str, Any]] = {}
     for family in families:
-        peak, scores = tune(family, args.tune_seeds, args.workers, cache)
-        runs = compare(family, peak, args.seeds, args.workers, cache, args.methods.split(","))
+        peak, scores = tune(family, args.tune_seeds, args.workers, cache, args.epochs)
+        runs = compare(family, peak, args.seeds, args.workers, cache, args.methods.split(","), args.epochs)
         results[family] = {"peak": peak, "scores": scores, "runs": runs}
-    finish_report(report(results, args.seeds), "auto_bounds", argv, args.output,
+    finish_report(report(results, args.seeds, args.epochs), "auto_bounds", argv, args.output,
                   f"test seeds 0..{args.seeds - 1}, tuning seeds 100..{99 + args.tune_seeds}")
     return results
 

@@ -18,10 +18,18 @@ and schedule-free, and no seed more than 3 points under tuned.
     python -m benchmarks.auto_bounds --families mlp --seeds 1 --tune-seeds 1 --workers 1   # a smoke test
     python -m benchmarks.auto_bounds --rules --output DIR   # the LR-finder rules of benchmarks.rules, offline
     python -m benchmarks.auto_bounds --curves --output DIR  # only the range test curves, auto_bounds_curves.json
+    python -m benchmarks.auto_bounds --families convbase --seeds 10 --peaks 0.205,0.237,0.274 --output DIR
+    python -m benchmarks.auto_bounds --families convbase --seeds 10 --reinit 4 --output DIR
 
 Runs are cached in ``auto_bounds.jsonl`` in ``--output`` (a rerun resumes; ``--rerun convbase/cosine-auto,...``
 drops the cached test runs of those cells first, after a rule change). ``--rules`` scores every rule's 1cycle peak
 on the default range test's recorded curves by the tuned grid's validation accuracy there (no training per rule).
+``--peaks`` trains 1cycle at each given peak on every test seed (the accuracy of each seed at each peak);
+``--reinit K`` reads, for each test seed, the knees of its own default curve and of ``K`` curves of freshly
+initialised models (the default curves of seeds ``1000 + 10 * seed + k``: other initial weights, and another batch
+order for the sweep), and trains 1cycle at the peak of each reading rule (the own knee, one sweep step lower, the
+median or the lowest of the ``K + 1`` knees), reported on seeds ``0..S/2-1`` (to choose on) and ``S/2..S-1``
+(held out).
 """
 
 from __future__ import annotations
@@ -44,10 +52,13 @@ from typing_extensions import override
 
 from benchmarks.common import (
     baseline_optimizer,
+    command_line,
     finish_report,
+    machine_line,
     mapped,
     markdown_table,
     quiet_lightning,
+    save_report,
     train_loader,
     trainer_kwargs,
     worker_init,
@@ -62,13 +73,15 @@ CACHE = "auto_bounds.jsonl"
 
 @dataclass(frozen=True)
 class Spec:
-    """One run: a family, a method (or ``"curve"``: the range test only), a seed, the 1cycle peak, the split."""
+    """One run: a family, a method (or ``"curve"``: the range test only), a seed, the 1cycle peak, the split and
+    the run's epochs (``None``: the family's)."""
 
     family: str
     method: str
     seed: int
     peak: float | None = None
     split: str = "test"
+    epochs: int | None = None
 
     @property
     def key(self) -> str:
@@ -159,9 +172,10 @@ def run_one(spec: Spec) -> Outcome:
     quiet_lightning()
     family, data = FAMILIES[spec.family], family_data(spec.family)
     loader = train_loader(data.x_train, data.y_train, family.batch_size, seed=spec.seed)
-    total = len(loader) * family.epochs
+    epochs = spec.epochs or family.epochs
+    total = len(loader) * epochs
     callbacks, test = _callbacks(spec, total)
-    limits = {"max_steps": 1} if spec.method == "curve" else {"max_epochs": family.epochs}
+    limits = {"max_steps": 1} if spec.method == "curve" else {"max_epochs": epochs}
     start, error = time.perf_counter(), None
     pl.seed_everything(spec.seed, verbose=False)
     task = Task(family, spec.method, total)
@@ -221,14 +235,15 @@ def run_many(specs: Sequence[Spec], workers: int, cache: str | None) -> list[Out
     return [done[s.key] for s in specs]
 
 
-def tune(family: str, seeds: int, workers: int, cache: str | None) -> tuple[float, dict[float, float]]:
+def tune(family: str, seeds: int, workers: int, cache: str | None,
+         epochs: int | None = None) -> tuple[float, dict[float, float]]:
     """The 1cycle peak with the best mean validation accuracy: the grid, then a quarter decade either side of its
     best; returns it and every peak's score."""
     f = FAMILIES[family]
     seeds = min(seeds, f.tune_seeds)
 
     def grid_scores(peaks: Sequence[float]) -> dict[float, float]:
-        out = run_many([Spec(family, "1cycle", s, p, "val") for p in peaks for s in range(100, 100 + seeds)],
+        out = run_many([Spec(family, "1cycle", s, p, "val", epochs) for p in peaks for s in range(100, 100 + seeds)],
                        workers, cache)
         return {p: statistics.mean(o.accuracy or 0.0 for o in out if o.spec.peak == p) for p in peaks}
 
@@ -239,8 +254,9 @@ def tune(family: str, seeds: int, workers: int, cache: str | None) -> tuple[floa
 
 
 def compare(family: str, peak: float, seeds: int, workers: int, cache: str | None,
-            methods: Sequence[str] = METHODS) -> dict[str, list[Outcome]]:
-    out = run_many([Spec(family, m, s, peak if m == "1cycle" else None) for m in methods for s in range(seeds)],
+            methods: Sequence[str] = METHODS, epochs: int | None = None) -> dict[str, list[Outcome]]:
+    out = run_many([Spec(family, m, s, peak if m == "1cycle" else None, epochs=epochs) for m in methods
+                    for s in range(seeds)],
                    workers, cache)
     return {m: [o for o in out if o.spec.method == m] for m in methods}
 
@@ -269,7 +285,7 @@ def goal_misses(accuracies: Sequence[float | None], tuned: float, rival: float =
     return misses
 
 
-def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
+def report(results: dict[str, dict[str, Any]], seeds: int, epochs: int | None = None) -> str:
     """The comparison table (test accuracy, median [min, max] over seeds) with the goal, and the range test's cost."""
     rows, cost_rows = [], []
     for family, entry in results.items():
@@ -286,7 +302,7 @@ def report(results: dict[str, dict[str, Any]], seeds: int) -> str:
         if auto:
             steps = statistics.median(o.test_steps for o in auto)
             data, f = family_data(family), FAMILIES[family]
-            run_steps = len(train_loader(data.x_train, data.y_train, f.batch_size, 0)) * f.epochs
+            run_steps = len(train_loader(data.x_train, data.y_train, f.batch_size, 0)) * (epochs or f.epochs)
             peaks = {m: statistics.median(o.bounds.get("max_lr") or 0.0 for o in runs[m]) for m in AUTO_METHODS
                      if m in runs}
             cost_rows.append([family, f"{steps:.0f}", run_steps, f"{100 * steps / run_steps:.0f}%",
@@ -338,17 +354,78 @@ def rules_table(families: Sequence[str], seeds: int, cache: str | None, workers:
     return markdown_table(["family", "tuned", *names], rows)
 
 
+def peak_table(family: str, peaks: Sequence[float], seeds: int, workers: int, cache: str | None,
+               epochs: int | None = None) -> str:
+    """1cycle's test accuracy at each peak (rows) for each seed (columns), with the median and the worst seed."""
+    specs = [Spec(family, "1cycle", s, p, epochs=epochs) for p in peaks for s in range(seeds)]
+    got = {(o.spec.peak, o.spec.seed): o.accuracy or 0.0 for o in run_many(specs, workers, cache)}
+    rows = []
+    for p in peaks:
+        accs = [got[(p, s)] for s in range(seeds)]
+        rows.append([f"{p:.3g}", *[f"{a:.1f}" for a in accs], f"{statistics.median(accs):.1f}", f"{min(accs):.1f}"])
+    return markdown_table(["peak", *[f"seed {s}" for s in range(seeds)], "median", "worst"], rows)
+
+
+SWEEP_STEP = 10 ** (1 / 16)
+"""One step of the default sweep (16 a decade): the knee's resolution."""
+REINIT_RULES: dict[str, Any] = {
+    "own knee (the rule)": lambda own, knees: own,
+    "own knee / 1.155 (one sweep step)": lambda own, knees: own / SWEEP_STEP,
+    "median of the knees": lambda own, knees: statistics.median(knees),
+    "median of the knees / 1.155": lambda own, knees: statistics.median(knees) / SWEEP_STEP,
+    "lowest knee": lambda own, knees: min(knees),
+}
+"""Readings of a seed's own knee and the knees of re-initialised models (``knees`` holds all of them)."""
+
+
+def reinit_table(family: str, copies: int, seeds: int, workers: int, cache: str | None,
+                 epochs: int | None = None) -> str:
+    """Each rule of :data:`REINIT_RULES` (1 x its reading, rounded to 3 digits) trained as 1cycle on every test
+    seed: median [worst] on the first half of the seeds and on the held-out second half."""
+    from lightning_clr.tuner.suggest import read_curve
+
+    extra = {s: [1000 + 10 * s + k for k in range(copies)] for s in range(seeds)}
+    curve_specs = [Spec(family, "curve", s) for s in range(seeds)] + [Spec(family, "curve", c) for s in range(seeds)
+                                                                      for c in extra[s]]
+    curves = {o.spec.seed: o.curve for o in run_many(curve_specs, workers, cache)}
+    kind = "adam" if FAMILIES[family].adam_family else "sgd"
+
+    def knee(seed: int) -> float:
+        c = curves[seed] or {"lrs": [], "losses": []}
+        return read_curve(c["lrs"], c["losses"], stopped_early=True, optimizer=kind).knee_lr
+
+    peaks = {(name, s): float(f"{rule(knee(s), [knee(s), *map(knee, extra[s])]):.3g}")
+             for name, rule in REINIT_RULES.items() for s in range(seeds)}
+    specs = {key: Spec(family, "1cycle", key[1], p, epochs=epochs) for key, p in peaks.items()}
+    got = {o.spec.key: o.accuracy or 0.0 for o in run_many(list(dict.fromkeys(specs.values())), workers, cache)}
+    half, rows = seeds // 2, []
+    for name in REINIT_RULES:
+        accs = [got[specs[(name, s)].key] for s in range(seeds)]
+
+        def cell(a: list[float]) -> str:
+            return f"{statistics.median(a):.1f} [{min(a):.1f}]"
+
+        rows.append([name, ", ".join(f"{peaks[(name, s)]:.3g}" for s in range(seeds)), cell(accs[:half]),
+                     cell(accs[half:]), cell(accs)])
+    return markdown_table(["reading", "peak by seed", f"seeds 0-{half - 1} (choose)",
+                           f"seeds {half}-{seeds - 1} (held out)", "all"], rows)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, of " + ", ".join(FAMILIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tune-seeds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=None, help="every family's run length (default: its own)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--output", default=None, help="folder for the run cache and the report")
     parser.add_argument("--curves", action="store_true", help="only record the range test curves (as JSON)")
     parser.add_argument("--rules", action="store_true", help="only compare the LR-finder rules on recorded curves")
     parser.add_argument("--rerun", default="", help="family/method cells whose cached test runs are run again")
+    parser.add_argument("--peaks", default="", help="only train 1cycle at these peaks (comma-separated) per seed")
+    parser.add_argument("--reinit", type=int, default=0,
+                        help="only compare readings of the own knee and the knees of this many re-initialised models")
     args = parser.parse_args(argv)
     worker_init()
     families = [f for f in args.families.split(",") if f]
@@ -369,6 +446,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             with open(os.path.join(args.output, "auto_bounds_curves.json"), "w") as file:
                 json.dump(curves, file)
         return curves
+    if args.peaks or args.reinit:
+        tables = {}
+        for family in families:
+            if args.peaks:
+                peaks = [float(p) for p in args.peaks.split(",")]
+                tables[f"{family} peaks"] = peak_table(family, peaks, args.seeds, args.workers, cache, args.epochs)
+            if args.reinit:
+                tables[f"{family} reinit"] = reinit_table(family, args.reinit, args.seeds, args.workers, cache,
+                                                          args.epochs)
+        text = "\n\n".join(f"{name}, 1cycle test accuracy %:\n\n{table}" for name, table in tables.items())
+        text += (f"\n\nCommand: `{command_line('auto_bounds', argv)}`; test seeds 0..{args.seeds - 1}, epochs "
+                 f"{args.epochs or 'the family default'}. Machine: {machine_line()}.")
+        print(text)
+        save_report(text, args.output, "auto_bounds_study.md")
+        return tables
     if args.rules:
         text = rules_table(families, args.seeds, cache, args.workers)
         print("1cycle peak of each rule on the default range test's curves (median over seeds): validation accuracy "
@@ -376,10 +468,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return {"rules": text}
     results: dict[str, dict[str, Any]] = {}
     for family in families:
-        peak, scores = tune(family, args.tune_seeds, args.workers, cache)
-        runs = compare(family, peak, args.seeds, args.workers, cache, args.methods.split(","))
+        peak, scores = tune(family, args.tune_seeds, args.workers, cache, args.epochs)
+        runs = compare(family, peak, args.seeds, args.workers, cache, args.methods.split(","), args.epochs)
         results[family] = {"peak": peak, "scores": scores, "runs": runs}
-    finish_report(report(results, args.seeds), "auto_bounds", argv, args.output,
+    finish_report(report(results, args.seeds, args.epochs), "auto_bounds", argv, args.output,
                   f"test seeds 0..{args.seeds - 1}, tuning seeds 100..{99 + args.tune_seeds}")
     return results
 

@@ -6,6 +6,11 @@ the loaders' generators, torchmetrics states, the GradScaler and ``self.log``; t
 (torch, CUDA, numpy, Python) are kept by Lightning's ``isolate_rng``. Tensors are copied to the host (CPU), so
 the test costs no accelerator memory beyond the sweep itself, and written back in place where the tensor still
 exists (Lightning's ``LightningOptimizer`` and LR schedulers hold the very param-group dicts).
+
+Under FSDP2 (Lightning's ``ModelParallelStrategy`` with ``fully_shard``) the parameters, their gradients and the
+optimizer's state are DTensors: each rank copies only its own local shards to the host and writes them back into
+the same local tensors, with no collective call (a DTensor that no longer exists is rebuilt from the local shard,
+its mesh and its placements).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 
@@ -26,18 +31,78 @@ except ImportError:  # pragma: no cover - only the unified package installed
 __all__ = ["Snapshot", "isolated", "restore", "take_snapshot"]
 
 
+try:
+    from torch.distributed.tensor import DTensor
+except ImportError:  # pragma: no cover - torch without torch.distributed
+    DTensor = None  # type: ignore[assignment,misc]
+
+
+@dataclass(frozen=True)
+class _DTensorSpec:
+    """How to rebuild a DTensor from its local shard: its mesh, placements, global shape and stride."""
+
+    mesh: Any
+    placements: tuple[Any, ...]
+    shape: torch.Size
+    stride: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class _HostCopy:
-    """A tensor copied to the host, with the device and the identity it is put back to."""
+    """A tensor copied to the host (for a DTensor: this rank's local shard), with the device it is put back to
+    and, for a DTensor, what rebuilds it."""
 
     value: torch.Tensor
     device: torch.device
+    dtensor: _DTensorSpec | None = None
+
+
+def _is_dtensor(value: Any) -> TypeGuard[DTensor]:
+    return DTensor is not None and isinstance(value, DTensor)
+
+
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor this rank holds: a DTensor's local shard (the very storage, no copy), else the tensor."""
+    if _is_dtensor(tensor):
+        with torch.no_grad():  # without grad, to_local returns the local tensor itself, not an autograd view
+            return tensor.to_local()
+    return tensor
+
+
+def _host_copy(tensor: torch.Tensor) -> _HostCopy:
+    if _is_dtensor(tensor):
+        shard = _local(tensor)
+        spec = _DTensorSpec(tensor.device_mesh, tuple(tensor.placements), tensor.shape, tuple(tensor.stride()))
+        return _HostCopy(shard.detach().to("cpu", copy=True), shard.device, spec)
+    return _HostCopy(tensor.detach().to("cpu", copy=True), tensor.device)
+
+
+def _write_back(tensor: torch.Tensor, saved: _HostCopy) -> None:
+    """Copies ``saved`` into ``tensor`` in place (into its local shard for a DTensor)."""
+    with torch.no_grad():
+        _local(tensor).copy_(saved.value)
+
+
+def _same_layout(current: Any, saved: _HostCopy) -> bool:
+    if not isinstance(current, torch.Tensor) or _is_dtensor(current) != (saved.dtensor is not None):
+        return False
+    shard = _local(current)
+    return shard.shape == saved.value.shape and shard.dtype == saved.value.dtype
+
+
+def _rebuild(saved: _HostCopy) -> torch.Tensor:
+    value = saved.value.to(saved.device, copy=True)
+    if saved.dtensor is None:
+        return value
+    spec = saved.dtensor
+    return DTensor.from_local(value, spec.mesh, spec.placements, run_check=False, shape=spec.shape,
+                              stride=spec.stride)
 
 
 def _to_host(value: Any) -> Any:
     """``value`` with every tensor (in dicts, lists, tuples) copied to the host; other leaves deep-copied."""
     if isinstance(value, torch.Tensor):
-        return _HostCopy(value.detach().to("cpu", copy=True), value.device)
+        return _host_copy(value)
     if isinstance(value, dict):
         return {k: _to_host(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -49,12 +114,10 @@ def _from_host(saved: Any, current: Any = None) -> Any:
     """``saved`` back on its device, written into ``current`` where that is a tensor of the same shape and
     dtype (so that holders of ``current`` see the restored values)."""
     if isinstance(saved, _HostCopy):
-        if (isinstance(current, torch.Tensor) and current.shape == saved.value.shape
-                and current.dtype == saved.value.dtype):
-            with torch.no_grad():
-                current.copy_(saved.value)
+        if _same_layout(current, saved):
+            _write_back(current, saved)
             return current
-        return saved.value.to(saved.device, copy=True)
+        return _rebuild(saved)
     if isinstance(saved, dict):
         return {k: _from_host(v, current.get(k) if isinstance(current, dict) else None) for k, v in saved.items()}
     if isinstance(saved, (list, tuple)):
@@ -124,7 +187,7 @@ def _metric_state(metric: Any) -> dict[str, Any]:
 
 def take_snapshot(trainer: Any, pl_module: Any, optimizers: list[torch.optim.Optimizer]) -> Snapshot:
     """Copies what the sweep changes (tensors to the host)."""
-    tensors = [(t, _to_host(t)) for t in _unique(_chain(pl_module))]
+    tensors = [(t, _host_copy(t)) for t in _unique(_chain(pl_module))]
     grads = [(p, None if p.grad is None else _to_host(p.grad)) for p in _unique(pl_module.parameters())]
     saved_optimizers = []
     for optimizer in optimizers:
@@ -157,7 +220,7 @@ def restore(snapshot: Snapshot, trainer: Any, pl_module: Any) -> None:
     """Puts everything in ``snapshot`` back, in place where the objects still exist."""
     with torch.no_grad():
         for tensor, saved in snapshot.tensors:
-            tensor.copy_(saved.value)
+            _write_back(tensor, saved)
         for param, grad in snapshot.grads:
             param.grad = None if grad is None else _from_host(grad, param.grad)
     for module, training in snapshot.training:

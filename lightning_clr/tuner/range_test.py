@@ -41,9 +41,8 @@ DEFAULT_STEPS_PER_DECADE = 16.0
 """Optimizer steps per decade of the default (exponential) sweep."""
 LINEAR_STEPS = 100
 """Optimizer steps of a linear sweep when ``num_steps`` is not given."""
-_SUPPORTED_STRATEGIES = ("SingleDeviceStrategy", "DDPStrategy")
-_UNSUPPORTED_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy", "XLAStrategy", "SingleDeviceXLAStrategy",
-                           "ModelParallelStrategy")
+_SUPPORTED_STRATEGIES = ("SingleDeviceStrategy", "DDPStrategy", "ModelParallelStrategy")
+_UNSUPPORTED_STRATEGIES = ("DeepSpeedStrategy", "FSDPStrategy", "XLAStrategy", "SingleDeviceXLAStrategy")
 
 
 class LRRangeTest(CallbackBase):
@@ -71,8 +70,11 @@ class LRRangeTest(CallbackBase):
     The test runs its own loop: the steps call ``training_step`` (with the strategy's wrapper, so DDP
     averages gradients, and the precision's autocast), honour ``accumulate_grad_batches`` and gradient
     clipping, and step the optimizer, but fire no other callback's batch hooks, write nothing to the loggers
-    (``self.log`` does nothing during the test) and do not advance ``global_step``. Under DDP the loss is
-    averaged over ranks before it is recorded, and every rank gets rank zero's result.
+    (``self.log`` does nothing during the test) and do not advance ``global_step``. Under DDP and under FSDP2
+    (``ModelParallelStrategy``, the module sharded with ``fully_shard``) the loss is averaged over ranks before
+    it is recorded, so every rank reads the same curve and stops at the same step, and every rank gets rank
+    zero's result; under FSDP2 each rank keeps and puts back its own local shards (parameters, gradients,
+    optimizer state).
 
     Args:
         min_lr: the rate of the first step.
@@ -301,7 +303,7 @@ def _check_supported(trainer: Any, pl_module: Any) -> None:
     names = {cls.__name__ for cls in type(trainer.strategy).__mro__}
     if names & set(_UNSUPPORTED_STRATEGIES) or not names & set(_SUPPORTED_STRATEGIES):
         raise ValueError(
-            "Expected a single-device or DDP strategy for LRRangeTest, but got "
+            "Expected a single-device, DDP or ModelParallelStrategy (FSDP2) strategy for LRRangeTest, but got "
             f"{type(trainer.strategy).__name__}. Run the range test on one device (lr_range_test) and pass "
             "the bounds as numbers."
         )

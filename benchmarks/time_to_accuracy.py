@@ -98,11 +98,6 @@ CHARLM_DESCRIPTIONS = {
 }
 
 
-def describe(policy: str, settings: Any) -> str:
-    """One line on how ``policy`` is driven in ``settings``' family."""
-    return (DESCRIPTIONS if settings.family == "convbase" else CHARLM_DESCRIPTIONS)[policy]
-
-
 def _final(result: Any) -> float:
     return result.accuracy[-1]
 
@@ -124,12 +119,10 @@ def search_steps(policy: str, epochs: int, results: Sequence[Any], settings: Any
 def summarize(runs: dict[tuple[str, int], list[Any]], settings: Any) -> dict[str, Any]:
     """Medians per budget, the target, each policy's budget to target and its run and total steps, speed-ups.
 
-    The target is tuned step decay's median final test accuracy at the largest budget minus
-    :data:`TARGET_MARGIN`. A policy reaches it at the smallest budget whose median final test accuracy is at
-    least the target; its run steps are that budget's, its total steps add the rate search it needed there
-    (:func:`search_steps`). The speed-up over a baseline is the baseline's steps divided by the policy's (run
-    steps and total steps apart); ``nan`` where either never reached the target.
-    """
+    The target is tuned step decay's median final test accuracy at the largest budget minus :data:`TARGET_MARGIN`.
+    A policy reaches it at the smallest budget whose median reaches it; its run steps are that budget's, its total
+    steps add the rate search (:func:`search_steps`). A speed-up over a baseline is the baseline's steps over the
+    policy's (``nan`` where either never reached the target)."""
     largest = max(settings.budgets)
     step_runs = runs.get(("step", largest), [])
     target = statistics.median(_final(r) for r in step_runs) - TARGET_MARGIN if step_runs else math.nan
@@ -268,22 +261,12 @@ def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
 
 @dataclass(frozen=True)
 class Settings:
-    """What to run.
-
-    Attributes:
-        budgets: training budgets in epochs.
-        seeds: test seeds per policy and budget.
-        tune_seeds: validation seeds per grid point.
-        grid: candidate rates (the constant rate, step decay's initial rate, the cyclical peaks).
-        batch_size: the batch size.
-        evals_per_epoch: test evaluations per epoch (and one at each epoch's end).
-        workers: worker processes (1 runs in this process).
-        num_train: training samples (MNIST-1D: the rest of the 5,000 are 500 validation and the remainder test;
-            charlm: the number of training windows, fixed by :mod:`families`).
-        family: ``"convbase"`` or ``"charlm"``.
-        unit_steps: optimizer steps in a budget unit; 0 (ConvBase) makes a unit one epoch.
-        wsd: issue 34's WSD study (:func:`wsd_study`) instead of the time to accuracy.
-    """
+    """What to run: ``budgets`` (in units), test ``seeds`` per policy and budget, ``tune_seeds`` per grid point,
+    the candidate rates ``grid`` (the constant rate, step decay's initial rate, the peaks), ``batch_size``,
+    ``evals_per_epoch`` (test evaluations per unit, and one at each epoch's end), ``workers`` (1 runs in this
+    process), ``num_train`` (MNIST-1D: the rest of the 5,000 are 500 validation and the remainder test; charlm and
+    mlp: fixed by :mod:`families`), ``family`` (``"convbase"``, ``"charlm"`` or ``"mlp"``), ``unit_steps`` (optimizer
+    steps in a unit; 0 makes a unit one epoch) and ``wsd`` (issue 34's study, :func:`wsd_study`)."""
 
     budgets: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16, 24, 32)
     seeds: int = 5
@@ -423,11 +406,6 @@ def _model(spec: RunSpec, settings: Settings, lr: float, total: int) -> nn.Modul
     return Classifier(lr=lr, momentum=0.9, total_steps=total, optimizer=optimizer)
 
 
-def _cycle_step(total: int) -> int:
-    """Half a cycle when the budget holds three cycles."""
-    return max(1, round(total / 6))
-
-
 def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
     """The optimizer's initial rate and the schedule callbacks of ``spec``'s policy.
 
@@ -437,7 +415,7 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
     import lightning_clr as clr
 
     total = spec.epochs * settings.steps_per_unit
-    policy, peak = spec.policy, spec.peak
+    policy, peak, half_cycle = spec.policy, spec.peak, max(1, round(total / 6))  # three cycles a budget
     if policy in HAND_SET and peak is None:
         raise ValueError(f"Expected a peak rate for policy {policy!r}, but got None.")
     if policy == "constant":
@@ -447,7 +425,7 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
         return peak, [clr.ScheduledLR(schedule)]
     if policy in ("triangular", "triangular2", "exp_range"):
         gamma = 0.1 ** (1 / total) if policy == "exp_range" else 1.0
-        return peak, [clr.CyclicLR(base_lr=peak / 4, max_lr=peak, step_size_up=_cycle_step(total), mode=policy,
+        return peak, [clr.CyclicLR(base_lr=peak / 4, max_lr=peak, step_size_up=half_cycle, mode=policy,
                                    gamma=gamma)]
     if policy == "1cycle":
         return peak, [clr.OneCycleLR(max_lr=peak)]
@@ -466,7 +444,7 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
             return 1e-3, [test, clr.OneCycleLR(max_lr="auto")]
         if policy == "1cycle-auto-guard":  # "auto" with the guard a user adds for safety, both at their defaults
             return 1e-3, [test, clr.OneCycleLR(max_lr="auto"), clr.DivergenceGuard()]
-        return 1e-3, [test, clr.CyclicLR(base_lr="auto", max_lr="auto", step_size_up=_cycle_step(total),
+        return 1e-3, [test, clr.CyclicLR(base_lr="auto", max_lr="auto", step_size_up=half_cycle,
                                          mode="triangular2")]
     raise ValueError(f"Expected a policy in {POLICIES}, but got {policy!r}.")
 
@@ -530,29 +508,21 @@ def run_many(specs: Sequence[RunSpec], settings: Settings, progress: str | None 
     return [r for r in results if r is not None]
 
 # ---------------------------------------------------------------------------------------------- stages
-def _tune_seed(i: int) -> int:
-    return 1000 + i  # tuning seeds differ from the test seeds 0..seeds-1
-
-
 def tune(settings: Settings) -> tuple[dict[tuple[str, int], float], dict[tuple[str, int, float], float]]:
-    """Picks each hand-set policy's rate per budget on the validation split.
-
-    Returns:
-        ``(chosen, scores)``: ``chosen[(policy, epochs)]`` is the rate with the highest mean final validation
-        accuracy over the tuning seeds (the smaller rate on a tie); ``scores[(policy, epochs, rate)]`` is
-        that mean.
-    """
+    """Picks each hand-set policy's rate per budget on the validation split: ``(chosen, scores)``, where
+    ``chosen[(policy, epochs)]`` has the highest mean final validation accuracy over the tuning seeds (the smaller
+    rate on a tie) and ``scores[(policy, epochs, rate)]`` is that mean."""
     largest = max(settings.budgets)
     specs = []
     for policy in settings.policies:
         if policy not in HAND_SET:
             continue
         for peak in settings.grid:
-            for i in range(settings.tune_seeds):
+            for seed in range(1000, 1000 + settings.tune_seeds):  # not the test seeds 0..seeds-1
                 if policy == "constant":  # shorter budgets are prefixes of the longest run
-                    specs.append(RunSpec(policy, largest, _tune_seed(i), peak, "val"))
+                    specs.append(RunSpec(policy, largest, seed, peak, "val"))
                 else:
-                    specs.extend(RunSpec(policy, e, _tune_seed(i), peak, "val") for e in settings.budgets)
+                    specs.extend(RunSpec(policy, e, seed, peak, "val") for e in settings.budgets)
     results = run_many(specs, settings, progress="tuning")
     finals: dict[tuple[str, int, float], list[float]] = {}
     for r in results:
@@ -568,12 +538,9 @@ def tune(settings: Settings) -> tuple[dict[tuple[str, int], float], dict[tuple[s
 
 def evaluate(settings: Settings, chosen: dict[tuple[str, int], float],
              folder: str | None = None) -> dict[tuple[str, int], list[RunResult]]:
-    """Trains every policy and budget on ``settings.seeds`` seeds with the chosen rates; test curves. With
-    ``folder``, WSD's runs of the largest budget save checkpoints in ``folder/seed<seed>``.
-
-    Returns:
-        ``runs[(policy, epochs)]``: one result per seed, in seed order, cut to the budget.
-    """
+    """Trains every policy and budget on ``settings.seeds`` seeds with the chosen rates: ``runs[(policy, epochs)]``,
+    one test curve per seed, in seed order, cut to the budget. With ``folder``, WSD's runs of the largest budget
+    save checkpoints in ``folder/seed<seed>``."""
     largest = max(settings.budgets)
     specs: list[RunSpec] = []
     for policy in settings.policies:
@@ -611,14 +578,13 @@ def _truncate(result: RunResult, epochs: int, settings: Settings) -> RunResult:
 def wsd_study(settings: Settings, folder: str) -> tuple[Any, list[RunResult], Any, Any]:
     """Tunes and runs every policy and budget (the WSD runs of the largest budget saving checkpoints in ``folder``),
     then branches a cool-down at each smaller budget B from the checkpoint at 4/5 of B, on a fresh Trainer.
-    Returns :func:`evaluate`'s runs, the branches (``extra_steps``: the steps they trained) and :func:`tune`'s two."""
+    Returns :func:`evaluate`'s runs, the branches (resumed: their curves start at the checkpoint's step) and
+    :func:`tune`'s two."""
     chosen, scores = tune(settings)
     runs, largest, spu = evaluate(settings, chosen, folder), max(settings.budgets), settings.steps_per_unit
     branches = run_many([RunSpec("wsd", e, s, chosen[("wsd", largest)], record_lr=True, resume=os.path.join(
         folder, f"seed{s}", f"step={4 * e * spu // 5}.ckpt")) for e in settings.budgets[:-1]
         for s in range(settings.seeds)], settings, progress="branches")
-    for b in branches:
-        b.extra_steps = b.spec.epochs * spu - 4 * b.spec.epochs * spu // 5
     return runs, branches, chosen, scores
 
 
@@ -640,7 +606,7 @@ def wsd_tables(runs: dict[tuple[str, int], list[RunResult]], branches: list[RunR
                      0 if e == largest else e * spu - 4 * e * spu // 5,
                      *[f"{_acc(x['median'])} [{_acc(x['min'])}–{_acc(x['max'])}]" for x in (mine, theirs)],
                      f"{100 * gaps[-1]:+.1f}", "yes" if gaps[-1] >= -TARGET_MARGIN else "NO"])
-    one_run = largest * spu + sum(b.extra_steps for b in branches) // settings.seeds
+    one_run = largest * spu + sum(b.steps[-1] - b.steps[0] for b in branches) // settings.seeds  # resumed steps
     separate = sum(settings.budgets) * spu
     met = all(g >= -TARGET_MARGIN for g in gaps) and one_run <= 0.6 * separate
     out += [f"\n(b) Many budgets from one run: one WSD run of {largest} {short} at its tuned peak "
@@ -748,10 +714,8 @@ def plot(summary: dict[str, Any], settings: Settings, path: str, title: str) -> 
 def write_outputs(output: str, runs: dict[tuple[str, int], list[RunResult]], summary: dict[str, Any],
                   settings: Settings, report: str, title: str) -> list[str]:
     """Writes ``settings.stem`` + .md (the report), .csv (every final accuracy) and .png into ``output``."""
-    os.makedirs(output, exist_ok=True)
+    save_report(report, output, settings.stem + ".md")
     stem = os.path.join(output, settings.stem)
-    with open(stem + ".md", "w") as f:
-        f.write(report + "\n")
     with open(stem + ".csv", "w") as f:
         f.write("policy,budget,steps,rate,seed,final_test_accuracy,range_test_steps\n")
         for (policy, e), results in runs.items():
@@ -771,17 +735,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{settings.family}: {settings.num_train} training samples, batch {settings.batch_size} "
           f"({settings.steps_per_epoch} steps an epoch); a budget unit is {settings.steps_per_unit} steps; budgets "
           f"{list(settings.budgets)}; {settings.seeds} seeds; grid {list(settings.grid)}.")
-    for policy in settings.policies:
-        print(f"  {policy:17s} {describe(policy, settings)}")
-    start = time.perf_counter()
+    for policy in settings.policies:  # how each policy is driven in this family
+        print(f"  {policy:17s} {(DESCRIPTIONS if settings.family == 'convbase' else CHARLM_DESCRIPTIONS)[policy]}")
+    start, command = time.perf_counter(), command_line("time_to_accuracy", argv)
+    ending = (f"\n\nCommand: `{command}`; test seeds 0..{settings.seeds - 1}, tuning seeds 1000.."
+              f"{999 + settings.tune_seeds}. Machine: {machine}.")
     _data(settings)
     if settings.wsd:
         with tempfile.TemporaryDirectory() as folder:
             runs, branches, chosen, scores = wsd_study(settings, folder)
         report = (f"## WSD: {settings.family}\n\n" + wsd_tables(runs, branches, chosen, scores, settings)
-                  + f"\n\nWall time: {time.perf_counter() - start:.0f} s.\n\nCommand: "
-                  f"`{command_line('time_to_accuracy', argv)}`; test seeds 0..{settings.seeds - 1}, tuning seeds "
-                  f"1000..{999 + settings.tune_seeds}. Machine: {machine}.")
+                  + f"\n\nWall time: {time.perf_counter() - start:.0f} s." + ending)
         print("\n" + report)
         save_report(report, output, f"time_to_accuracy_wsd_{settings.family}.md")
         return {"runs": runs, "branches": branches, "chosen": chosen, "report": report}
@@ -790,11 +754,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     runs = evaluate(settings, chosen)
     done = time.perf_counter()
     summary = summarize(runs, settings)
-    command = command_line("time_to_accuracy", argv)
     report = (tables(summary, scores, chosen, settings)
               + f"\n\nWall time: {done - start:.0f} s ({tuned - start:.0f} s tuning, {done - tuned:.0f} s test runs), "
-              f"{settings.workers} worker process(es).\n\nCommand: `{command}`; test seeds 0..{settings.seeds - 1}, "
-              f"tuning seeds 1000..{999 + settings.tune_seeds}. Machine: {machine}.")
+              f"{settings.workers} worker process(es)." + ending)
     print("\n" + report)
     if output:
         title = f"{command}\n{info['cpu']}, {info['cores']} cores"

@@ -238,7 +238,7 @@ def test_wsd_mode_branches_cool_downs_from_real_checkpoints_of_one_long_run(tmp_
     out = tta.main(["--wsd", "--quick", "--output", str(tmp_path)])  # mlp, budgets 1 and 2 units of 10 steps
     (branch,) = out["branches"]
     assert branch.spec.epochs == 1 and branch.spec.resume.endswith("step=8.ckpt")  # 4/5 of the 1-unit budget
-    assert branch.steps[0] == 8 and branch.steps[-1] == 10 and branch.extra_steps == 2
+    assert branch.steps[0] == 8 and branch.steps[-1] == 10  # it trained the 2 steps of its cool-down
     separate = out["runs"][("wsd", 1)][0]
     assert out["chosen"][("wsd", 1)] == out["chosen"][("wsd", 2)]  # same peak: the branch's rates are the plan's
     assert branch.lrs == pytest.approx(separate.lrs[8:])

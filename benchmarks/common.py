@@ -226,7 +226,8 @@ def quiet_lightning() -> None:
                  "lightning_fabric.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.ERROR)
     for message in ("does not have many workers", "litlogger", "GPU available but not used",
-                    "smaller than the logging interval"):
+                    "smaller than the logging interval", "callbacks used to create the checkpoint",
+                    "dataloader is not resumable"):  # a resumed fit restarts its epoch's data order (docs/wsd.md)
         warnings.filterwarnings("ignore", message=f".*{message}.*")
 
 

@@ -15,18 +15,20 @@ spans the run), on a grid of budgets (default 2, 3, 4, 6, 8, 12, 16, 24 and 32 u
    0.25x its total steps.
 
 Families (``--family``): ``convbase`` (default; the mnist1d paper's ConvBase, SGD momentum 0.9, batch 64, 3,500
-MNIST-1D training samples, a budget unit is an epoch of 55 steps, grid 0.02 ... 0.5) and ``charlm``
-(:mod:`benchmarks.families`' character transformer, AdamW with weight decay 0.01, batch 32, a budget unit is 32
-steps, grid 0.000949 ... 0.0949, 3 seeds and 1 tuning seed).
+MNIST-1D training samples, a unit is an epoch of 55 steps, grid 0.02 ... 0.5) and ``charlm``
+(:mod:`benchmarks.families`' character transformer, AdamW, weight decay 0.01, batch 32, a unit is 32 steps, grid
+0.000949 ... 0.0949, 3 seeds, 1 tuning seed). A constant-rate run of a short budget is the start of the same
+seed's longest run, so the constant rate trains only at the largest budget and is read off at each budget's end.
+``--output`` gets ``<stem>.md`` (the report), ``<stem>.csv`` (every final accuracy) and ``<stem>.png``.
+
+``--wsd`` (issue 34; ``charlm`` or ``mlp``, 3 seeds, budgets 1-4 units, one tuning seed): WSD against cosine with
+warm-up and 1cycle, each tuned and planned per budget; then one WSD run of 4 units with a ``ModelCheckpoint``
+every 4/5 unit, branches resumed at 4/5 of 1, 2 and 3 units with ``max_steps`` = the budget (:func:`wsd_study`).
 
     python -m benchmarks.time_to_accuracy --workers 2 --output benchmarks/results     # ConvBase, ~20 min
     python -m benchmarks.time_to_accuracy --family charlm --workers 1 --output benchmarks/results   # ~30 min
+    python -m benchmarks.time_to_accuracy --wsd --family charlm --output benchmarks/results   # (or mlp)
     python -m benchmarks.time_to_accuracy --quick --output /tmp/smoke    # smoke test (CI), well under a minute
-
-A constant-rate run of a short budget is the first part of the same seed's run of the largest budget (same
-initialisation, same data order), so the constant rate trains only at the largest budget and is read off at each
-budget's end. ``--output`` gets ``<stem>.md`` (the report), ``<stem>.csv`` (every final accuracy) and
-``<stem>.png``.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ import argparse
 import math
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import nn
 
 from benchmarks.common import (
@@ -51,16 +55,18 @@ from benchmarks.common import (
     baseline_optimizer,
     command_line,
     machine_info,
+    machine_line,
     make_mnist1d,
     mapped,
     markdown_table,
     quiet_lightning,
+    save_report,
     train_loader,
     trainer_kwargs,
 )
 from benchmarks.families import FAMILIES, family_data, loss_and_correct
 
-HAND_SET = ("constant", "step", "triangular", "triangular2", "exp_range", "1cycle", "cosine")
+HAND_SET = ("constant", "step", "triangular", "triangular2", "exp_range", "1cycle", "cosine", "wsd", "cosine-warmup")
 AUTO_POLICIES = ("1cycle-auto", "triangular2-auto", "1cycle-auto-guard")
 OPTIMIZER_BASELINES = ("prodigy", "schedulefree")
 POLICIES = HAND_SET + AUTO_POLICIES + OPTIMIZER_BASELINES
@@ -76,6 +82,8 @@ DESCRIPTIONS = {
     "exp_range": "CyclicLR(exp_range), base = peak/4, 3 cycles, gamma**budget = 0.1",
     "1cycle": "OneCycleLR(max_lr=peak), whole budget, torch defaults",
     "cosine": "CosineRestartsLR(max_lr=peak, t_mul=2): cycles of 1/7, 2/7, 4/7 of the budget",
+    "wsd": "WarmupStableDecayLR(max_lr=peak, warmup=a tenth of a unit, decay='20%'), 1-sqrt cool-down to 0",
+    "cosine-warmup": "CosineRestartsLR(max_lr=peak, warmup=a tenth of a unit, first_cycle=the rest): one cosine to 0",
     "1cycle-auto": "default LRRangeTest() + OneCycleLR(max_lr='auto')",
     "triangular2-auto": "default LRRangeTest() + CyclicLR('auto', 'auto', triangular2), 3 cycles per budget",
     "1cycle-auto-guard": "default LRRangeTest() + OneCycleLR(max_lr='auto') + DivergenceGuard() (its defaults)",
@@ -88,12 +96,6 @@ CHARLM_DESCRIPTIONS = {
     "prodigy": "prodigyopt.Prodigy(lr=1.0, weight_decay=0.01) + cosine decay over the budget (no rate to tune)",
     "schedulefree": "schedulefree.AdamWScheduleFree (default lr, 5% warm-up, wd 0.01; no rate to tune)",
 }
-
-
-
-def describe(policy: str, settings: Any) -> str:
-    """One line on how ``policy`` is driven in ``settings``' family."""
-    return (CHARLM_DESCRIPTIONS if settings.family == "charlm" else DESCRIPTIONS)[policy]
 
 
 def _final(result: Any) -> float:
@@ -117,12 +119,10 @@ def search_steps(policy: str, epochs: int, results: Sequence[Any], settings: Any
 def summarize(runs: dict[tuple[str, int], list[Any]], settings: Any) -> dict[str, Any]:
     """Medians per budget, the target, each policy's budget to target and its run and total steps, speed-ups.
 
-    The target is tuned step decay's median final test accuracy at the largest budget minus
-    :data:`TARGET_MARGIN`. A policy reaches it at the smallest budget whose median final test accuracy is at
-    least the target; its run steps are that budget's, its total steps add the rate search it needed there
-    (:func:`search_steps`). The speed-up over a baseline is the baseline's steps divided by the policy's (run
-    steps and total steps apart); ``nan`` where either never reached the target.
-    """
+    The target is tuned step decay's median final test accuracy at the largest budget minus :data:`TARGET_MARGIN`.
+    A policy reaches it at the smallest budget whose median reaches it; its run steps are that budget's, its total
+    steps add the rate search (:func:`search_steps`). A speed-up over a baseline is the baseline's steps over the
+    policy's (``nan`` where either never reached the target)."""
     largest = max(settings.budgets)
     step_runs = runs.get(("step", largest), [])
     target = statistics.median(_final(r) for r in step_runs) - TARGET_MARGIN if step_runs else math.nan
@@ -168,14 +168,9 @@ def _ratio(x: float) -> str:
 
 
 def goal(summary: dict[str, Any]) -> dict[str, Any]:
-    """Issue 13's goal: 1cycle-auto reaches the target in at most half the run steps of tuned step decay and at most
-    a quarter of its total steps (the search counted).
-
-    Returns:
-        ``{"run_ratio", "total_ratio"}`` (1cycle-auto's steps over step decay's; ``inf`` where 1cycle-auto never
-        reaches the target, ``nan`` where a policy is missing or step decay never reaches it) and ``"run_met"``,
-        ``"total_met"``.
-    """
+    """Issue 13's goal, 1cycle-auto in at most 0.5x tuned step decay's run steps and 0.25x its total steps:
+    ``{"run_ratio", "total_ratio"}`` (``inf`` where 1cycle-auto never reaches the target, ``nan`` where a policy is
+    missing or step decay never reaches it), ``"run_met"``, ``"total_met"``."""
     auto, step = summary["policies"].get("1cycle-auto"), summary["policies"].get("step")
     out: dict[str, Any] = {}
     for kind, limit in (("run", 0.5), ("total", 0.25)):
@@ -197,13 +192,10 @@ def _rate(entry: dict[str, Any], budget: int | None) -> str:
     return f"auto, max_lr {statistics.median(peaks):.3g}" if peaks else "–"
 
 
-def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
-           chosen: dict[tuple[str, int], float], settings: Any) -> str:
-    """The markdown report: the tuning grid, accuracy per budget, budget and steps to the target, speed-ups."""
-    spe = settings.steps_per_unit
-    short, long = settings.unit
-    out = []
-    headers = ["policy", f"budget ({long})"] + [f"{p:g}" for p in settings.grid]
+def grid_table(scores: dict[tuple[str, int, float], float], chosen: dict[tuple[str, int], float],
+               settings: Any) -> str:
+    """The tuning grid: each hand-set policy's validation accuracy per budget and rate, the chosen one bold."""
+    headers = ["policy", f"budget ({settings.unit[1]})"] + [f"{p:g}" for p in settings.grid]
     rows = []
     for policy in settings.policies:
         if policy not in HAND_SET:
@@ -214,20 +206,31 @@ def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
                 text = _acc(scores[(policy, e, p)])
                 cells.append(f"**{text}**" if chosen[(policy, e)] == p else text)
             rows.append([policy, e, *cells])
-    out.append(f"Tuning grid: mean final VALIDATION accuracy (%) over {settings.tune_seeds} seed(s) per rate "
-               "(constant rate; step decay's initial rate; the cyclical peak). Bold: chosen.\n")
-    out.append(markdown_table(headers, rows))
-    headers = ["policy"] + [f"{e} {short}" for e in settings.budgets]
+    return (f"Tuning grid: mean final VALIDATION accuracy (%) over {settings.tune_seeds} seed(s) per rate "
+            "(constant rate; step decay's initial rate; the peak). Bold: chosen.\n\n" + markdown_table(headers, rows))
+
+
+def accuracy_table(summary: dict[str, Any], settings: Any, peaks: bool = False) -> str:
+    """Each policy's final test accuracy per budget, median [min–max] over the seeds (with ``peaks``, @ the rate)."""
     rows = []
     for policy, entry in summary["policies"].items():
         cells = []
         for e in settings.budgets:
             b = entry["budgets"].get(e)
-            cells.append("–" if b is None else f"{_acc(b['median'])} [{_acc(b['min'])}–{_acc(b['max'])}]")
+            cells.append("–" if b is None else f"{_acc(b['median'])} [{_acc(b['min'])}–{_acc(b['max'])}]"
+                         + (f" @ {b['peak']:g}" if peaks else ""))
         rows.append([policy, *cells])
-    out.append(f"\nFinal test accuracy (%): median [min–max] over {settings.seeds} seeds; every run planned for its "
-               f"budget ({spe} steps {'a budget unit' if settings.unit_steps else 'an epoch'}).\n")
-    out.append(markdown_table(headers, rows))
+    return (f"\nFinal test accuracy (%): median [min–max] over {settings.seeds} seeds{', @ the tuned rate' * peaks}; "
+            f"every run planned for its budget ({settings.steps_per_unit} steps "
+            f"{'a budget unit' if settings.unit_steps else 'an epoch'}).\n\n"
+            + markdown_table(["policy"] + [f"{e} {settings.unit[0]}" for e in settings.budgets], rows))
+
+
+def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
+           chosen: dict[tuple[str, int], float], settings: Any) -> str:
+    """The markdown report: the tuning grid, accuracy per budget, budget and steps to the target, speed-ups."""
+    short, long = settings.unit
+    out = [grid_table(scores, chosen, settings), accuracy_table(summary, settings)]
     headers = ["policy", "budget to target", "rate there", "run steps", "search steps", "total steps",
                *[f"run speed-up vs {b}" for b in SPEEDUP_BASES], *[f"total speed-up vs {b}" for b in SPEEDUP_BASES]]
     rows = []
@@ -256,24 +259,14 @@ def tables(summary: dict[str, Any], scores: dict[tuple[str, int, float], float],
     return "\n".join(out)
 
 
-
 @dataclass(frozen=True)
 class Settings:
-    """What to run.
-
-    Attributes:
-        budgets: training budgets in epochs.
-        seeds: test seeds per policy and budget.
-        tune_seeds: validation seeds per grid point.
-        grid: candidate rates (the constant rate, step decay's initial rate, the cyclical peaks).
-        batch_size: the batch size.
-        evals_per_epoch: test evaluations per epoch (and one at each epoch's end).
-        workers: worker processes (1 runs in this process).
-        num_train: training samples (MNIST-1D: the rest of the 5,000 are 500 validation and the remainder test;
-            charlm: the number of training windows, fixed by :mod:`families`).
-        family: ``"convbase"`` or ``"charlm"``.
-        unit_steps: optimizer steps in a budget unit; 0 (ConvBase) makes a unit one epoch.
-    """
+    """What to run: ``budgets`` (in units), test ``seeds`` per policy and budget, ``tune_seeds`` per grid point,
+    the candidate rates ``grid`` (the constant rate, step decay's initial rate, the peaks), ``batch_size``,
+    ``evals_per_epoch`` (test evaluations per unit, and one at each epoch's end), ``workers`` (1 runs in this
+    process), ``num_train`` (MNIST-1D: the rest of the 5,000 are 500 validation and the remainder test; charlm and
+    mlp: fixed by :mod:`families`), ``family`` (``"convbase"``, ``"charlm"`` or ``"mlp"``), ``unit_steps`` (optimizer
+    steps in a unit; 0 makes a unit one epoch) and ``wsd`` (issue 34's study, :func:`wsd_study`)."""
 
     budgets: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16, 24, 32)
     seeds: int = 5
@@ -286,6 +279,7 @@ class Settings:
     num_train: int = 3500
     family: str = "convbase"
     unit_steps: int = 0
+    wsd: bool = False
 
     @property
     def steps_per_epoch(self) -> int:
@@ -325,6 +319,15 @@ CHARLM = Settings(budgets=(2, 3, 4, 6, 8, 12, 16, 24, 32), seeds=3, tune_seeds=1
                   num_train=2811, family="charlm", unit_steps=CHARLM_UNIT_STEPS)
 CHARLM_QUICK = replace(CHARLM, budgets=(1, 2), seeds=1, grid=(0.003, 0.03), unit_steps=8, policies=QUICK.policies)
 
+# --wsd (issue 34): WSD against cosine with warm-up and 1cycle, and many budgets from one WSD run. Units of a
+# multiple of 5 steps, so that 4/5 of every budget is a whole step (the branches' checkpoints).
+WSD_POLICIES = ("wsd", "cosine-warmup", "1cycle")
+WSD = {"charlm": replace(CHARLM, budgets=(1, 2, 3, 4), grid=(0.005, 0.01, 0.02, 0.04), unit_steps=160,
+                         policies=WSD_POLICIES, wsd=True),
+       "mlp": replace(CHARLM, budgets=(1, 2, 3, 4), grid=(0.0025, 0.005, 0.01, 0.02), batch_size=64, num_train=1200,
+                      family="mlp", unit_steps=60, policies=WSD_POLICIES, wsd=True)}
+WSD_QUICK = replace(WSD["mlp"], budgets=(1, 2), seeds=1, grid=(0.005, 0.01), unit_steps=10)
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -337,6 +340,8 @@ class RunSpec:
     peak: float | None
     split: str = "test"
     record_lr: bool = False
+    checkpoints: str | None = None  # a folder: a ModelCheckpoint saves there every 4/5 of a unit
+    resume: str | None = None  # a checkpoint to resume from, the fit then ending at this budget
 
 
 @dataclass
@@ -360,32 +365,26 @@ _DATA: dict[tuple[int, ...], Splits] = {}
 
 
 def _data(settings: Settings) -> Splits:
-    """The family's splits, made once per process.
-
-    Raises:
-        ValueError: for an unknown family, or charlm settings whose ``num_train`` is not the data's.
-    """
+    """The family's splits (:func:`families.family_data`; ConvBase: ``num_train`` MNIST-1D samples), made once per
+    process. Raises ValueError where ``num_train`` is not the data's."""
     key = (settings.family, settings.num_train)
     if key not in _DATA:
-        if settings.family == "convbase":
-            _DATA[key] = make_mnist1d(num_train=settings.num_train)
-        elif settings.family == "charlm":
-            data = family_data("charlm")
-            if len(data.x_train) != settings.num_train:
-                raise ValueError(f"Expected num_train={len(data.x_train)} for charlm, but got {settings.num_train}.")
-            _DATA[key] = data
-        else:
-            raise ValueError(f"Expected family 'convbase' or 'charlm', but got {settings.family!r}.")
+        convbase = settings.family == "convbase"
+        data = make_mnist1d(num_train=settings.num_train) if convbase else family_data(settings.family)
+        if len(data.x_train) != settings.num_train:
+            raise ValueError(f"Expected num_train={len(data.x_train)} for {settings.family}, but got "
+                             f"{settings.num_train}.")
+        _DATA[key] = data
     return _DATA[key]
 
 
 class CharLM(Classifier):
     """:mod:`families`' character transformer, trained with AdamW (weight decay 0.01) on next-character loss;
     ``optimizer="prodigy"`` is Prodigy(lr=1.0) with a cosine decay, ``"schedulefree"`` AdamWScheduleFree at its
-    default rate with a 5% warm-up (both with the same weight decay)."""
+    default rate with a 5% warm-up (both with the same weight decay). ``family="mlp"``: the digits MLP, the same way."""
 
-    def __init__(self, lr: float, optimizer: str, total_steps: int) -> None:
-        family = FAMILIES["charlm"]  # its weight decay (0.01) too, as the auto-bounds benchmark trains it
+    def __init__(self, lr: float, optimizer: str, total_steps: int, family: str = "charlm") -> None:
+        family = FAMILIES[family]  # its weight decay (0.01) too, as the auto-bounds benchmark trains it
         super().__init__(lr=lr, weight_decay=family.weight_decay, model=family.model(), optimizer=optimizer,
                          total_steps=total_steps)
 
@@ -401,14 +400,10 @@ class CharLM(Classifier):
 
 def _model(spec: RunSpec, settings: Settings, lr: float, total: int) -> nn.Module:
     optimizer = spec.policy if spec.policy in OPTIMIZER_BASELINES else "sgd"
-    if settings.family == "charlm":
-        return CharLM(lr=lr, optimizer=optimizer if optimizer != "sgd" else "adamw", total_steps=total)
+    if settings.family != "convbase":
+        return CharLM(lr=lr, optimizer=optimizer if optimizer != "sgd" else "adamw", total_steps=total,
+                      family=settings.family)
     return Classifier(lr=lr, momentum=0.9, total_steps=total, optimizer=optimizer)
-
-
-def _cycle_step(total: int) -> int:
-    """Half a cycle when the budget holds three cycles."""
-    return max(1, round(total / 6))
 
 
 def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
@@ -420,7 +415,7 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
     import lightning_clr as clr
 
     total = spec.epochs * settings.steps_per_unit
-    policy, peak = spec.policy, spec.peak
+    policy, peak, half_cycle = spec.policy, spec.peak, max(1, round(total / 6))  # three cycles a budget
     if policy in HAND_SET and peak is None:
         raise ValueError(f"Expected a peak rate for policy {policy!r}, but got None.")
     if policy == "constant":
@@ -430,12 +425,17 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
         return peak, [clr.ScheduledLR(schedule)]
     if policy in ("triangular", "triangular2", "exp_range"):
         gamma = 0.1 ** (1 / total) if policy == "exp_range" else 1.0
-        return peak, [clr.CyclicLR(base_lr=peak / 4, max_lr=peak, step_size_up=_cycle_step(total), mode=policy,
+        return peak, [clr.CyclicLR(base_lr=peak / 4, max_lr=peak, step_size_up=half_cycle, mode=policy,
                                    gamma=gamma)]
     if policy == "1cycle":
         return peak, [clr.OneCycleLR(max_lr=peak)]
     if policy == "cosine":
         return peak, [clr.CosineRestartsLR(max_lr=peak, first_cycle=math.ceil(total / 7), t_mul=2.0)]
+    warmup = max(1, settings.steps_per_unit // 10)  # the same number of steps at every budget
+    if policy == "wsd":
+        return peak, [clr.WarmupStableDecayLR(max_lr=peak, warmup=warmup, decay="20%")]
+    if policy == "cosine-warmup":
+        return peak, [clr.CosineRestartsLR(max_lr=peak, first_cycle=total - warmup, warmup=warmup)]
     if policy in OPTIMIZER_BASELINES:
         return 1.0, []
     if policy in AUTO_POLICIES:
@@ -444,7 +444,7 @@ def callbacks_for(spec: RunSpec, settings: Settings) -> tuple[float, list[Any]]:
             return 1e-3, [test, clr.OneCycleLR(max_lr="auto")]
         if policy == "1cycle-auto-guard":  # "auto" with the guard a user adds for safety, both at their defaults
             return 1e-3, [test, clr.OneCycleLR(max_lr="auto"), clr.DivergenceGuard()]
-        return 1e-3, [test, clr.CyclicLR(base_lr="auto", max_lr="auto", step_size_up=_cycle_step(total),
+        return 1e-3, [test, clr.CyclicLR(base_lr="auto", max_lr="auto", step_size_up=half_cycle,
                                          mode="triangular2")]
     raise ValueError(f"Expected a policy in {POLICIES}, but got {policy!r}.")
 
@@ -465,12 +465,16 @@ def run_one(spec: RunSpec, settings: Settings) -> RunResult:
     tracker = AccuracyTracker(x_eval, y_eval, every=every, record_lr=spec.record_lr)
     # ConvBase: whole epochs, as before; charlm: a number of steps (a unit need not be a whole epoch).
     limits = {"max_steps": total, "max_epochs": -1} if settings.unit_steps else {"max_epochs": spec.epochs}
-    trainer = pl.Trainer(**trainer_kwargs(**limits, callbacks=[*callbacks, tracker]))
+    if spec.checkpoints:  # every 4/5 of a unit: the cool-down's start of a branch of every budget
+        callbacks.append(ModelCheckpoint(spec.checkpoints, "{step}", save_top_k=-1,
+                                         every_n_train_steps=4 * settings.steps_per_unit // 5))
+    trainer = pl.Trainer(**trainer_kwargs(**limits, callbacks=[*callbacks, tracker],
+                                          enable_checkpointing=bool(spec.checkpoints)))
     start = time.perf_counter()
-    trainer.fit(model, train_loader(data.x_train, data.y_train, settings.batch_size, seed=spec.seed))
-    wall = time.perf_counter() - start
+    trainer.fit(model, train_loader(data.x_train, data.y_train, settings.batch_size, seed=spec.seed),
+                ckpt_path=spec.resume)
     result = RunResult(spec, [s for s, _ in tracker.history], [a for _, a in tracker.history],
-                       lrs=tracker.lrs, wall_s=wall)
+                       lrs=tracker.lrs, wall_s=time.perf_counter() - start)
     for callback in callbacks:
         if type(callback).__name__ == "LRRangeTest":
             result.extra_steps, result.bounds = _range_test_cost(callback, settings)
@@ -482,13 +486,9 @@ def run_one(spec: RunSpec, settings: Settings) -> RunResult:
 def _range_test_cost(callback: Any, settings: Settings) -> tuple[int, dict[str, float]]:
     """Optimizer steps the range test took outside the budget, and the bounds it suggested."""
     result = getattr(callback, "result", None)
-    bounds = {}
-    for name in ("base_lr", "max_lr", "step_size_up"):
-        value = getattr(result, name, None)
-        if isinstance(value, (int, float)):
-            bounds[name] = float(value)
-    steps = len(result.lrs) if result is not None else 0  # it may stop early
-    return int(steps), bounds
+    bounds = {name: float(value) for name in ("base_lr", "max_lr", "step_size_up")
+              if isinstance(value := getattr(result, name, None), (int, float))}
+    return (len(result.lrs) if result is not None else 0), bounds  # it may stop early
 
 
 def _run_star(args: tuple[RunSpec, Settings]) -> RunResult:
@@ -508,29 +508,21 @@ def run_many(specs: Sequence[RunSpec], settings: Settings, progress: str | None 
     return [r for r in results if r is not None]
 
 # ---------------------------------------------------------------------------------------------- stages
-def _tune_seed(i: int) -> int:
-    return 1000 + i  # tuning seeds differ from the test seeds 0..seeds-1
-
-
 def tune(settings: Settings) -> tuple[dict[tuple[str, int], float], dict[tuple[str, int, float], float]]:
-    """Picks each hand-set policy's rate per budget on the validation split.
-
-    Returns:
-        ``(chosen, scores)``: ``chosen[(policy, epochs)]`` is the rate with the highest mean final validation
-        accuracy over the tuning seeds (the smaller rate on a tie); ``scores[(policy, epochs, rate)]`` is
-        that mean.
-    """
+    """Picks each hand-set policy's rate per budget on the validation split: ``(chosen, scores)``, where
+    ``chosen[(policy, epochs)]`` has the highest mean final validation accuracy over the tuning seeds (the smaller
+    rate on a tie) and ``scores[(policy, epochs, rate)]`` is that mean."""
     largest = max(settings.budgets)
     specs = []
     for policy in settings.policies:
         if policy not in HAND_SET:
             continue
         for peak in settings.grid:
-            for i in range(settings.tune_seeds):
+            for seed in range(1000, 1000 + settings.tune_seeds):  # not the test seeds 0..seeds-1
                 if policy == "constant":  # shorter budgets are prefixes of the longest run
-                    specs.append(RunSpec(policy, largest, _tune_seed(i), peak, "val"))
+                    specs.append(RunSpec(policy, largest, seed, peak, "val"))
                 else:
-                    specs.extend(RunSpec(policy, e, _tune_seed(i), peak, "val") for e in settings.budgets)
+                    specs.extend(RunSpec(policy, e, seed, peak, "val") for e in settings.budgets)
     results = run_many(specs, settings, progress="tuning")
     finals: dict[tuple[str, int, float], list[float]] = {}
     for r in results:
@@ -539,22 +531,16 @@ def tune(settings: Settings) -> tuple[dict[tuple[str, int], float], dict[tuple[s
             finals.setdefault((r.spec.policy, e, r.spec.peak), []).append(
                 r.accuracy_at(e * settings.steps_per_unit))
     scores = {k: statistics.fmean(v) for k, v in finals.items()}
-    chosen = {}
-    for policy in settings.policies:
-        if policy not in HAND_SET:
-            continue
-        for e in settings.budgets:
-            best = max(settings.grid, key=lambda p: (scores[(policy, e, p)], -p))
-            chosen[(policy, e)] = best
+    chosen = {(policy, e): max(settings.grid, key=lambda p, k=(policy, e): (scores[(*k, p)], -p))
+              for policy in settings.policies if policy in HAND_SET for e in settings.budgets}
     return chosen, scores
 
 
-def evaluate(settings: Settings, chosen: dict[tuple[str, int], float]) -> dict[tuple[str, int], list[RunResult]]:
-    """Trains every policy and budget on ``settings.seeds`` seeds with the chosen rates; test curves.
-
-    Returns:
-        ``runs[(policy, epochs)]``: one result per seed, in seed order, cut to the budget.
-    """
+def evaluate(settings: Settings, chosen: dict[tuple[str, int], float],
+             folder: str | None = None) -> dict[tuple[str, int], list[RunResult]]:
+    """Trains every policy and budget on ``settings.seeds`` seeds with the chosen rates: ``runs[(policy, epochs)]``,
+    one test curve per seed, in seed order, cut to the budget. With ``folder``, WSD's runs of the largest budget
+    save checkpoints in ``folder/seed<seed>``."""
     largest = max(settings.budgets)
     specs: list[RunSpec] = []
     for policy in settings.policies:
@@ -564,7 +550,9 @@ def evaluate(settings: Settings, chosen: dict[tuple[str, int], float]) -> dict[t
                     specs.append(RunSpec(policy, largest, seed, peak, "test", record_lr=seed == 0))
             else:
                 for e in settings.budgets:
-                    specs.append(RunSpec(policy, e, seed, chosen.get((policy, e)), "test", record_lr=seed == 0))
+                    specs.append(RunSpec(policy, e, seed, chosen.get((policy, e)), "test", record_lr=seed == 0,
+                                         checkpoints=os.path.join(folder, f"seed{seed}") if folder and
+                                         (policy, e) == ("wsd", largest) else None))
     results = run_many(specs, settings, progress="test runs")
     runs: dict[tuple[str, int], list[RunResult]] = {}
     for policy in settings.policies:
@@ -587,11 +575,58 @@ def _truncate(result: RunResult, epochs: int, settings: Settings) -> RunResult:
                      dict(result.bounds), result.wall_s * epochs / result.spec.epochs)
 
 
+def wsd_study(settings: Settings, folder: str) -> tuple[Any, list[RunResult], Any, Any]:
+    """Tunes and runs every policy and budget (the WSD runs of the largest budget saving checkpoints in ``folder``),
+    then branches a cool-down at each smaller budget B from the checkpoint at 4/5 of B, on a fresh Trainer.
+    Returns :func:`evaluate`'s runs, the branches (resumed: their curves start at the checkpoint's step) and
+    :func:`tune`'s two."""
+    chosen, scores = tune(settings)
+    runs, largest, spu = evaluate(settings, chosen, folder), max(settings.budgets), settings.steps_per_unit
+    branches = run_many([RunSpec("wsd", e, s, chosen[("wsd", largest)], record_lr=True, resume=os.path.join(
+        folder, f"seed{s}", f"step={4 * e * spu // 5}.ckpt")) for e in settings.budgets[:-1]
+        for s in range(settings.seeds)], settings, progress="branches")
+    return runs, branches, chosen, scores
+
+
+def wsd_tables(runs: dict[tuple[str, int], list[RunResult]], branches: list[RunResult],
+               chosen: dict[tuple[str, int], float], scores: dict[tuple[str, int, float], float],
+               settings: Settings) -> str:
+    """(a) accuracy per policy and budget; (b) each branch against the separate WSD run, and the steps."""
+    spu, largest, short = settings.steps_per_unit, max(settings.budgets), settings.unit[0]
+    summary = summarize(runs, settings)
+    out = [grid_table(scores, chosen, settings), accuracy_table(summary, settings, True).replace("\n", "\n(a) ", 1)]
+    separately = summary["policies"]["wsd"]["budgets"]
+    branched = summarize({("wsd", e): [b for b in branches if b.spec.epochs == e] for e in settings.budgets[:-1]},
+                         replace(settings, policies=("wsd",)))["policies"]["wsd"]["budgets"]
+    rows, gaps = [], []
+    for e in settings.budgets:
+        mine, theirs = branched.get(e, separately[e]), separately[e]
+        gaps.append(mine["median"] - theirs["median"])
+        rows.append([f"{e} {short}", "the long run itself" if e == largest else f"step {4 * e * spu // 5}",
+                     0 if e == largest else e * spu - 4 * e * spu // 5,
+                     *[f"{_acc(x['median'])} [{_acc(x['min'])}–{_acc(x['max'])}]" for x in (mine, theirs)],
+                     f"{100 * gaps[-1]:+.1f}", "yes" if gaps[-1] >= -TARGET_MARGIN else "NO"])
+    one_run = largest * spu + sum(b.steps[-1] - b.steps[0] for b in branches) // settings.seeds  # resumed steps
+    separate = sum(settings.budgets) * spu
+    met = all(g >= -TARGET_MARGIN for g in gaps) and one_run <= 0.6 * separate
+    out += [f"\n(b) Many budgets from one run: one WSD run of {largest} {short} at its tuned peak "
+            f"({chosen[('wsd', largest)]:g}) with a ModelCheckpoint every {4 * spu // 5} steps; each smaller budget B "
+            "resumed from the checkpoint at 4/5 of B (the start of its cool-down) on a fresh Trainer with "
+            "max_steps=B. Against a separate WSD run of each budget (its own tuned peak).\n",
+            markdown_table(["budget", "branch from", "branch steps", "branch test acc (%)", "separate run (%)",
+                            "gap (points, medians)", "within 0.5"], rows),
+            f"\nSteps: one run {one_run} (long run {largest * spu} + branches {one_run - largest * spu}) against "
+            f"{separate} for the separate runs ({sum(settings.budgets)} units): {one_run / separate:.0%}. Goal (every "
+            f"branch within 0.5 points, at most 60% of the steps): {'met' if met else 'MISSED'}."]
+    return "\n".join(out)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", choices=("convbase", "charlm"), default="convbase",
-                        help="ConvBase on MNIST-1D (default) or the character transformer")
+    parser.add_argument("--family", choices=("convbase", "charlm", "mlp"), default=None,
+                        help="ConvBase on MNIST-1D (default), the character transformer or (--wsd) the digits MLP")
+    parser.add_argument("--wsd", action="store_true", help="issue 34's WSD study (charlm by default, or mlp)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: budgets 1 and 2 units, 1 seed, a 2-point grid (not for its numbers)")
     parser.add_argument("--output", help="folder for the JSON, CSV, markdown and PNG outputs")
@@ -606,15 +641,19 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]
                         help="worker processes (default 2; charlm and --quick 1; 1 runs in this process)")
     args = parser.parse_args(argv)
     bases = {("convbase", False): Settings(), ("convbase", True): QUICK, ("charlm", False): CHARLM,
-             ("charlm", True): CHARLM_QUICK}
-    settings = bases[(args.family, args.quick)]
+             ("charlm", True): CHARLM_QUICK, **{(f"{f}-wsd", False): w for f, w in WSD.items()},
+             ("mlp-wsd", True): WSD_QUICK, ("charlm-wsd", True): WSD_QUICK}
+    key = (args.family or ("charlm" if args.wsd else "convbase")) + "-wsd" * args.wsd, args.quick
+    if key not in bases:
+        parser.error(f"--family {key[0].removesuffix('-wsd')} is not one of --wsd's (charlm, mlp) or needs --wsd")
+    settings = bases[key]
     overrides = {name: getattr(args, name) for name in ("seeds", "tune_seeds", "workers")
                  if getattr(args, name) is not None}
     for name in ("budgets", "grid", "policies"):
         if getattr(args, name):
             overrides[name] = tuple(getattr(args, name))
     settings = replace(settings, **overrides)
-    for needed in ("step", "constant"):  # the target and the speed-ups are read off these
+    for needed in ("step", "constant") * (not args.wsd):  # the target and the speed-ups are read off these
         if needed not in settings.policies:
             settings = replace(settings, policies=(needed, *settings.policies))
     return settings, args.output
@@ -675,10 +714,8 @@ def plot(summary: dict[str, Any], settings: Settings, path: str, title: str) -> 
 def write_outputs(output: str, runs: dict[tuple[str, int], list[RunResult]], summary: dict[str, Any],
                   settings: Settings, report: str, title: str) -> list[str]:
     """Writes ``settings.stem`` + .md (the report), .csv (every final accuracy) and .png into ``output``."""
-    os.makedirs(output, exist_ok=True)
+    save_report(report, output, settings.stem + ".md")
     stem = os.path.join(output, settings.stem)
-    with open(stem + ".md", "w") as f:
-        f.write(report + "\n")
     with open(stem + ".csv", "w") as f:
         f.write("policy,budget,steps,rate,seed,final_test_accuracy,range_test_steps\n")
         for (policy, e), results in runs.items():
@@ -693,27 +730,33 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     settings, output = parse_args(argv)
     torch.set_num_threads(1)
     quiet_lightning()
-    info = machine_info()
-    machine = (f"{info['cpu']}, {info['cores']} cores; Python {info['python']}, torch {info['torch']}, "
-               f"pytorch_lightning {info['pytorch_lightning']}, lightning_clr {info['lightning_clr']}")
+    info, machine = machine_info(), machine_line()
     print(f"Machine: {machine}; {settings.workers} worker process(es), 1 torch thread each.")
     print(f"{settings.family}: {settings.num_train} training samples, batch {settings.batch_size} "
           f"({settings.steps_per_epoch} steps an epoch); a budget unit is {settings.steps_per_unit} steps; budgets "
           f"{list(settings.budgets)}; {settings.seeds} seeds; grid {list(settings.grid)}.")
-    for policy in settings.policies:
-        print(f"  {policy:17s} {describe(policy, settings)}")
-    start = time.perf_counter()
+    for policy in settings.policies:  # how each policy is driven in this family
+        print(f"  {policy:17s} {(DESCRIPTIONS if settings.family == 'convbase' else CHARLM_DESCRIPTIONS)[policy]}")
+    start, command = time.perf_counter(), command_line("time_to_accuracy", argv)
+    ending = (f"\n\nCommand: `{command}`; test seeds 0..{settings.seeds - 1}, tuning seeds 1000.."
+              f"{999 + settings.tune_seeds}. Machine: {machine}.")
     _data(settings)
+    if settings.wsd:
+        with tempfile.TemporaryDirectory() as folder:
+            runs, branches, chosen, scores = wsd_study(settings, folder)
+        report = (f"## WSD: {settings.family}\n\n" + wsd_tables(runs, branches, chosen, scores, settings)
+                  + f"\n\nWall time: {time.perf_counter() - start:.0f} s." + ending)
+        print("\n" + report)
+        save_report(report, output, f"time_to_accuracy_wsd_{settings.family}.md")
+        return {"runs": runs, "branches": branches, "chosen": chosen, "report": report}
     chosen, scores = tune(settings)
     tuned = time.perf_counter()
     runs = evaluate(settings, chosen)
     done = time.perf_counter()
     summary = summarize(runs, settings)
-    command = command_line("time_to_accuracy", argv)
     report = (tables(summary, scores, chosen, settings)
               + f"\n\nWall time: {done - start:.0f} s ({tuned - start:.0f} s tuning, {done - tuned:.0f} s test runs), "
-              f"{settings.workers} worker process(es).\n\nCommand: `{command}`; test seeds 0..{settings.seeds - 1}, "
-              f"tuning seeds 1000..{999 + settings.tune_seeds}. Machine: {machine}.")
+              f"{settings.workers} worker process(es)." + ending)
     print("\n" + report)
     if output:
         title = f"{command}\n{info['cpu']}, {info['cores']} cores"

@@ -234,6 +234,21 @@ def test_family_option_picks_the_charlm_settings_and_file_names(tmp_path):
     assert tta.parse_args(["--quick"])[0].stem == "time_to_accuracy"
 
 
+def test_wsd_mode_branches_cool_downs_from_real_checkpoints_of_one_long_run(tmp_path):
+    out = tta.main(["--wsd", "--quick", "--output", str(tmp_path)])  # mlp, budgets 1 and 2 units of 10 steps
+    (branch,) = out["branches"]
+    assert branch.spec.epochs == 1 and branch.spec.resume.endswith("step=8.ckpt")  # 4/5 of the 1-unit budget
+    assert branch.steps[0] == 8 and branch.steps[-1] == 10  # it trained the 2 steps of its cool-down
+    separate = out["runs"][("wsd", 1)][0]
+    assert out["chosen"][("wsd", 1)] == out["chosen"][("wsd", 2)]  # same peak: the branch's rates are the plan's
+    assert branch.lrs == pytest.approx(separate.lrs[8:])
+    report = (tmp_path / "time_to_accuracy_wsd_mlp.md").read_text()
+    assert common.parse_table(report, "1 u")["branch steps"] == "2"
+    assert "one run 22 (long run 20 + branches 2) against 30" in report and "| cosine-warmup |" in report
+    assert tta.parse_args(["--wsd"])[0] == tta.WSD["charlm"]
+    with pytest.raises(SystemExit):
+        tta.parse_args(["--wsd", "--family", "convbase"])
+
 def test_auto_policy_runs_with_a_range_test(data):
     result = tta.run_one(tta.RunSpec("1cycle-auto", 1, 0, None, "val", record_lr=True), TINY)
     assert result.steps[-1] == 55  # the range test's steps are not the budget's

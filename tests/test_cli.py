@@ -58,7 +58,8 @@ def quiet(tmp_path: Path) -> list[str]:
 
 
 def schedule_callbacks(trainer: pl.Trainer) -> list[Any]:
-    return [cb for cb in trainer.callbacks if isinstance(cb, (CyclicLR, OneCycleLR, CosineRestartsLR))]
+    kinds = (CyclicLR, OneCycleLR, CosineRestartsLR, WarmupStableDecayLR)
+    return [cb for cb in trainer.callbacks if isinstance(cb, kinds)]
 
 
 def logged(path: Path, column: str) -> list[tuple[int, float]]:
@@ -106,7 +107,8 @@ def test_example_configs_cover_every_schedule_and_parse_without_training(tmp_pat
         cli = example_cli.cli_main(["--config", str(config), *quiet(tmp_path)], run=False)
         (callback,) = schedule_callbacks(cli.trainer)
         seen[config.name] = type(callback)
-    assert seen == {"cosine_restarts.yaml": CosineRestartsLR, "cyclic.yaml": CyclicLR, "one_cycle.yaml": OneCycleLR}
+    assert seen == {"cosine_restarts.yaml": CosineRestartsLR, "cyclic.yaml": CyclicLR, "one_cycle.yaml": OneCycleLR,
+                    "wsd.yaml": WarmupStableDecayLR}
     assert fits == []
 
 

@@ -19,17 +19,11 @@ and schedule-free, and no seed more than 3 points under tuned.
     python -m benchmarks.auto_bounds --rules --output DIR   # the LR-finder rules of benchmarks.rules, offline
     python -m benchmarks.auto_bounds --curves --output DIR  # only the range test curves, auto_bounds_curves.json
     python -m benchmarks.auto_bounds --families convbase --seeds 10 --peaks 0.205,0.237,0.274 --output DIR
-    python -m benchmarks.auto_bounds --families convbase --seeds 10 --reinit 4 --output DIR
 
 Runs are cached in ``auto_bounds.jsonl`` in ``--output`` (a rerun resumes; ``--rerun convbase/cosine-auto,...``
 drops the cached test runs of those cells first, after a rule change). ``--rules`` scores every rule's 1cycle peak
 on the default range test's recorded curves by the tuned grid's validation accuracy there (no training per rule).
-``--peaks`` trains 1cycle at each given peak on every test seed (the accuracy of each seed at each peak);
-``--reinit K`` reads, for each test seed, the knees of its own default curve and of ``K`` curves of freshly
-initialised models (the default curves of seeds ``1000 + 10 * seed + k``: other initial weights, and another batch
-order for the sweep), and trains 1cycle at the peak of each reading rule (the own knee, one sweep step lower, the
-median or the lowest of the ``K + 1`` knees), reported on seeds ``0..S/2-1`` (to choose on) and ``S/2..S-1``
-(held out).
+``--peaks`` trains 1cycle at each given peak on every test seed (the accuracy of each seed at each peak).
 """
 
 from __future__ import annotations
@@ -366,51 +360,6 @@ def peak_table(family: str, peaks: Sequence[float], seeds: int, workers: int, ca
     return markdown_table(["peak", *[f"seed {s}" for s in range(seeds)], "median", "worst"], rows)
 
 
-SWEEP_STEP = 10 ** (1 / 16)
-"""One step of the default sweep (16 a decade): the knee's resolution."""
-REINIT_RULES: dict[str, Any] = {
-    "own knee (the rule)": lambda own, knees: own,
-    "own knee / 1.155 (one sweep step)": lambda own, knees: own / SWEEP_STEP,
-    "median of the knees": lambda own, knees: statistics.median(knees),
-    "median of the knees / 1.155": lambda own, knees: statistics.median(knees) / SWEEP_STEP,
-    "lowest knee": lambda own, knees: min(knees),
-}
-"""Readings of a seed's own knee and the knees of re-initialised models (``knees`` holds all of them)."""
-
-
-def reinit_table(family: str, copies: int, seeds: int, workers: int, cache: str | None,
-                 epochs: int | None = None) -> str:
-    """Each rule of :data:`REINIT_RULES` (1 x its reading, rounded to 3 digits) trained as 1cycle on every test
-    seed: median [worst] on the first half of the seeds and on the held-out second half."""
-    from lightning_clr.tuner.suggest import read_curve
-
-    extra = {s: [1000 + 10 * s + k for k in range(copies)] for s in range(seeds)}
-    curve_specs = [Spec(family, "curve", s) for s in range(seeds)] + [Spec(family, "curve", c) for s in range(seeds)
-                                                                      for c in extra[s]]
-    curves = {o.spec.seed: o.curve for o in run_many(curve_specs, workers, cache)}
-    kind = "adam" if FAMILIES[family].adam_family else "sgd"
-
-    def knee(seed: int) -> float:
-        c = curves[seed] or {"lrs": [], "losses": []}
-        return read_curve(c["lrs"], c["losses"], stopped_early=True, optimizer=kind).knee_lr
-
-    peaks = {(name, s): float(f"{rule(knee(s), [knee(s), *map(knee, extra[s])]):.3g}")
-             for name, rule in REINIT_RULES.items() for s in range(seeds)}
-    specs = {key: Spec(family, "1cycle", key[1], p, epochs=epochs) for key, p in peaks.items()}
-    got = {o.spec.key: o.accuracy or 0.0 for o in run_many(list(dict.fromkeys(specs.values())), workers, cache)}
-    half, rows = seeds // 2, []
-    for name in REINIT_RULES:
-        accs = [got[specs[(name, s)].key] for s in range(seeds)]
-
-        def cell(a: list[float]) -> str:
-            return f"{statistics.median(a):.1f} [{min(a):.1f}]"
-
-        rows.append([name, ", ".join(f"{peaks[(name, s)]:.3g}" for s in range(seeds)), cell(accs[:half]),
-                     cell(accs[half:]), cell(accs)])
-    return markdown_table(["reading", "peak by seed", f"seeds 0-{half - 1} (choose)",
-                           f"seeds {half}-{seeds - 1} (held out)", "all"], rows)
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, of " + ", ".join(FAMILIES))
@@ -424,8 +373,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rules", action="store_true", help="only compare the LR-finder rules on recorded curves")
     parser.add_argument("--rerun", default="", help="family/method cells whose cached test runs are run again")
     parser.add_argument("--peaks", default="", help="only train 1cycle at these peaks (comma-separated) per seed")
-    parser.add_argument("--reinit", type=int, default=0,
-                        help="only compare readings of the own knee and the knees of this many re-initialised models")
     args = parser.parse_args(argv)
     worker_init()
     families = [f for f in args.families.split(",") if f]
@@ -446,15 +393,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             with open(os.path.join(args.output, "auto_bounds_curves.json"), "w") as file:
                 json.dump(curves, file)
         return curves
-    if args.peaks or args.reinit:
-        tables = {}
-        for family in families:
-            if args.peaks:
-                peaks = [float(p) for p in args.peaks.split(",")]
-                tables[f"{family} peaks"] = peak_table(family, peaks, args.seeds, args.workers, cache, args.epochs)
-            if args.reinit:
-                tables[f"{family} reinit"] = reinit_table(family, args.reinit, args.seeds, args.workers, cache,
-                                                          args.epochs)
+    if args.peaks:
+        peaks = [float(p) for p in args.peaks.split(",")]
+        tables = {f"{f} peaks": peak_table(f, peaks, args.seeds, args.workers, cache, args.epochs) for f in families}
         text = "\n\n".join(f"{name}, 1cycle test accuracy %:\n\n{table}" for name, table in tables.items())
         text += (f"\n\nCommand: `{command_line('auto_bounds', argv)}`; test seeds 0..{args.seeds - 1}, epochs "
                  f"{args.epochs or 'the family default'}. Machine: {machine_line()}.")

@@ -48,13 +48,19 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "describe_event", "give_up_message", "highest",
-           "newest_at_most", "rate_cut"]
+__all__ = ["NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "dead_message",
+           "describe_event", "give_up_message", "highest", "newest_at_most", "rate_cut"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
 SKIPPED = "skipped"
 STALL = "stall"
+RELAPSE = "relapse"
+NO_PROGRESS = "no progress"
+#: windows a fit must have had for its end to be judged "no progress" (a short fit may not have learned yet)
+NO_PROGRESS_WINDOWS = 10
+#: a window mean this many times the first one is a relapse even before the loss has learned anything
+EXPLODE = 1.5
 #: the stall rule waits until the level is this fraction of the first one: an untrained network's flat start is
 #: not a stall
 STALL_AFTER_FALL = 0.9
@@ -73,8 +79,19 @@ class LossMonitor:
     """
 
     def __init__(self, factor: float, patience: int, smoothing: float, memory: int = 20,
-                 stall_patience: int = 0, stall_min_delta: float = 0.0) -> None:
+                 stall_patience: int = 0, stall_min_delta: float = 0.0, rate_aware: bool = False,
+                 fall_ratio: float = 0.9, relapse_share: float = 0.0, learned_fraction: float = 0.9) -> None:
         self.factor = factor
+        self.rate_aware = rate_aware
+        self.fall_ratio = fall_ratio
+        self.relapse_share = relapse_share
+        self.learned_fraction = learned_fraction
+        self.lowest: float | None = None  # the lowest clean window mean
+        self.low_rate = 0.0  # the rate at the check that set ``lowest``: where the loss last fell
+        self.prev_rate: float | None = None  # the previous check's rate and mean
+        self.prev_mean: float | None = None
+        self.relapsed = 0  # relapse windows in a row
+        self.windows = 0  # windows observed
         self.patience = patience
         self.smoothing = smoothing
         self.stall_patience = stall_patience
@@ -95,9 +112,48 @@ class LossMonitor:
         """``R``: the lowest smoothed level of the last ``memory`` clean windows (``None`` before the first)."""
         return min(self.recent) if self.recent else None
 
+    @property
+    def learned(self) -> bool:
+        """Whether a clean window's mean has fallen to ``learned_fraction`` of the first one: the run learned."""
+        return self.first is not None and self.lowest is not None and self.lowest <= self.learned_fraction * self.first
+
+    def relapse_level(self) -> float | None:
+        """The mean at and above which a window is a relapse: back within ``relapse_share`` of what it had learned
+        of its untrained (first) level, or, before it learned, ``EXPLODE`` times that level (``None``: off)."""
+        if not self.relapse_share or self.first is None or self.first <= 0:
+            return None
+        if self.learned and self.lowest is not None:
+            return self.first - self.relapse_share * (self.first - self.lowest)
+        return EXPLODE * self.first
+
     def observe(self, mean: float | None, rate: float | None = None) -> str | None:
-        """Takes one window's mean loss (``None``: every step skipped) and, for the stall rule, the highest
-        scheduled rate at the check; returns the event, or ``None``."""
+        """Takes one window's mean loss (``None``: every step skipped) and the highest scheduled rate at the check
+        (``None``: unknown, the rate-aware parts sleep); returns the event, or ``None``."""
+        try:
+            return self._observe(mean, rate)
+        finally:
+            if mean is not None:
+                self.prev_mean = mean
+            if rate is not None:
+                self.prev_rate = rate
+
+    def at_end(self) -> str | None:
+        """At the end of the fit (with ``relapse_share``): ``"relapse"`` if the last window ended back at the relapse
+        level after the run had learned, ``"no progress"`` if a fit of at least ``NO_PROGRESS_WINDOWS`` windows
+        never learned and ended within 5% of its lowest window (a dead run either way), else ``None``."""
+        last = self.prev_mean
+        if last is None or not self.relapse_share or self.first is None:
+            return None
+        if not math.isfinite(last):
+            return NON_FINITE
+        if not self.learned:
+            lowest = self.lowest if self.lowest is not None else self.first
+            return NO_PROGRESS if self.windows >= NO_PROGRESS_WINDOWS and last >= 0.95 * lowest else None
+        threshold = self.relapse_level()
+        return RELAPSE if threshold is not None and last >= threshold else None
+
+    def _observe(self, mean: float | None, rate: float | None) -> str | None:
+        self.windows += 1
         if mean is None:
             self.skipped += 1
             self.spotless = False
@@ -105,8 +161,19 @@ class LossMonitor:
         self.skipped = 0
         if not math.isfinite(mean):
             return NON_FINITE
+        threshold = self.relapse_level()
+        if threshold is not None and mean >= threshold:
+            self.relapsed += 1
+            self.spotless = False
+            return RELAPSE if self.relapsed >= self.patience else None
+        self.relapsed = 0
         reference = self.reference
         if reference is not None and reference > 0 and mean > self.factor * reference:
+            rising = rate is not None and self.prev_rate is not None and rate > self.prev_rate * (1 + 1e-9)
+            falling_loss = self.prev_mean is not None and mean < self.fall_ratio * self.prev_mean
+            if self.rate_aware and rate is not None and (rising or falling_loss):
+                self.high = 0  # the cycle at work: the rate climbs, or the loss comes down with it
+                return None
             self.high += 1
             self.spotless = False
             return SPIKE if self.high >= self.patience else None
@@ -114,6 +181,8 @@ class LossMonitor:
         level = mean if self.level is None else self.smoothing * self.level + (1.0 - self.smoothing) * mean
         self.level = level
         self.recent.append(level)
+        if self.lowest is None or mean < self.lowest:
+            self.lowest, self.low_rate = mean, rate if rate is not None else self.low_rate
         first = self.first = level if self.first is None else self.first
         return self._stall(level, first, rate) if self.stall_patience and rate is not None else None
 
@@ -140,16 +209,19 @@ class LossMonitor:
         """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
         was kept, puts the level and the recent levels back as they were then: the restored weights are judged
         against their own past, not against the lower level reached between the keep and the event."""
-        top = self.top_rate
+        top, low_rate = self.top_rate, self.low_rate
         if kept is not None:
             self.load_state_dict(kept)
-        self.high = self.skipped = self.stalled = 0
-        self.best, self.top_rate = None, top
+        self.high = self.skipped = self.stalled = self.relapsed = 0
+        self.best, self.top_rate, self.low_rate = None, top, low_rate
+        self.prev_rate = self.prev_mean = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped,
                 "spotless": self.spotless, "first": self.first, "top_rate": self.top_rate, "best": self.best,
-                "best_rate": self.best_rate, "stalled": self.stalled}
+                "best_rate": self.best_rate, "stalled": self.stalled, "lowest": self.lowest, "low_rate": self.low_rate,
+                "prev_rate": self.prev_rate, "prev_mean": self.prev_mean, "relapsed": self.relapsed,
+                "windows": self.windows}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -165,16 +237,32 @@ class LossMonitor:
         self.top_rate = float(state.get("top_rate", 0.0))
         self.stalled = int(state.get("stalled", 0))
         self.best_rate = float(state.get("best_rate", 0.0))
+        lowest = state.get("lowest", min(self.recent) if self.recent else None)  # older states: the recent low
+        self.lowest = None if lowest is None else float(lowest)
+        self.low_rate = float(state.get("low_rate", 0.0))
+        prev_rate, prev_mean = state.get("prev_rate"), state.get("prev_mean")
+        self.prev_rate = None if prev_rate is None else float(prev_rate)
+        self.prev_mean = None if prev_mean is None else float(prev_mean)
+        self.relapsed = int(state.get("relapsed", 0))
+        self.windows = int(state.get("windows", 0))
 
 
-def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float) -> float:
-    """The factor a rollback multiplies the rates by: ``rate_factor``; after a stall, lower if need be, so that the
-    highest rate still ahead (``peak``) becomes at most ``stall_fraction`` times the rate at which the loss last
-    fell (``best_rate``): the range test's rule, a peak somewhat below where the loss turns, read off the run.
+def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float,
+             low_rate: float = 0.0, aim: bool = False) -> float:
+    """The factor a rollback multiplies the rates by: ``rate_factor``; lower if need be after a stall (so that the
+    highest rate still ahead, ``peak``, becomes at most ``stall_fraction`` times the rate at which the loss last
+    fell during the climb, ``best_rate``), and, with ``aim`` (a relapse, or a rollback after the first: the first
+    cut was not enough), at most ``stall_fraction`` times ``low_rate``, the rate at the check where the loss last
+    made a new low: the range test's rule, a peak somewhat below where the loss turns, read off the run.
     ``stall_fraction=0`` cuts by ``rate_factor`` alone."""
-    if reason != STALL or stall_fraction <= 0.0 or best_rate <= 0.0 or peak <= 0.0:
+    if stall_fraction <= 0.0 or peak <= 0.0:
         return rate_factor
-    return min(rate_factor, stall_fraction * best_rate / peak)
+    factor = rate_factor
+    if reason == STALL and best_rate > 0.0:
+        factor = min(factor, stall_fraction * best_rate / peak)
+    if aim and low_rate > 0.0:
+        factor = min(factor, stall_fraction * low_rate / peak)
+    return factor
 
 
 def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
@@ -193,6 +281,9 @@ def describe_event(event: dict[str, Any], window_steps: int, factor: float, pati
         what = f"the AMP GradScaler skipped every step of {patience} windows in a row (gradients inf/NaN)"
     elif event["reason"] == NON_FINITE:
         what = f"{window} is {event['loss']}"
+    elif event["reason"] == RELAPSE:
+        what = (f"{window} ({event['loss']:.4g}) was back near the untrained loss for {patience} checks after the "
+                f"run had learned (smoothed loss {event['level']:.4g})")
     elif event["reason"] == STALL:
         what = (f"the smoothed training loss ({event['level']:.4g}) made no new low for {stall_patience} checks while "
                 "the rates climbed above any they had")
@@ -213,6 +304,21 @@ def give_up_message(events: list[dict[str, Any]], history: list[str], peaks: lis
     return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "
             f"{last['loss']}) after {len(events) - 1} rollback(s) (max_rollbacks={max_rollbacks}). "
             f"Earlier: {'; '.join(history) or 'none'}. Lower the peak ({advice}), or raise max_rollbacks.")
+
+
+def dead_message(reason: str, step: int, last: float | None, first: float | None, lowest: float | None,
+                 peaks: list[tuple[str, float, float]], events: list[dict[str, Any]], rate_factor: float) -> str:
+    """The message when a fit ends dead: its last window's loss (``last``) back near the untrained one (``first``)
+    after it had reached ``lowest``; per driven schedule ``(name, its rate scale, its peak)``, the peak to try."""
+    advice = "; ".join(f"{name}: peak {peak:.4g} ran at {peak * scale:.4g}; try max_lr={peak * scale * rate_factor:.3g}"
+                       for name, scale, peak in peaks) or "lower the learning rate"
+    rollbacks = (f"after {len(events)} rollback(s) (last at step {events[-1]['step']})" if events
+                 else "with no rollback")
+    what = ("it had learned and then broke" if reason == RELAPSE else
+            "it never learned" if reason == NO_PROGRESS else "its loss is not finite")
+    return (f"DivergenceGuard: the fit ended at step {step} {rollbacks} with its training loss back near its untrained "
+            f"level ({reason}): last window {last:.4g}, first window {first:.4g}, lowest window {lowest:.4g}; "
+            f"{what}, so its weights are not a trained model. Lower the peak ({advice}), or raise max_rollbacks.")
 
 
 def newest_at_most(kept: list[dict[str, Any]], peak: float) -> int:

@@ -22,6 +22,9 @@ Design (see ``docs/guard.md`` for the measurements):
   puts the rule's level back as it was at the kept step (the restored weights are judged against their own
   past), logs and warns. The step count continues (Lightning's loops are untouched): the schedules go on from the
   current step at the lower scale.
+* **Never silent**: when the rollbacks run out, or the fit ends (``on_train_end``) with its loss back near its
+  untrained level after it had learned (or never having learned), it raises :class:`DivergenceError` or, with
+  ``on_failure="warn"``, warns (after giving up it puts the last kept state back and stops the fit).
 * **AMP**: a step the GradScaler skips (no optimizer step hook ran) adds no loss; ``patience`` windows of only
   skipped steps are an event.
 """
@@ -118,8 +121,11 @@ def _loss_of(outputs: Any) -> torch.Tensor | None:
 
 
 class DivergenceGuard(CallbackBase):
-    """Detects a non-finite or spiking training loss, rolls back to the last good state kept in host memory and
-    lowers the peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` after `max_rollbacks`.
+    """Detects a diverging training loss (non-finite, back near its untrained level, or high while the scheduled rate
+    holds or falls), rolls back to the last good state kept in host memory (the initial state counts) and lowers the
+    peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` (or a warning) after
+    `max_rollbacks`, and says so when a fit ends dead. A loss that rises with the rate and falls with it is the
+    cycle at work: a run with no event trains exactly as it would without the guard.
 
     Example::
 
@@ -163,6 +169,8 @@ class DivergenceGuard(CallbackBase):
     Raises:
         ValueError: if an argument is out of range, or `keep_every_n_steps` is not a multiple of
             `check_every_n_steps`.
+        DivergenceError: (during the fit, with `on_failure="raise"`) after `max_rollbacks` rollbacks, or when the
+            fit ends with its loss back near its untrained level.
     """
 
     def __init__(

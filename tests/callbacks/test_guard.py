@@ -345,6 +345,11 @@ def test_arguments_are_checked() -> None:
         DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Expected keep_count to be a positive int number of kept states"):
         DivergenceGuard(keep_count=0)
+    with pytest.raises(ValueError, match="Expected on_failure to be 'raise' or 'warn'"):
+        DivergenceGuard(on_failure="ignore")  # type: ignore[arg-type]
+    for name, bad in (("fall_ratio", 0.0), ("relapse_share", 1.0), ("learned_fraction", 1.0)):
+        with pytest.raises(ValueError, match=f"Expected {name}"):
+            DivergenceGuard(**{name: bad})
 
 
 def test_lightning_cli_configures_the_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -356,10 +361,15 @@ def test_lightning_cli_configures_the_guard(tmp_path: Path, monkeypatch: pytest.
                        args=[
         f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
         "--trainer.callbacks+=lightning_clr.DivergenceGuard", "--trainer.callbacks.check_every_n_steps=5",
-        "--trainer.callbacks.rate_factor=0.25"])
+        "--trainer.callbacks.rate_factor=0.25", "--trainer.callbacks.on_failure=warn",
+        "--trainer.callbacks.rate_aware=false"])
     (guard,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, DivergenceGuard)]
     assert (guard.check_every_n_steps, guard.keep_every_n_steps, guard.rate_factor) == (5, 100, 0.25)
-    assert type(guard.check_every_n_steps) is int
+    assert type(guard.check_every_n_steps) is int and (guard.on_failure, guard.rate_aware) == ("warn", False)
+    with pytest.raises(SystemExit):  # on_failure is a Literal: other values are refused
+        LightningCLI(InjectingModel, run=False, save_config_callback=None, args=[
+            f"--trainer.default_root_dir={tmp_path}", "--trainer.callbacks+=lightning_clr.DivergenceGuard",
+            "--trainer.callbacks.on_failure=ignore"])
 
 
 @pytest.mark.multiprocess

@@ -17,6 +17,9 @@ window mean, ``L`` the smoothed level, ``R`` the reference (the lowest ``L`` of 
 * otherwise the window is *clean* and ``L <- s * L + (1 - s) * m`` (the first clean window sets ``L``);
 * a window in which the AMP GradScaler skipped every step has no mean: ``p`` such windows in a row are an event
   (``"skipped"``);
+* **no progress**: (with ``relapse_share``) the run has not learned in 10 windows: an event (``"no progress"``),
+  a network whose ReLUs died in its first steps, rolled back to its initial state with a cut aimed below the rate
+  where its loss last fell;
 * with ``stall_patience`` ``q > 0`` and the rate above every one seen before (a warm-up), once ``L`` has fallen to
   ``0.9`` of its first value: ``q`` clean windows in a row without a new lowest ``L`` are an event (``"stall"``).
 
@@ -167,6 +170,10 @@ class LossMonitor:
             self.spotless = False
             return RELAPSE if self.relapsed >= self.patience else None
         self.relapsed = 0
+        if (self.relapse_share and self.first is not None and self.windows >= NO_PROGRESS_WINDOWS
+                and not self.learned and mean > self.learned_fraction * self.first):
+            self.spotless = False
+            return NO_PROGRESS  # never learned in NO_PROGRESS_WINDOWS windows: dead from the start
         reference = self.reference
         if reference is not None and reference > 0 and mean > self.factor * reference:
             rising = rate is not None and self.prev_rate is not None and rate > self.prev_rate * (1 + 1e-9)
@@ -281,6 +288,9 @@ def describe_event(event: dict[str, Any], window_steps: int, factor: float, pati
         what = f"the AMP GradScaler skipped every step of {patience} windows in a row (gradients inf/NaN)"
     elif event["reason"] == NON_FINITE:
         what = f"{window} is {event['loss']}"
+    elif event["reason"] == NO_PROGRESS:
+        what = (f"{window} ({event['loss']:.4g}) has not fallen below the first window's loss by the share that "
+                f"counts as learning after {NO_PROGRESS_WINDOWS} checks")
     elif event["reason"] == RELAPSE:
         what = (f"{window} ({event['loss']:.4g}) was back near the untrained loss for {patience} checks after the "
                 f"run had learned (smoothed loss {event['level']:.4g})")

@@ -196,3 +196,14 @@ def test_a_state_dict_without_the_new_fields_still_loads() -> None:
     monitor.load_state_dict({"level": 1.0, "recent": [1.0, 0.8], "high": 0, "skipped": 0})  # a version-2 state
     assert monitor.lowest == 0.8 and monitor.prev_mean is None and monitor.windows == 0
     assert monitor.observe(1.0, 0.1) is None
+
+
+def test_a_run_that_has_not_learned_in_ten_windows_is_no_progress() -> None:
+    # ReLUs dead from the first steps: the loss sits at its first value. The tenth window is the event; a run
+    # that fell below learned_fraction (0.9) of its first window in time is not one, and relapse_share=0 is off.
+    flat = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    assert [flat.observe(2.3 + 0.01 * (i % 2), 1.0) for i in range(10)] == [None] * 9 + ["no progress"]
+    learning = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    assert [learning.observe(m, 1.0) for m in [2.3] * 8 + [2.0] + [2.05] * 5] == [None] * 14
+    off = LossMonitor(factor=1.5, patience=2, smoothing=0.0)
+    assert [off.observe(2.3, 1.0) for _ in range(12)] == [None] * 12

@@ -189,7 +189,7 @@ def run_one(spec: Spec) -> dict[str, Any]:
                 raise
             gave_up = True
     gave_up = gave_up or any("gives up" in str(w.message) for w in caught)
-    warned_dead = any("DivergenceGuard" in str(w.message) and "untrained" in str(w.message) for w in caught)
+    warned_dead = any("DivergenceGuard: the fit ended at step" in str(w.message) for w in caught)
     with torch.no_grad():
         final_loss = float(loss_and_correct(model.model, data.x_train[:2000], data.y_train[:2000])[0])
     curve = recorder.windows()

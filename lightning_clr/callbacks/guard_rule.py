@@ -94,7 +94,8 @@ class LossMonitor:
         self.prev_rate: float | None = None  # the previous check's rate and mean
         self.prev_mean: float | None = None
         self.relapsed = 0  # relapse windows in a row
-        self.windows = 0  # windows observed
+        self.windows = 0  # windows observed (put back by a rollback)
+        self.seen = 0  # windows observed in the whole fit (never put back)
         self.patience = patience
         self.smoothing = smoothing
         self.stall_patience = stall_patience
@@ -143,7 +144,8 @@ class LossMonitor:
     def at_end(self) -> str | None:
         """At the end of the fit (with ``relapse_share``): ``"relapse"`` if the last window ended back at the relapse
         level after the run had learned, ``"no progress"`` if a fit of at least ``NO_PROGRESS_WINDOWS`` windows
-        never learned and ended within 5% of its lowest window (a dead run either way), else ``None``."""
+        never learned (since its last rollback) and ended within 5% of its lowest window (a dead run either way), else
+        ``None``."""
         last = self.prev_mean
         if last is None or not self.relapse_share or self.first is None:
             return None
@@ -151,12 +153,13 @@ class LossMonitor:
             return NON_FINITE
         if not self.learned:
             lowest = self.lowest if self.lowest is not None else self.first
-            return NO_PROGRESS if self.windows >= NO_PROGRESS_WINDOWS and last >= 0.95 * lowest else None
+            return NO_PROGRESS if self.seen >= NO_PROGRESS_WINDOWS and last >= 0.95 * lowest else None
         threshold = self.relapse_level()
         return RELAPSE if threshold is not None and last >= threshold else None
 
     def _observe(self, mean: float | None, rate: float | None) -> str | None:
         self.windows += 1
+        self.seen += 1
         if mean is None:
             self.skipped += 1
             self.spotless = False
@@ -216,9 +219,10 @@ class LossMonitor:
         """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
         was kept, puts the level and the recent levels back as they were then: the restored weights are judged
         against their own past, not against the lower level reached between the keep and the event."""
-        top, low_rate = self.top_rate, self.low_rate
+        top, low_rate, seen = self.top_rate, self.low_rate, self.seen
         if kept is not None:
             self.load_state_dict(kept)
+        self.seen = seen
         self.high = self.skipped = self.stalled = self.relapsed = 0
         self.best, self.top_rate, self.low_rate = None, top, low_rate
         self.prev_rate = self.prev_mean = None
@@ -228,7 +232,7 @@ class LossMonitor:
                 "spotless": self.spotless, "first": self.first, "top_rate": self.top_rate, "best": self.best,
                 "best_rate": self.best_rate, "stalled": self.stalled, "lowest": self.lowest, "low_rate": self.low_rate,
                 "prev_rate": self.prev_rate, "prev_mean": self.prev_mean, "relapsed": self.relapsed,
-                "windows": self.windows}
+                "windows": self.windows, "seen": self.seen}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -252,6 +256,7 @@ class LossMonitor:
         self.prev_mean = None if prev_mean is None else float(prev_mean)
         self.relapsed = int(state.get("relapsed", 0))
         self.windows = int(state.get("windows", 0))
+        self.seen = int(state.get("seen", self.windows))
 
 
 def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float,

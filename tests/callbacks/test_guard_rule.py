@@ -207,3 +207,13 @@ def test_a_run_that_has_not_learned_in_ten_windows_is_no_progress() -> None:
     assert [learning.observe(m, 1.0) for m in [2.3] * 8 + [2.0] + [2.05] * 5] == [None] * 14
     off = LossMonitor(factor=1.5, patience=2, smoothing=0.0)
     assert [off.observe(2.3, 1.0) for _ in range(12)] == [None] * 12
+
+
+def test_a_run_rolled_back_to_its_start_that_still_never_learns_ends_as_no_progress() -> None:
+    # The rollback puts the window count back with the rest of the kept state; the end check counts the whole fit.
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    kept = monitor.state_dict()  # the initial state
+    assert [monitor.observe(2.3, 1.0) for _ in range(10)][-1] == "no progress"
+    monitor.after_rollback(kept)
+    monitor.observe(2.3, 0.5)
+    assert monitor.windows == 1 and monitor.at_end() == "no progress"

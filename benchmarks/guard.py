@@ -475,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         return finish_report(overhead(args.repeats, args.steps), "guard_overhead", argv, args.output)
     quiet_lightning()
     guard_args = json.dumps(json.loads(args.guard_args), sort_keys=True)
-    variants = [""] if args.unguarded_only else ["", guard_args]
+    variants = [""] if args.unguarded_only or args.replay else ["", guard_args]
     seeds = list(range(args.seeds))
     choice, held = seeds[: len(seeds) // 2], seeds[len(seeds) // 2:]
     specs: list[Spec] = [(f, p, float(m), g, s) for f in args.families.split(",") for p in args.policies.split(",")

@@ -57,11 +57,14 @@ import torch
 
 from benchmarks.common import (
     Classifier,
+    command_line,
     finish_report,
+    machine_line,
     make_mnist1d,
     mapped,
     markdown_table,
     quiet_lightning,
+    save_report,
     train_loader,
     trainer_kwargs,
     worker_init,
@@ -326,8 +329,9 @@ def replay(curve: list[list[float]], **rule: Any) -> tuple[str | None, int | Non
 
 
 def replay_table(rows: list[dict[str, Any]], rules: dict[str, dict[str, Any]], seeds: list[int]) -> str:
-    """For each candidate rule over the unguarded curves of ``seeds``: false alarms on healthy runs, broken runs
-    caught (an event during the run, or at its end), missed."""
+    """For each candidate rule over the unguarded curves of ``seeds``: events at the tuned peak, false alarms on
+    healthy runs (within 5 points of the tuned median), broken runs (dead, or 15 points under) caught by an event
+    in the run or told at its end, and neither (mostly runs hurt but not dead, which the rule leaves alone)."""
     tuned = _tuned_medians(rows)
     table = []
     plain = [r for r in rows if not r["guard"] and int(r["seed"]) in seeds]
@@ -355,7 +359,7 @@ def replay_table(rows: list[dict[str, Any]], rules: dict[str, dict[str, Any]], s
                       f"{at_end}/{broken}", f"{broken - caught - at_end}/{broken}",
                       ", ".join(f"{k} {v}" for k, v in sorted(where.items())) or "–"])
     return markdown_table(["rule", "events at the tuned peak", "false alarms (healthy runs)",
-                           "broken runs caught in the run", "told at the end", "silent", "false alarms in"], table)
+                           "broken runs caught in the run", "told at the end", "neither", "false alarms in"], table)
 
 
 # ---------------------------------------------------------------------------------------------- --overhead
@@ -487,7 +491,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     if args.replay:
         text = "\n\n".join(f"Seeds {name} ({', '.join(map(str, s))}):\n\n" + replay_table(rows, CANDIDATES, s)
                            for name, s in (("chosen on", choice), ("held out", held)))
-        return finish_report(text, "guard_replay", argv, args.output)
+        text += f"\n\nCommand: `{command_line('guard', argv)}`. Machine: {machine_line()}."
+        print(text)
+        save_report(text, args.output, "guard_replay.md")
+        return text
     text = "\n\n".join([
         "Goals per family and peak (the six policies pooled), held-out seeds "
         f"{', '.join(map(str, held))}:", summary([r for r in rows if int(r["seed"]) in held]),

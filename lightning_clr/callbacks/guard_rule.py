@@ -219,10 +219,12 @@ class LossMonitor:
         """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
         was kept, puts the level and the recent levels back as they were then: the restored weights are judged
         against their own past, not against the lower level reached between the keep and the event."""
-        top, low_rate, seen = self.top_rate, self.low_rate, self.seen
+        top, low_rate, seen, first = self.top_rate, self.low_rate, self.seen, self.first
         if kept is not None:
             self.load_state_dict(kept)
         self.seen = seen
+        if self.first is None:  # back to the initial state: the fit's untrained loss stays the reference
+            self.first = first
         self.high = self.skipped = self.stalled = self.relapsed = 0
         self.best, self.top_rate, self.low_rate = None, top, low_rate
         self.prev_rate = self.prev_mean = None

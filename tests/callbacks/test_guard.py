@@ -112,7 +112,7 @@ def test_a_rollback_puts_the_rule_back_as_it_was_at_the_kept_step(tmp_path: Path
     assert [(e["step"], e["kept_step"]) for e in guard.events] == [(30, 20)]
     assert states.states[25] != states.states[20]
     # the previous check and the rate of the last new low are the run's, not the keep's
-    run_only = ("prev_rate", "prev_mean", "low_rate")
+    run_only = ("prev_rate", "prev_mean", "low_rate", "seen")
     assert {k: v for k, v in states.states[30].items() if k not in run_only} == \
         {k: v for k, v in states.states[20].items() if k not in run_only} and states.states[20]["recent"]
 

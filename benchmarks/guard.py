@@ -473,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--repeats", type=int, default=10, help="--overhead: interleaved pairs of fits")
     parser.add_argument("--steps", type=int, default=400, help="--overhead: timed steps a fit")
     parser.add_argument("--output", default=None, help="folder for the run cache and the report")
+    parser.add_argument("--name", default="guard", help="the report's file name (without .md); the cache is guard.csv")
     args = parser.parse_args(argv)
     worker_init()
     if args.overhead:
@@ -502,7 +503,10 @@ def main(argv: Sequence[str] | None = None) -> str:
                                               ", ".join(map(str, held)))])
     text += (f"\n\n{len(rows)} runs, {sum(float(r['wall_s']) for r in rows) / 60:.0f} min of fit time when run "
              f"(cached runs are not run again), {args.workers} worker process(es), 1 torch thread each.")
-    return finish_report(text, "guard", argv, args.output)
+    text += f"\n\nCommand: `{command_line('guard', argv)}`. Machine: {machine_line()}."
+    print(text)
+    save_report(text, args.output, args.name + ".md")
+    return text
 
 
 if __name__ == "__main__":

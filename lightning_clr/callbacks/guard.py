@@ -161,7 +161,8 @@ class DivergenceGuard(CallbackBase):
             window's), a window back within this share of what it learned from that first loss is a relapse
             (before it learned: a window above 1.5 times the first); `patience` of them in a row are an event, and
             a fit that ends at a relapse, or that never learned in 10 or more windows and ends within 5% of its
-            lowest window, is reported (`0`: off).
+            lowest window, is reported; a run that has not learned after 10 windows is an event too ("no
+            progress": dead from its first steps). `0` turns these off (a fine-tuning run whose loss starts low).
         learned_fraction: the fraction of the first window's loss the smoothed loss must reach to have learned.
         on_failure: what happens when the guard gives up (`max_rollbacks` used up) or the fit ends back near its
             untrained loss: `"raise"` a `DivergenceError`, or `"warn"` (after giving up, the weights of the last

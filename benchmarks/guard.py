@@ -1,24 +1,41 @@
-"""Aggressive 1cycle peaks with and without :class:`lightning_clr.DivergenceGuard` on MNIST-1D ConvBase, and the
-guard's cost.
+""":class:`lightning_clr.DivergenceGuard` over model families, cyclical policies and peaks: healthy runs must not
+be touched, broken runs must be rolled back or end in a ``DivergenceError``, never die in silence.
 
-The tuned 1cycle peak for ConvBase with SGD (momentum 0.9, batch 64) is 0.2. 1cycle trains at the tuned peak and at
-2x and 3x it (``--peaks``), each with and without the guard (its defaults, or ``--guard-args`` / ``--rate-factors``),
-``--seeds`` seeds from ``--first-seed``, for ``--epochs`` epochs (16: 880 optimizer steps). The report gives per
-peak and guard: the diverged runs (final test accuracy under 20%, chance is 10%, a non-finite loss, or the guard
-gave up), the test accuracy (median [min–max], against the tuned peak unguarded), the runs under 90% and the
-rollbacks. Goal: no diverged run with the guard at 2x and 3x, and its median within 2 points of the tuned peak's.
+Families (``benchmarks/families.py``'s models and data, run lengths shortened to fit two shared CPU cores):
 
-``--overhead`` measures the guard's cost instead: ``--repeats`` interleaved pairs of fits with ``OneCycleLR`` and
-an empty ``Callback`` or a default ``DivergenceGuard()`` (CPU µs per optimizer step, median of the paired
-differences), and the tensor reads (``item``, ``tolist``, ``__bool__``, ...) made inside the guard's hooks in a
-300-step fit, by step.
+| family | model | optimizer | batch | epochs | tuned peak |
+|---|---|---|---|---|---|
+| ``mlp`` | MLP 64-128-128-10 on scikit-learn's digits | SGD momentum 0.9 | 32 | 8 | 0.1 |
+| ``convbase`` | ConvBase (no normalisation) on MNIST-1D | SGD momentum 0.9 | 100 | 6 | 0.3 |
+| ``resnet`` | residual CNN + BatchNorm on MNIST-1D | SGD Nesterov 0.9, wd 5e-4 | 100 | 6 | 0.18 |
+| ``charlm`` | causal pre-LN transformer on pydoc text | AdamW, wd 0.01 | 32 | 2 | 0.003 |
 
-    python -m benchmarks.guard --seeds 60 --workers 2 --output benchmarks/results   # 540 runs, ~65 min of fits
-    python -m benchmarks.guard --seeds 1 --epochs 1 --workers 1 --output /tmp/guard-smoke
-    python -m benchmarks.guard --overhead --repeats 30                             # ~2 min
+Policies, each at ``peak`` (the tuned peak times 1, 2, 3 or 8): ``triangular``, ``triangular2`` and ``exp_range``
+(``CyclicLR``, base ``peak / 10``, one cycle an epoch; ``exp_range`` with ``gamma`` halving the amplitude over the
+run), ``1cycle`` (``OneCycleLR``), ``sgdr`` (``CosineRestartsLR``, a restart every epoch) and ``wsd``
+(``WarmupStableDecayLR``, 10% warm-up, 20% cool-down).
 
-Runs are cached in ``guard.csv`` in ``--output`` (key: peak, rate_factor (0: no guard), the guard's other
-arguments, seed, epochs); a rerun only trains what is missing.
+Modes:
+
+* default: every cell unguarded and guarded (``DivergenceGuard()`` with its defaults, or ``--guard-args``); each
+  run records its check windows (step, scheduled rate, mean training loss: what the guard sees), its test accuracy
+  and its events. A run *ends dead* if its final training loss is not finite or at least 90% of its family's
+  untrained loss (the median first window at the tuned peak); *silent death* is a guarded run that ends dead
+  with no ``DivergenceError`` and no warning of it.
+* ``--replay``: the rule (:mod:`lightning_clr.callbacks.guard_rule`) replayed over the recorded unguarded curves,
+  for candidate rules, on the choice seeds and the held-out seeds apart: false alarms on healthy runs (final
+  accuracy within 5 points of the cell family's tuned median) and the broken runs it catches (ended dead or
+  15 points below), with the step of the first event.
+* ``--overhead``: the guard's cost per optimizer step and the tensor reads between checks.
+
+    python -m benchmarks.guard --seeds 4 --workers 1 --output benchmarks/results
+    python -m benchmarks.guard --replay --seeds 4 --output benchmarks/results
+    python -m benchmarks.guard --overhead --repeats 10
+
+The unguarded runs of every seed record the curves the rule is chosen on (``--replay``); the guarded runs are of
+the held-out seeds only. Runs are cached in ``guard.csv`` in ``--output`` (key: family, policy, multiple, the
+guard's arguments, seed); a rerun only trains what is missing. Seeds ``0 .. seeds/2 - 1`` are the choice half,
+the rest the held-out half.
 """
 
 from __future__ import annotations
@@ -32,6 +49,7 @@ import statistics
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
@@ -39,75 +57,158 @@ import torch
 
 from benchmarks.common import (
     Classifier,
-    accuracy,
+    command_line,
     finish_report,
+    machine_line,
     make_mnist1d,
     mapped,
     markdown_table,
     quiet_lightning,
+    save_report,
     train_loader,
     trainer_kwargs,
     worker_init,
 )
+from benchmarks.families import FAMILIES, family_data, loss_and_correct
 
-TUNED_PEAK = 0.2
-BATCH = 64
-FIELDS = ["peak", "guard", "rule", "seed", "epochs", "accuracy", "final_loss", "diverged", "gave_up", "rollbacks",
-          "rate_scale", "event_steps", "kept_steps", "wall_s"]
-ARGS = ("check_every_n_steps", "keep_every_n_steps", "spike_factor", "patience", "smoothing", "level_memory",
-        "max_rollbacks", "keep_count", "stall_patience", "stall_fraction", "stall_min_delta")
-SYNCS = ("item", "tolist", "__bool__", "__float__", "__int__", "numpy")
-Spec = tuple[float, float, str, int, int]  # peak, rate_factor (0: no guard), guard arguments (JSON), seed, epochs
+csv.field_size_limit(10**8)
 
 
-def rule_of(**kwargs: Any) -> str:
-    """The "rule" column of a guard built with ``kwargs``: every argument but ``rate_factor``, so that a changed
-    default makes the cached guarded runs stale."""
+@dataclass(frozen=True)
+class Setup:
+    """A family as this benchmark trains it."""
+
+    family: str
+    optimizer: str  # "sgd", "nesterov" or "adamw"
+    weight_decay: float
+    batch: int
+    epochs: int
+    tuned: float
+
+
+SETUPS = {s.family: s for s in (
+    Setup("mlp", "sgd", 0.0, 32, 8, 0.1),
+    Setup("convbase", "sgd", 0.0, 100, 6, 0.3),
+    Setup("resnet", "nesterov", 5e-4, 100, 6, 0.18),
+    Setup("charlm", "adamw", 0.01, 32, 2, 0.003),
+)}
+POLICIES = ("triangular", "triangular2", "exp_range", "1cycle", "sgdr", "wsd")
+MULTIPLES = (1.0, 2.0, 3.0, 8.0)
+FIELDS = ["family", "policy", "multiple", "guard", "seed", "accuracy", "first_loss", "final_loss", "dead",
+          "gave_up", "warned_dead", "rollbacks", "rate_scale", "event_steps", "reasons", "curve", "wall_s"]
+Spec = tuple[str, str, float, str, int]  # family, policy, multiple of the tuned peak, guard arguments ("": none), seed
+
+
+class Model(pl.LightningModule):
+    """A family's model, its loss and its optimizer (the rate is the schedule callback's)."""
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__()
+        self.setup_ = setup
+        self.model = FAMILIES[setup.family].model()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return loss_and_correct(self.model, *batch)[0]
+
+    def configure_optimizers(self) -> Any:
+        s = self.setup_
+        if s.optimizer == "adamw":
+            return torch.optim.AdamW(self.parameters(), lr=s.tuned, weight_decay=s.weight_decay)
+        return torch.optim.SGD(self.parameters(), lr=s.tuned, momentum=0.9, nesterov=s.optimizer == "nesterov",
+                               weight_decay=s.weight_decay)
+
+
+def schedule_callback(policy: str, peak: float, steps_per_epoch: int, total: int) -> Any:
+    """The policy's schedule callback at ``peak``."""
     import lightning_clr as clr
 
-    guard = clr.DivergenceGuard(**kwargs)
-    return " ".join(f"{name}={getattr(guard, name)!r}" for name in ARGS)
+    half = max(1, steps_per_epoch // 2)
+    if policy in ("triangular", "triangular2", "exp_range"):
+        gamma = 0.5 ** (1.0 / total) if policy == "exp_range" else 1.0
+        return clr.CyclicLR(base_lr=peak / 10, max_lr=peak, step_size_up=half, mode=policy, gamma=gamma)
+    if policy == "1cycle":
+        return clr.OneCycleLR(max_lr=peak)
+    if policy == "sgdr":
+        return clr.CosineRestartsLR(max_lr=peak, first_cycle=f"{steps_per_epoch} steps")
+    if policy == "wsd":
+        return clr.WarmupStableDecayLR(max_lr=peak, warmup="10%", decay="20%")
+    raise ValueError(f"Expected a policy in {POLICIES}, but got {policy!r}.")
+
+
+class Recorder(pl.Callback):
+    """Every step's training loss and rate (a benchmark may sync), read into check windows at the end."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.rates: list[float] = []
+
+    def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        self.rates.append(float(optimizer.param_groups[0]["lr"]))
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.losses.append(float(loss))
+
+    def windows(self, every: int = 10) -> list[list[float]]:
+        """``[step, rate of the step after the check, mean loss]`` per window of ``every`` steps."""
+        out = []
+        for end in range(every, len(self.losses) + 1, every):
+            rate = self.rates[end] if end < len(self.rates) else self.rates[-1]
+            out.append([end, rate, sum(self.losses[end - every:end]) / every])
+        return out
+
+
+def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        _, correct = loss_and_correct(model, x, y)
+    model.train()
+    return float(correct) / y.numel()
 
 
 def run_one(spec: Spec) -> dict[str, Any]:
-    """Trains ConvBase with 1cycle at ``peak``, guarded with that ``rate_factor`` (0: not) and the other guard
-    arguments (a JSON object); returns one CSV row."""
+    """Trains one cell's run; returns one CSV row."""
     import lightning_clr as clr
 
-    peak, factor, args, seed, epochs = spec
-    data = make_mnist1d()
+    family, policy, multiple, args, seed = spec
+    setup, data = SETUPS[family], family_data(family)
+    steps_per_epoch = math.ceil(len(data.x_train) / setup.batch)
     pl.seed_everything(seed, verbose=False)
-    model = Classifier(momentum=0.9)
-    guard = clr.DivergenceGuard(rate_factor=factor, **json.loads(args)) if factor > 0 else None
-    trainer = pl.Trainer(**trainer_kwargs(max_epochs=epochs, callbacks=[clr.OneCycleLR(max_lr=peak),
-                                                                         *([guard] if guard else [])]))
-    start, gave_up = time.perf_counter(), False
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*DivergenceGuard.*")
+    model, recorder = Model(setup), Recorder()
+    guard = clr.DivergenceGuard(on_failure="warn", **json.loads(args)) if args else None
+    callbacks = [schedule_callback(policy, setup.tuned * multiple, steps_per_epoch, steps_per_epoch * setup.epochs),
+                 recorder, *([guard] if guard else [])]
+    trainer = pl.Trainer(**trainer_kwargs(max_epochs=setup.epochs, callbacks=callbacks))
+    start, gave_up, warned_dead = time.perf_counter(), False, False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            trainer.fit(model, train_loader(data.x_train, data.y_train, BATCH, seed=seed))
+            trainer.fit(model, train_loader(data.x_train, data.y_train, setup.batch, seed=seed))
         except Exception as error:  # the guard gives up with a DivergenceError
             if type(error).__name__ != "DivergenceError":
                 raise
             gave_up = True
-    final_loss = float(torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).detach())
-    acc = accuracy(model, data.x_test, data.y_test)
+    gave_up = gave_up or any("gives up" in str(w.message) for w in caught)
+    warned_dead = any("DivergenceGuard: the fit ended at step" in str(w.message) for w in caught)
+    with torch.no_grad():
+        final_loss = float(loss_and_correct(model.model, data.x_train[:2000], data.y_train[:2000])[0])
+    curve = recorder.windows()
+    first = curve[0][2] if curve else float("nan")
     events = guard.events if guard else []
-    return {"peak": peak, "guard": factor, "rule": rule_of(**json.loads(args)) if guard else "", "seed": seed,
-            "epochs": epochs, "accuracy": acc, "final_loss": final_loss,
-            "diverged": int(gave_up or not math.isfinite(final_loss) or acc < 0.2), "gave_up": int(gave_up),
-            "rollbacks": len(events), "rate_scale": guard.rate_scale if guard else 1.0,
-            "event_steps": json.dumps([e["step"] for e in events]),
-            "kept_steps": json.dumps([e["kept_step"] for e in events]), "wall_s": time.perf_counter() - start}
+    return {"family": family, "policy": policy, "multiple": multiple, "guard": args, "seed": seed,
+            "accuracy": _accuracy(model.model, data.x_test, data.y_test), "first_loss": first,
+            "final_loss": final_loss, "dead": int(not math.isfinite(final_loss) or final_loss > 0.9 * first),
+            "gave_up": int(gave_up), "warned_dead": int(warned_dead), "rollbacks": len(events),
+            "rate_scale": guard.rate_scale if guard else 1.0, "event_steps": json.dumps([e["step"] for e in events]),
+            "reasons": json.dumps([e["reason"] for e in events]), "curve": json.dumps(curve),
+            "wall_s": time.perf_counter() - start}
 
 
-def _key(row: dict[str, Any]) -> tuple[float, float, str, int, int]:
-    return float(row["peak"]), float(row["guard"]), row.get("rule") or "", int(row["seed"]), int(row["epochs"])
-
-
-def _spec_key(spec: Spec) -> tuple[float, float, str, int, int]:
-    peak, factor, args, seed, epochs = spec
-    return float(peak), float(factor), rule_of(**json.loads(args)) if factor > 0 else "", seed, epochs
+def _key(row: dict[str, Any]) -> tuple[str, str, float, str, int]:
+    return row["family"], row["policy"], float(row["multiple"]), row["guard"] or "", int(row["seed"])
 
 
 def run_all(specs: list[Spec], cache: str, workers: int) -> list[dict[str, Any]]:
@@ -116,7 +217,8 @@ def run_all(specs: list[Spec], cache: str, workers: int) -> list[dict[str, Any]]
     if os.path.exists(cache):
         with open(cache, newline="") as handle:
             rows = {_key(r): r for r in csv.DictReader(handle)}
-    todo = [s for s in specs if _spec_key(s) not in rows]
+    todo = [s for s in specs if _key(dict(zip(("family", "policy", "multiple", "guard", "seed"), s,
+                                              strict=True))) not in rows]
     if todo:
         print(f"running {len(todo)} runs ({len(specs) - len(todo)} cached) in {workers} process(es)", flush=True)
         start, fresh = time.perf_counter(), not os.path.exists(cache)
@@ -128,45 +230,136 @@ def run_all(specs: list[Spec], cache: str, workers: int) -> list[dict[str, Any]]
                 writer.writerow(row)
                 handle.flush()
                 rows[_key(row)] = {k: str(v) for k, v in row.items()}
-                print(f"  {done}/{len(todo)} runs, {time.perf_counter() - start:.0f} s", flush=True)
-    return [rows[_spec_key(s)] for s in specs]
+                if done % 20 == 0 or done == len(todo):
+                    print(f"  {done}/{len(todo)} runs, {time.perf_counter() - start:.0f} s", flush=True)
+    return [rows[_key(dict(zip(("family", "policy", "multiple", "guard", "seed"), s, strict=True)))]
+            for s in specs]
 
 
-def label(row: dict[str, Any]) -> str:
-    """``no``, ``defaults`` or the guard arguments that differ from the defaults."""
-    if float(row["guard"]) == 0:
-        return "no"
-    defaults = dict(item.split("=") for item in rule_of().split())
-    changed = [item for item in (row.get("rule") or "").split() if defaults.get(item.split("=")[0]) != item[
-        item.index("=") + 1:]]
-    if float(row["guard"]) != 0.5:
-        changed.insert(0, f"rate_factor={float(row['guard']):.3g}")
-    return ", ".join(changed) or "defaults"
+# ---------------------------------------------------------------------------------------------- the report
+def mark_dead(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sets each row's ``dead``: its final training loss not finite, or at least 90% of its family's untrained loss
+    (the median first-window loss of the family's unguarded runs at the tuned peak)."""
+    firsts: dict[str, list[float]] = {}
+    for r in rows:
+        if not r["guard"] and float(r["multiple"]) == 1.0:
+            firsts.setdefault(r["family"], []).append(float(r["first_loss"]))
+    untrained = {f: statistics.median(v) for f, v in firsts.items()}
+    for r in rows:
+        final = float(r["final_loss"])
+        r["dead"] = str(int(not math.isfinite(final) or final >= 0.9 * untrained.get(r["family"], math.inf)))
+    return rows
 
 
-def report(rows: list[dict[str, Any]], seeds: str, epochs: int) -> str:
-    """The table: per peak and guard, diverged runs, test accuracy, runs under 90%, rollbacks."""
-    tuned = statistics.median(float(r["accuracy"]) for r in rows
-                              if float(r["peak"]) == TUNED_PEAK and float(r["guard"]) == 0)
+def _tuned_medians(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """The unguarded median accuracy at the tuned peak, per (family, policy)."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if not r["guard"] and float(r["multiple"]) == 1.0:
+            out.setdefault((r["family"], r["policy"]), []).append(100 * float(r["accuracy"]))
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def report(rows: list[dict[str, Any]], seeds: str) -> str:
+    """Per family and multiple (policies pooled) and per policy: events at the tuned peak, dead runs and how they
+    ended, and the median accuracy guarded and not against the tuned peak's."""
+    tuned = _tuned_medians(rows)
     table = []
-    for peak in sorted({float(r["peak"]) for r in rows}):
-        for name in dict.fromkeys(label(r) for r in rows):
-            group = [r for r in rows if float(r["peak"]) == peak and label(r) == name]
-            if not group:
+    for family in dict.fromkeys(r["family"] for r in rows):
+        for multiple in sorted({float(r["multiple"]) for r in rows}):
+            for policy in dict.fromkeys(r["policy"] for r in rows):
+                cell = [r for r in rows if r["family"] == family and float(r["multiple"]) == multiple
+                        and r["policy"] == policy]
+                plain = [r for r in cell if not r["guard"]]
+                guarded = [r for r in cell if r["guard"]]
+                if not plain or not guarded:
+                    continue
+                base = tuned.get((family, policy), float("nan"))
+                med_plain = statistics.median(100 * float(r["accuracy"]) for r in plain)
+                med_guard = statistics.median(100 * float(r["accuracy"]) for r in guarded)
+                dead = [r for r in guarded if int(r["dead"])]
+                silent = [r for r in dead if not int(r["gave_up"]) and not int(r["warned_dead"])]
+                table.append([family, f"{multiple:g}x", policy, f"{sum(int(r['dead']) for r in plain)}/{len(plain)}",
+                              f"{sum(int(r['rollbacks']) > 0 for r in guarded)}/{len(guarded)}",
+                              f"{len(dead)} ({len(dead) - len(silent)} told)", len(silent),
+                              f"{med_plain:.1f} ({med_plain - base:+.1f})",
+                              f"{med_guard:.1f} ({med_guard - base:+.1f})"])
+    return (f"Seeds {seeds} per cell. dead = final training loss at least 90% of the family's untrained loss "
+            "(or not finite); "
+            "told = the guard raised DivergenceError (here: warned, on_failure='warn') or warned that the run ended "
+            "back near its untrained loss; silent = dead and not told. Accuracy: test %, median, in brackets "
+            "against the unguarded median of the same family and policy at the tuned peak.\n\n"
+            + markdown_table(["family", "peak", "policy", "dead unguarded", "runs with an event",
+                              "dead guarded", "silent", "unguarded median", "guarded median"], table))
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """The goals, per family and multiple, policies pooled."""
+    tuned = _tuned_medians(rows)
+    table = []
+    for family in dict.fromkeys(r["family"] for r in rows):
+        base = statistics.median(v for (f, _), v in tuned.items() if f == family)
+        for multiple in sorted({float(r["multiple"]) for r in rows}):
+            guarded = [r for r in rows if r["family"] == family and float(r["multiple"]) == multiple and r["guard"]]
+            plain = [r for r in rows if r["family"] == family and float(r["multiple"]) == multiple and not r["guard"]]
+            if not guarded:
                 continue
-            accs = [100 * float(r["accuracy"]) for r in group]
-            rollbacks = [int(r["rollbacks"]) for r in group]
-            table.append([f"{peak:g} ({peak / TUNED_PEAK:g}x)", name,
-                          f"{sum(int(r['diverged']) for r in group)}/{len(group)}",
-                          f"{statistics.median(accs):.1f} [{min(accs):.1f}–{max(accs):.1f}]",
-                          f"{statistics.median(accs) - 100 * tuned:+.1f}", sum(a < 90 for a in accs),
-                          "–" if name == "no" else f"{sum(r > 0 for r in rollbacks)} runs, at most {max(rollbacks)}"])
-    return (f"MNIST-1D ConvBase, SGD momentum 0.9, batch {BATCH}, 1cycle over {epochs} epochs "
-            f"({epochs * math.ceil(3500 / BATCH)} steps), seeds {seeds}; diverged = final test accuracy < 20% "
-            f"(chance 10%), a non-finite loss or the guard gave up. Guard: DivergenceGuard() with its defaults "
-            f"(rate_factor=0.5, {rule_of()}), or with the arguments shown.\n\n"
-            + markdown_table(["1cycle peak", "guard", "diverged", "test acc % median [min–max]", "vs tuned (points)",
-                              "runs < 90%", "rolled back"], table))
+            events = sum(int(r["rollbacks"]) > 0 or int(r["gave_up"]) for r in guarded)
+            silent = sum(int(r["dead"]) and not int(r["gave_up"]) and not int(r["warned_dead"]) for r in guarded)
+            med_g = statistics.median(100 * float(r["accuracy"]) for r in guarded)
+            med_p = statistics.median(100 * float(r["accuracy"]) for r in plain) if plain else float("nan")
+            table.append([family, f"{multiple:g}x", len(guarded), events, sum(int(r["dead"]) for r in plain),
+                          sum(int(r["dead"]) for r in guarded), silent, f"{med_p:.1f} ({med_p - base:+.1f})",
+                          f"{med_g:.1f} ({med_g - base:+.1f})"])
+    return markdown_table(["family", "peak", "guarded runs", "with an event", "dead unguarded", "dead guarded",
+                           "silent deaths", "unguarded median", "guarded median (vs tuned)"], table)
+
+
+# ---------------------------------------------------------------------------------------------- --replay
+def replay(curve: list[list[float]], **rule: Any) -> tuple[str | None, int | None]:
+    """The rule over a recorded curve: the first event and its step (``(None, None)``: no event)."""
+    from lightning_clr.callbacks.guard_rule import LossMonitor
+
+    monitor = LossMonitor(**rule)
+    for step, rate, mean in curve:
+        event = monitor.observe(mean, rate)
+        if event is not None:
+            return event, int(step)
+    return monitor.at_end(), None  # the fit's end
+
+
+def replay_table(rows: list[dict[str, Any]], rules: dict[str, dict[str, Any]], seeds: list[int]) -> str:
+    """For each candidate rule over the unguarded curves of ``seeds``: events at the tuned peak, false alarms on
+    healthy runs (within 5 points of the tuned median), broken runs (dead, or 15 points under) caught by an event
+    in the run or told at its end, and neither (mostly runs hurt but not dead, which the rule leaves alone)."""
+    tuned = _tuned_medians(rows)
+    table = []
+    plain = [r for r in rows if not r["guard"] and int(r["seed"]) in seeds]
+    for name, rule in rules.items():
+        healthy = broken = alarms = caught = at_end = tuned_runs = tuned_alarms = 0
+        where: dict[str, int] = {}
+        for r in plain:
+            base = tuned[(r["family"], r["policy"])]
+            acc = 100 * float(r["accuracy"])
+            event, step = replay(json.loads(r["curve"]), **rule)
+            if float(r["multiple"]) == 1.0:
+                tuned_runs += 1
+                tuned_alarms += event is not None
+            if int(r["dead"]) or acc < base - 15:
+                broken += 1
+                caught += event is not None and step is not None
+                at_end += event is not None and step is None
+            elif acc >= base - 5:
+                healthy += 1
+                alarms += event is not None
+                if event is not None:
+                    key = f"{r['family']}/{r['policy']}/{float(r['multiple']):g}x"
+                    where[key] = where.get(key, 0) + 1
+        table.append([name, f"{tuned_alarms}/{tuned_runs}", f"{alarms}/{healthy}", f"{caught}/{broken}",
+                      f"{at_end}/{broken}", f"{broken - caught - at_end}/{broken}",
+                      ", ".join(f"{k} {v}" for k, v in sorted(where.items())) or "–"])
+    return markdown_table(["rule", "events at the tuned peak", "false alarms (healthy runs)",
+                           "broken runs caught in the run", "told at the end", "neither", "false alarms in"], table)
 
 
 # ---------------------------------------------------------------------------------------------- --overhead
@@ -190,9 +383,12 @@ def _fit(data: Any, guard: pl.Callback, steps: int, warmup: int = 0) -> float:
     pl.seed_everything(0, verbose=False)
     timer = _StepTimer(warmup)
     trainer = pl.Trainer(**trainer_kwargs(max_steps=warmup + steps,
-                                          callbacks=[clr.OneCycleLR(max_lr=TUNED_PEAK), guard, timer]))
-    trainer.fit(Classifier(momentum=0.9), train_loader(data.x_train, data.y_train, BATCH, seed=0))
+                                          callbacks=[clr.OneCycleLR(max_lr=0.2), guard, timer]))
+    trainer.fit(Classifier(momentum=0.9), train_loader(data.x_train, data.y_train, 64, seed=0))
     return timer.us
+
+
+SYNCS = ("item", "tolist", "__bool__", "__float__", "__int__", "numpy")
 
 
 def overhead(repeats: int, steps: int, warmup: int = 20) -> str:
@@ -244,36 +440,73 @@ def overhead(repeats: int, steps: int, warmup: int = 20) -> str:
             f"{sorted(counts)}; between checks: {len(between)} steps with a read.")
 
 
+# ---------------------------------------------------------------------------------------------- main
+_OLD = dict(factor=1.2, patience=2, smoothing=0.8, memory=20, stall_patience=3, stall_min_delta=0.01)
+#: the rules compared on the recorded curves (``LossMonitor`` arguments); "chosen" is DivergenceGuard()'s default
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "old (spike + stall)": _OLD,
+    "old + relapse": {**_OLD, "relapse_share": 0.25},
+    "rate-aware, fall 0.9, + relapse": {**_OLD, "rate_aware": True, "fall_ratio": 0.9, "relapse_share": 0.25},
+    "rate-aware, fall 0.95, + relapse": {**_OLD, "rate_aware": True, "fall_ratio": 0.95, "relapse_share": 0.25},
+    "rate-aware, fall 0.8, + relapse": {**_OLD, "rate_aware": True, "fall_ratio": 0.8, "relapse_share": 0.25},
+    "rate-aware, f 1.5, + relapse (chosen)": {**_OLD, "factor": 1.5, "rate_aware": True, "relapse_share": 0.25},
+    "rate-aware, patience 3, + relapse": {**_OLD, "patience": 3, "rate_aware": True, "relapse_share": 0.25},
+    "rate-aware, no stall, + relapse": {**_OLD, "stall_patience": 0, "rate_aware": True, "relapse_share": 0.25},
+    "rate-aware, + relapse 0.4": {**_OLD, "rate_aware": True, "relapse_share": 0.4},
+    "rate-aware, + relapse, learned 0.6": {**_OLD, "rate_aware": True, "relapse_share": 0.25,
+                                           "learned_fraction": 0.6},
+    "relapse only": {**_OLD, "factor": 1e9, "stall_patience": 0, "relapse_share": 0.25},
+}
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--peaks", default="2,3", help="multiples of the tuned peak to run (guarded and not)")
-    parser.add_argument("--rate-factors", default="0.5", help="the guard's rate_factor values (0.5: its default)")
-    parser.add_argument("--guard-args", action="append", default=None, metavar="JSON",
-                        help="other guard arguments, a JSON object (repeatable; default '{}': the defaults)")
+    parser.add_argument("--seeds", type=int, default=4, help="seeds a cell; the first half choose, the rest report")
+    parser.add_argument("--families", default=",".join(SETUPS))
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--multiples", default=",".join(f"{m:g}" for m in MULTIPLES))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--guard-args", default="{}", metavar="JSON", help="the guard's arguments, a JSON object")
+    parser.add_argument("--unguarded-only", action="store_true", help="record the unguarded curves only")
+    parser.add_argument("--replay", action="store_true", help="replay candidate rules over the recorded curves")
     parser.add_argument("--overhead", action="store_true", help="measure the guard's cost instead")
     parser.add_argument("--repeats", type=int, default=10, help="--overhead: interleaved pairs of fits")
     parser.add_argument("--steps", type=int, default=400, help="--overhead: timed steps a fit")
     parser.add_argument("--output", default=None, help="folder for the run cache and the report")
+    parser.add_argument("--name", default="guard", help="the report's file name (without .md); the cache is guard.csv")
     args = parser.parse_args(argv)
     worker_init()
     if args.overhead:
         return finish_report(overhead(args.repeats, args.steps), "guard_overhead", argv, args.output)
     quiet_lightning()
-    variants = [("{}", 0.0)] + [(json.dumps(json.loads(a), sort_keys=True), float(f))
-                                for a in args.guard_args or ["{}"] for f in args.rate_factors.split(",")]
-    peaks = [TUNED_PEAK] + [round(TUNED_PEAK * float(m), 10) for m in args.peaks.split(",")]
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    specs: list[Spec] = [(p, f, a, s, args.epochs) for p in peaks for a, f in variants for s in seeds]
+    guard_args = json.dumps(json.loads(args.guard_args), sort_keys=True)
+    variants = [""] if args.unguarded_only or args.replay else ["", guard_args]
+    seeds = list(range(args.seeds))
+    choice, held = seeds[: len(seeds) // 2], seeds[len(seeds) // 2:]
+    specs: list[Spec] = [(f, p, float(m), g, s) for f in args.families.split(",") for p in args.policies.split(",")
+                         for m in args.multiples.split(",") for g in variants for s in seeds
+                         if not g or s in held]  # the guarded runs: held-out seeds only
     os.makedirs(args.output or ".", exist_ok=True)
-    rows = run_all(specs, os.path.join(args.output or ".", "guard.csv"), args.workers)
-    text = report(rows, f"{seeds[0]}..{seeds[-1]}", args.epochs)
+    rows = mark_dead(run_all(specs, os.path.join(args.output or ".", "guard.csv"),
+                             1 if args.replay else args.workers))
+    if args.replay:
+        text = "\n\n".join(f"Seeds {name} ({', '.join(map(str, s))}):\n\n" + replay_table(rows, CANDIDATES, s)
+                           for name, s in (("chosen on", choice), ("held out", held)))
+        text += f"\n\nCommand: `{command_line('guard', argv)}`. Machine: {machine_line()}."
+        print(text)
+        save_report(text, args.output, "guard_replay.md")
+        return text
+    text = "\n\n".join([
+        "Goals per family and peak (the six policies pooled), held-out seeds "
+        f"{', '.join(map(str, held))}:", summary([r for r in rows if int(r["seed"]) in held]),
+        "Per policy, held-out seeds:", report([r for r in rows if int(r["seed"]) in held],
+                                              ", ".join(map(str, held)))])
     text += (f"\n\n{len(rows)} runs, {sum(float(r['wall_s']) for r in rows) / 60:.0f} min of fit time when run "
              f"(cached runs are not run again), {args.workers} worker process(es), 1 torch thread each.")
-    return finish_report(text, "guard", argv, args.output)
+    text += f"\n\nCommand: `{command_line('guard', argv)}`. Machine: {machine_line()}."
+    print(text)
+    save_report(text, args.output, args.name + ".md")
+    return text
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import math
 import os
 from dataclasses import replace
@@ -297,18 +298,19 @@ def test_overhead_times_the_hooks_inside_a_fit():
 # ---------------------------------------------------------------------------------------------- guard
 def test_guard_runs_are_cached_and_reported(tmp_path):
     cache = str(tmp_path / "guard.csv")
-    specs = [(0.2, 0.0, "{}", 0, 1), (0.2, 0.5, "{}", 0, 1)]
-    rows = guard.run_all(specs, cache, workers=1)
-    assert [r["guard"] for r in rows] == ["0.0", "0.5"] and rows[1]["rule"] == guard.rule_of()
-    assert 0.2 < float(rows[0]["accuracy"]) <= 1.0
-    assert guard.run_all(specs, cache, workers=1) == rows  # read back, not run again
+    specs = [("mlp", "triangular", 1.0, "", 1), ("mlp", "triangular", 1.0, "{}", 1)]
+    rows = guard.mark_dead(guard.run_all(specs, cache, workers=1))
+    assert [r["guard"] for r in rows] == ["", "{}"] and rows[0]["dead"] == "0"
+    assert 0.5 < float(rows[0]["accuracy"]) <= 1.0 and rows[0]["accuracy"] == rows[1]["accuracy"]  # no event
+    assert guard.mark_dead(guard.run_all(specs, cache, workers=1)) == rows  # read back, not run again
     with open(cache, newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 2
-    assert guard.label(rows[1]) == "defaults" and guard.label(rows[0]) == "no"
-    assert guard.label({**rows[1], "guard": "0.4", "rule": guard.rule_of(keep_count=2)}) == \
-        "rate_factor=0.4, keep_count=2"
-    row = common.parse_table(guard.report(rows, "0..0", 1), "0.2 (1x)")
-    assert row["guard"] == "no" and row["diverged"] == "0/1" and row["vs tuned (points)"] == "+0.0"
+    row = common.parse_table(guard.summary(rows), "mlp")
+    assert row["with an event"] == "0" and row["silent deaths"] == "0"
+    curve = json.loads(rows[0]["curve"])
+    assert curve[0][0] == 10 and guard.replay(curve, **guard.CANDIDATES["rate-aware, f 1.5, + relapse (chosen)"]) \
+        == (None, None)
+    assert "false alarms" in guard.replay_table(rows, guard.CANDIDATES, [1])
 
 
 # ---------------------------------------------------------------------------------------------- auto bounds

@@ -22,6 +22,9 @@ Design (see ``docs/guard.md`` for the measurements):
   puts the rule's level back as it was at the kept step (the restored weights are judged against their own
   past), logs and warns. The step count continues (Lightning's loops are untouched): the schedules go on from the
   current step at the lower scale.
+* **Never silent**: when the rollbacks run out, or the fit ends (``on_train_end``) with its loss back near its
+  untrained level after it had learned (or never having learned), it raises :class:`DivergenceError` or, with
+  ``on_failure="warn"``, warns (after giving up it puts the last kept state back and stops the fit).
 * **AMP**: a step the GradScaler skips (no optimizer step hook ran) adds no loss; ``patience`` windows of only
   skipped steps are an event.
 """
@@ -29,7 +32,7 @@ Design (see ``docs/guard.md`` for the measurements):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from typing_extensions import override
@@ -41,7 +44,10 @@ from lightning_clr._warnings import warn
 from lightning_clr.callbacks.base import ScheduleCallback
 from lightning_clr.callbacks.clock import remove_hooks
 from lightning_clr.callbacks.guard_rule import (
+    NO_PROGRESS,
+    RELAPSE,
     LossMonitor,
+    dead_message,
     describe_event,
     give_up_message,
     highest,
@@ -116,8 +122,11 @@ def _loss_of(outputs: Any) -> torch.Tensor | None:
 
 
 class DivergenceGuard(CallbackBase):
-    """Detects a non-finite or spiking training loss, rolls back to the last good state kept in host memory and
-    lowers the peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` after `max_rollbacks`.
+    """Detects a diverging training loss (non-finite, back near its untrained level, or high while the scheduled rate
+    holds or falls), rolls back to the last good state kept in host memory (the initial state counts) and lowers the
+    peaks of the lightning_clr schedules; gives up with :class:`DivergenceError` (or a warning) after
+    `max_rollbacks`, and says so when a fit ends dead. A loss that rises with the rate and falls with it is the
+    cycle at work: a run with no event trains exactly as it would without the guard.
 
     Example::
 
@@ -141,19 +150,36 @@ class DivergenceGuard(CallbackBase):
             rate climbs above any it had (a 1cycle warm-up): an event (`"stall"`), a too-high peak's first sign.
         stall_min_delta: a new low of the smoothed loss counts only if it is below `1 - stall_min_delta` times
             the lowest before (relative, like `EarlyStopping`'s `min_delta`), so a plateau that drifts down counts.
-        stall_fraction: after a stall the cut is deeper than `rate_factor` if need be, so that the peak ahead
-            is at most this fraction of the rate at which the loss last fell (`0`: `rate_factor` alone).
+        stall_fraction: after a stall, a relapse or a second rollback the cut is deeper than `rate_factor` if
+            need be, so that the peak ahead is at most this fraction of the rate at which the loss last fell
+            (`0`: `rate_factor` alone).
+        rate_aware: a high window is forgiven while the scheduled rate climbs, or while the loss comes down
+            (below `fall_ratio` times the previous window's): the cycle at work. Only a loss that stays high or
+            keeps rising while the rate holds or falls counts (`False`: every high window counts).
+        fall_ratio: with `rate_aware`, a window below this multiple of the previous one is a falling loss.
+        relapse_share: after the run has learned (its smoothed loss fell to `learned_fraction` of its first
+            window's), a window back within this share of what it learned from that first loss is a relapse
+            (before it learned: a window above 1.5 times the first); `patience` of them in a row are an event, and
+            a fit that ends at a relapse, or that never learned in 10 or more windows and ends within 5% of its
+            lowest window, is reported; a run that has not learned after 10 windows is an event too ("no
+            progress": dead from its first steps). `0` turns these off (a fine-tuning run whose loss starts low).
+        learned_fraction: the fraction of the first window's loss the smoothed loss must reach to have learned.
+        on_failure: what happens when the guard gives up (`max_rollbacks` used up) or the fit ends back near its
+            untrained loss: `"raise"` a `DivergenceError`, or `"warn"` (after giving up, the weights of the last
+            kept state are put back and the fit stops).
 
     Raises:
         ValueError: if an argument is out of range, or `keep_every_n_steps` is not a multiple of
             `check_every_n_steps`.
+        DivergenceError: (during the fit, with `on_failure="raise"`) after `max_rollbacks` rollbacks, or when the
+            fit ends with its loss back near its untrained level.
     """
 
     def __init__(
         self,
         check_every_n_steps: int = 10,
         keep_every_n_steps: int = 100,
-        spike_factor: float = 1.2,
+        spike_factor: float = 1.5,
         patience: int = 2,
         smoothing: float = 0.8,
         level_memory: int = 20,
@@ -163,6 +189,11 @@ class DivergenceGuard(CallbackBase):
         stall_patience: int = 3,
         stall_fraction: float = 0.65,
         stall_min_delta: float = 0.01,
+        rate_aware: bool = True,
+        fall_ratio: float = 0.9,
+        relapse_share: float = 0.25,
+        learned_fraction: float = 0.9,
+        on_failure: Literal["raise", "warn"] = "raise",
     ) -> None:
         super().__init__()
         self.check_every_n_steps = check_int(check_every_n_steps, "check_every_n_steps", what="optimizer steps")
@@ -182,8 +213,17 @@ class DivergenceGuard(CallbackBase):
         self.stall_patience = check_int(stall_patience, "stall_patience", minimum=0, what="checks")
         self.stall_fraction = check_number(stall_fraction, "stall_fraction", 0.0, 1.0)
         self.stall_min_delta = check_number(stall_min_delta, "stall_min_delta", 0.0, 1.0, high_open=True)
+        self.rate_aware = bool(rate_aware)
+        self.fall_ratio = check_number(fall_ratio, "fall_ratio", 0.0, 1.0, low_open=True)
+        self.relapse_share = check_number(relapse_share, "relapse_share", 0.0, 1.0, high_open=True)
+        self.learned_fraction = check_number(learned_fraction, "learned_fraction", 0.0, 1.0, low_open=True,
+                                             high_open=True)
+        if on_failure not in ("raise", "warn"):
+            raise ValueError(f"Expected on_failure to be 'raise' or 'warn', but got {on_failure!r}.")
+        self.on_failure = on_failure
         self._monitor = LossMonitor(spike_factor, patience, smoothing, level_memory, self.stall_patience,
-                                    self.stall_min_delta)
+                                    self.stall_min_delta, self.rate_aware, self.fall_ratio, self.relapse_share,
+                                    self.learned_fraction)
         self.events: list[dict[str, Any]] = []
         self.rate_scale = 1.0
         self._kept: list[dict[str, Any]] = []  # oldest first, each with its "step"
@@ -206,6 +246,7 @@ class DivergenceGuard(CallbackBase):
         self._warned_no_loss = False
         self._pending_sum = 0.0
         self._trainer: Any = None
+        self._given_up = False
 
     @property
     def kept_step(self) -> int | None:
@@ -242,6 +283,16 @@ class DivergenceGuard(CallbackBase):
     @override
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self._handles = remove_hooks(self._handles)
+
+    @override
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        """A fit that ends back near its untrained loss after it had learned is never silent."""
+        if self._given_up:
+            return
+        reason = self._monitor.at_end()
+        if reason is not None:
+            self._fail(dead_message(reason, int(trainer.global_step), self._monitor.prev_mean, self._monitor.first,
+                                    self._monitor.lowest, self._peaks(trainer), self.events, self.rate_factor))
 
     @override
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -283,7 +334,7 @@ class DivergenceGuard(CallbackBase):
         else:
             (self._sum if self._sum is not None else self._new_sum(loss)).add_(loss.detach())
             self._count += 1
-        if step % self.check_every_n_steps == 0 and step != self._checked_step:
+        if step % self.check_every_n_steps == 0 and step != self._checked_step and not self._given_up:
             self._check(trainer, pl_module, step)
 
     def _add_amp(self, loss: torch.Tensor, step: int) -> None:
@@ -316,7 +367,8 @@ class DivergenceGuard(CallbackBase):
         self._sum.zero_()
         self._count = 0
         mean = total / count if count else None
-        event = self._monitor.observe(mean, self._rate_now(step) if self.stall_patience else None)
+        rate = self._rate_now(step) if self.stall_patience or self.rate_aware or self.relapse_share else None
+        event = self._monitor.observe(mean, rate)
         if event is not None:
             self._rollback(trainer, pl_module, step, event, mean)
         elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
@@ -347,13 +399,21 @@ class DivergenceGuard(CallbackBase):
     # ------------------------------------------------------------------ a rollback
     def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
         ahead = self._rate_now(step, ahead=True)  # the highest rate still to come, at the current scales
-        factor = rate_cut(reason, self.rate_factor, self.stall_fraction, self._monitor.best_rate, ahead)
+        aim = reason in (RELAPSE, NO_PROGRESS) or bool(self.events)  # the run fell back, or the first cut failed
+        factor = rate_cut(reason, self.rate_factor, self.stall_fraction, self._monitor.best_rate, ahead,
+                          self._monitor.low_rate, aim)
         scale = self.rate_scale * factor
         event: dict[str, Any] = {"step": step, "reason": reason, "loss": mean, "level": self._monitor.reference,
                                  "kept_step": self.kept_step, "rate_scale": scale}
         self.events.append(event)
         if len(self.events) > self.max_rollbacks or not self._kept:
-            raise DivergenceError(self._give_up_message(trainer))
+            message = self._give_up_message(trainer)
+            if self._kept and self.on_failure == "warn":  # stop at the last good state rather than the broken one
+                restore_copy(self._kept[-1], pl_module, self._optimizers)
+                trainer.should_stop = True
+            self._given_up = True
+            self._fail(message)
+            return
         index = len(self._kept) - 1
         if index:  # several copies: the choice needs the peak the cut schedules have left
             index = newest_at_most(self._kept, ahead * factor)
@@ -376,12 +436,21 @@ class DivergenceGuard(CallbackBase):
     def _describe(self, event: dict[str, Any]) -> str:
         return describe_event(event, self.check_every_n_steps, self.spike_factor, self.patience, self.stall_patience)
 
+    def _peaks(self, trainer: Any) -> list[tuple[str, float, float]]:
+        """``(name, rate scale, peak)`` of each driven schedule, for the messages."""
+        return [(f"{type(callback).__name__} optimizer {index}", callback.rate_scale,
+                 highest(schedule, 0, getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1))
+                for callback, index, schedule in self._driven_schedules()]
+
     def _give_up_message(self, trainer: Any) -> str:
-        peaks = [(f"{type(callback).__name__} optimizer {index}", callback.rate_scale,
-                  highest(schedule, 0, getattr(schedule, "total_steps_or_none", None) or int(trainer.global_step) + 1))
-                 for callback, index, schedule in self._driven_schedules()]
-        return give_up_message(self.events, [self._describe(e) for e in self.events[:-1]], peaks, self.rate_factor,
-                               self.max_rollbacks)
+        return give_up_message(self.events, [self._describe(e) for e in self.events[:-1]], self._peaks(trainer),
+                               self.rate_factor, self.max_rollbacks)
+
+    def _fail(self, message: str) -> None:
+        """Raises ``DivergenceError(message)``, or warns with ``on_failure="warn"``."""
+        if self.on_failure == "raise":
+            raise DivergenceError(message)
+        warn(message)
 
     # ------------------------------------------------------------------ checkpoints
     @override

@@ -1,42 +1,45 @@
-"""The divergence guard's decisions, pure Python (no torch): is the mean training loss of a check window a
-divergence, and is the state at a keep step a good one?
+"""The divergence guard's decisions, pure Python (no torch): is a check window's mean training loss, read with the
+scheduled rate at the check, a divergence; is the state at a keep step a good one; has the fit ended dead?
 
-The rule, with ``m`` the window's mean loss (already averaged over the ranks, so every rank decides alike),
-``L`` the smoothed level, ``R`` the reference (the lowest ``L`` of the last ``k`` clean windows) and ``f``,
-``p``, ``s``, ``k`` the arguments:
+The rule, with ``m`` the window's mean loss (already averaged over the ranks, so every rank decides alike), ``r`` the
+highest scheduled rate at the check, ``U`` the first window's mean (the untrained loss), ``low`` the lowest clean
+window mean, ``L`` the smoothed level, ``R`` the reference (the lowest ``L`` of the last ``k`` clean windows) and
+``f``, ``p``, ``s``, ``k`` the arguments:
 
 * ``m`` not finite (NaN or inf): an event at once (``"non-finite"``);
-* ``m > f * R`` (with ``R > 0``): the window is *high*; ``p`` high windows in a row are an event (``"spike"``).
-  A high window does not move ``L``, so a loss that settles at a bad plateau stays above it, and ``R`` being
-  the lowest recent level, a loss that creeps up a little each window does not drag its reference along;
+* **relapse**: once the run has learned (``low <= learned_fraction * U``), ``m >= U - relapse_share * (U - low)``
+  (back near the untrained loss), or before it learned ``m >= 1.5 * U``: ``p`` such windows in a row are an event
+  (``"relapse"``), whatever the rate does. The cycle raises the loss on purpose, never back to the untrained one;
+* **spike**: ``m > f * R`` (with ``R > 0``) is a *high* window, **except**, with ``rate_aware``, while the rate climbs
+  (``r`` above the previous check's) or while the loss comes down (``m < fall_ratio`` times the previous window's):
+  the cycle at work, forgiven (it neither counts nor moves ``L``, nor spoils a keep). ``p`` high windows in a row are
+  an event (``"spike"``): a loss that stays far above its level, or keeps rising, while the rate holds or falls;
 * otherwise the window is *clean* and ``L <- s * L + (1 - s) * m`` (the first clean window sets ``L``);
 * a window in which the AMP GradScaler skipped every step has no mean: ``p`` such windows in a row are an event
-  (``"skipped"``: the gradients have been inf/NaN for ``p`` windows, a divergence the scaler cannot fix);
-* with ``stall_patience`` ``q > 0`` and the check's highest scheduled rate above every one seen before (a
-  warm-up), once ``L`` has fallen to ``0.9`` of its first value: ``q`` clean windows in a row without a new
-  lowest ``L`` (one below ``(1 - d)`` times the lowest so far, ``d`` = ``stall_min_delta``) are an event
-  (``"stall"``, :meth:`LossMonitor._stall`), and :func:`rate_cut` then aims the peak below the rate of the
-  last new low.
+  (``"skipped"``);
+* **no progress**: (with ``relapse_share``) the run has not learned in 10 windows: an event (``"no progress"``),
+  a network whose ReLUs died in its first steps, rolled back to its initial state with a cut aimed below the rate
+  where its loss last fell;
+* with ``stall_patience`` ``q > 0`` and the rate above every one seen before (a warm-up), once ``L`` has fallen to
+  ``0.9`` of its first value: ``q`` clean windows in a row without a new lowest ``L`` are an event (``"stall"``).
 
-A state is kept only at the end of a keep interval (``keep_every_n_steps``) in which *every* window was clean
-(:meth:`LossMonitor.close_interval`): a single high window that the patience lets pass often leaves weights
-that are already damaged, and a rollback to them loses the run anyway. A rollback puts the rule's state back
-as it was at the keep (:meth:`LossMonitor.after_rollback`), so the restored weights are judged against their
-own past, not against the lower level reached between the keep and the event (that would make the restored
-loss "high" at once and cascade into more rollbacks).
+At the end of the fit (:meth:`LossMonitor.at_end`) a last window at the relapse level after the run learned, or a
+fit of 10 or more windows that never learned and ends within 5% of its lowest window, is a dead end: the guard
+says so (raises or warns) rather than hand back a dead model in silence.
 
-Defaults (``f = 1.2``, ``p = 2``, ``s = 0.8``, ``k = 20``, windows of 10 steps) were read off the loss curves
-of unguarded MNIST-1D ConvBase 1cycle runs (``benchmarks/guard.py --curves``, tables in ``docs/guard.md``) and
-then measured in guarded runs: on seeds 0-4 the rule fires on none of the 5 runs at the tuned peak, and on all
-10 runs at 2x and 3x it that died or were hurt, 170-440 steps in; on the held-out seeds 5-9 it fires on 1 of 5
-tuned runs (a real loss bump, 0.58 -> 1.07) and on 9 of 10 at 2x/3x (the miss: a 2x run whose loss stalls at
-1.4-2.0 without a spike). ``s = 0.5`` follows the falling loss more closely but fires late in the anneal of
-2-3 of 5 tuned runs, where the relative noise is large; ``f = 1.3`` catches the same runs up to 100 steps later
-(and rolls back to damaged states more often); ``p = 3`` is later still. The stall rule's ``q = 3`` and the cut's
-fraction 0.65 were set on the same runs' curves at 2x and 3x the tuned peak and measured over 30 seeds
-(``docs/guard.md``: 2x -3.2 -> -1.8 points, 3x -5.5 -> -2.1; two more false alarms at the tuned peak).
-``d = 0.01`` (a plateau that drifts down by under 1% a window is a stall) was chosen on seeds 0-29 and then
-measured on the held-out seeds 30-59: 2x -1.4 -> -1.3, 3x -2.8 -> -2.1, the tuned peak's median unchanged.
+The cut (:func:`rate_cut`): ``rate_factor``; after a stall, a relapse or on a second rollback, deeper if need be, so
+that the peak ahead is at most ``stall_fraction`` times the rate where the loss last fell.
+
+A state is kept only at the end of a keep interval (``keep_every_n_steps``) in which no window was high or skipped
+(:meth:`LossMonitor.close_interval`), and a rollback puts the rule's state back as it was at the keep
+(:meth:`LossMonitor.after_rollback`), so the restored weights are judged against their own past.
+
+The rule was chosen by replaying candidate rules over the recorded check windows of unguarded runs
+(``python -m benchmarks.guard --replay``: MLP, ConvBase and a BatchNorm ResNet, six policies, 1x-8x the tuned
+peak), on seeds 0-1, and reported on the held-out seeds 2-3 (``docs/benchmarks/guard.md``): on the choice seeds
+``f = 1.5`` with the rate-aware exceptions and the relapse rule was the only variant with no false alarm on a
+healthy run that kept the most broken runs caught; ``f = 1.2`` without the rates (the earlier default) fired on
+every restart of a high SGDR peak, and ``p = 3`` caught fewer broken runs.
 """
 
 from __future__ import annotations
@@ -48,13 +51,19 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "describe_event", "give_up_message", "highest",
-           "newest_at_most", "rate_cut"]
+__all__ = ["NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "dead_message",
+           "describe_event", "give_up_message", "highest", "newest_at_most", "rate_cut"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
 SKIPPED = "skipped"
 STALL = "stall"
+RELAPSE = "relapse"
+NO_PROGRESS = "no progress"
+#: windows a fit must have had for its end to be judged "no progress" (a short fit may not have learned yet)
+NO_PROGRESS_WINDOWS = 10
+#: a window mean this many times the first one is a relapse even before the loss has learned anything
+EXPLODE = 1.5
 #: the stall rule waits until the level is this fraction of the first one: an untrained network's flat start is
 #: not a stall
 STALL_AFTER_FALL = 0.9
@@ -73,8 +82,20 @@ class LossMonitor:
     """
 
     def __init__(self, factor: float, patience: int, smoothing: float, memory: int = 20,
-                 stall_patience: int = 0, stall_min_delta: float = 0.0) -> None:
+                 stall_patience: int = 0, stall_min_delta: float = 0.0, rate_aware: bool = False,
+                 fall_ratio: float = 0.9, relapse_share: float = 0.0, learned_fraction: float = 0.9) -> None:
         self.factor = factor
+        self.rate_aware = rate_aware
+        self.fall_ratio = fall_ratio
+        self.relapse_share = relapse_share
+        self.learned_fraction = learned_fraction
+        self.lowest: float | None = None  # the lowest clean window mean
+        self.low_rate = 0.0  # the rate at the check that set ``lowest``: where the loss last fell
+        self.prev_rate: float | None = None  # the previous check's rate and mean
+        self.prev_mean: float | None = None
+        self.relapsed = 0  # relapse windows in a row
+        self.windows = 0  # windows observed (put back by a rollback)
+        self.seen = 0  # windows observed in the whole fit (never put back)
         self.patience = patience
         self.smoothing = smoothing
         self.stall_patience = stall_patience
@@ -95,9 +116,50 @@ class LossMonitor:
         """``R``: the lowest smoothed level of the last ``memory`` clean windows (``None`` before the first)."""
         return min(self.recent) if self.recent else None
 
+    @property
+    def learned(self) -> bool:
+        """Whether a clean window's mean has fallen to ``learned_fraction`` of the first one: the run learned."""
+        return self.first is not None and self.lowest is not None and self.lowest <= self.learned_fraction * self.first
+
+    def relapse_level(self) -> float | None:
+        """The mean at and above which a window is a relapse: back within ``relapse_share`` of what it had learned
+        of its untrained (first) level, or, before it learned, ``EXPLODE`` times that level (``None``: off)."""
+        if not self.relapse_share or self.first is None or self.first <= 0:
+            return None
+        if self.learned and self.lowest is not None:
+            return self.first - self.relapse_share * (self.first - self.lowest)
+        return EXPLODE * self.first
+
     def observe(self, mean: float | None, rate: float | None = None) -> str | None:
-        """Takes one window's mean loss (``None``: every step skipped) and, for the stall rule, the highest
-        scheduled rate at the check; returns the event, or ``None``."""
+        """Takes one window's mean loss (``None``: every step skipped) and the highest scheduled rate at the check
+        (``None``: unknown, the rate-aware parts sleep); returns the event, or ``None``."""
+        try:
+            return self._observe(mean, rate)
+        finally:
+            if mean is not None:
+                self.prev_mean = mean
+            if rate is not None:
+                self.prev_rate = rate
+
+    def at_end(self) -> str | None:
+        """At the end of the fit (with ``relapse_share``): ``"relapse"`` if the last window ended back at the relapse
+        level after the run had learned, ``"no progress"`` if a fit of at least ``NO_PROGRESS_WINDOWS`` windows
+        never learned (since its last rollback) and ended within 5% of its lowest window (a dead run either way), else
+        ``None``."""
+        last = self.prev_mean
+        if last is None or not self.relapse_share or self.first is None:
+            return None
+        if not math.isfinite(last):
+            return NON_FINITE
+        if not self.learned:
+            lowest = self.lowest if self.lowest is not None else self.first
+            return NO_PROGRESS if self.seen >= NO_PROGRESS_WINDOWS and last >= 0.95 * lowest else None
+        threshold = self.relapse_level()
+        return RELAPSE if threshold is not None and last >= threshold else None
+
+    def _observe(self, mean: float | None, rate: float | None) -> str | None:
+        self.windows += 1
+        self.seen += 1
         if mean is None:
             self.skipped += 1
             self.spotless = False
@@ -105,8 +167,23 @@ class LossMonitor:
         self.skipped = 0
         if not math.isfinite(mean):
             return NON_FINITE
+        threshold = self.relapse_level()
+        if threshold is not None and mean >= threshold:
+            self.relapsed += 1
+            self.spotless = False
+            return RELAPSE if self.relapsed >= self.patience else None
+        self.relapsed = 0
+        if (self.relapse_share and self.first is not None and self.windows >= NO_PROGRESS_WINDOWS
+                and not self.learned and mean > self.learned_fraction * self.first):
+            self.spotless = False
+            return NO_PROGRESS  # never learned in NO_PROGRESS_WINDOWS windows: dead from the start
         reference = self.reference
         if reference is not None and reference > 0 and mean > self.factor * reference:
+            rising = rate is not None and self.prev_rate is not None and rate > self.prev_rate * (1 + 1e-9)
+            falling_loss = self.prev_mean is not None and mean < self.fall_ratio * self.prev_mean
+            if self.rate_aware and rate is not None and (rising or falling_loss):
+                self.high = 0  # the cycle at work: the rate climbs, or the loss comes down with it
+                return None
             self.high += 1
             self.spotless = False
             return SPIKE if self.high >= self.patience else None
@@ -114,6 +191,8 @@ class LossMonitor:
         level = mean if self.level is None else self.smoothing * self.level + (1.0 - self.smoothing) * mean
         self.level = level
         self.recent.append(level)
+        if self.lowest is None or mean < self.lowest:
+            self.lowest, self.low_rate = mean, rate if rate is not None else self.low_rate
         first = self.first = level if self.first is None else self.first
         return self._stall(level, first, rate) if self.stall_patience and rate is not None else None
 
@@ -140,16 +219,22 @@ class LossMonitor:
         """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
         was kept, puts the level and the recent levels back as they were then: the restored weights are judged
         against their own past, not against the lower level reached between the keep and the event."""
-        top = self.top_rate
+        top, low_rate, seen, first = self.top_rate, self.low_rate, self.seen, self.first
         if kept is not None:
             self.load_state_dict(kept)
-        self.high = self.skipped = self.stalled = 0
-        self.best, self.top_rate = None, top
+        self.seen = seen
+        if self.first is None:  # back to the initial state: the fit's untrained loss stays the reference
+            self.first = first
+        self.high = self.skipped = self.stalled = self.relapsed = 0
+        self.best, self.top_rate, self.low_rate = None, top, low_rate
+        self.prev_rate = self.prev_mean = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"level": self.level, "recent": list(self.recent), "high": self.high, "skipped": self.skipped,
                 "spotless": self.spotless, "first": self.first, "top_rate": self.top_rate, "best": self.best,
-                "best_rate": self.best_rate, "stalled": self.stalled}
+                "best_rate": self.best_rate, "stalled": self.stalled, "lowest": self.lowest, "low_rate": self.low_rate,
+                "prev_rate": self.prev_rate, "prev_mean": self.prev_mean, "relapsed": self.relapsed,
+                "windows": self.windows, "seen": self.seen}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -165,16 +250,33 @@ class LossMonitor:
         self.top_rate = float(state.get("top_rate", 0.0))
         self.stalled = int(state.get("stalled", 0))
         self.best_rate = float(state.get("best_rate", 0.0))
+        lowest = state.get("lowest", min(self.recent) if self.recent else None)  # older states: the recent low
+        self.lowest = None if lowest is None else float(lowest)
+        self.low_rate = float(state.get("low_rate", 0.0))
+        prev_rate, prev_mean = state.get("prev_rate"), state.get("prev_mean")
+        self.prev_rate = None if prev_rate is None else float(prev_rate)
+        self.prev_mean = None if prev_mean is None else float(prev_mean)
+        self.relapsed = int(state.get("relapsed", 0))
+        self.windows = int(state.get("windows", 0))
+        self.seen = int(state.get("seen", self.windows))
 
 
-def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float) -> float:
-    """The factor a rollback multiplies the rates by: ``rate_factor``; after a stall, lower if need be, so that the
-    highest rate still ahead (``peak``) becomes at most ``stall_fraction`` times the rate at which the loss last
-    fell (``best_rate``): the range test's rule, a peak somewhat below where the loss turns, read off the run.
+def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float,
+             low_rate: float = 0.0, aim: bool = False) -> float:
+    """The factor a rollback multiplies the rates by: ``rate_factor``; lower if need be after a stall (so that the
+    highest rate still ahead, ``peak``, becomes at most ``stall_fraction`` times the rate at which the loss last
+    fell during the climb, ``best_rate``), and, with ``aim`` (a relapse, or a rollback after the first: the first
+    cut was not enough), at most ``stall_fraction`` times ``low_rate``, the rate at the check where the loss last
+    made a new low: the range test's rule, a peak somewhat below where the loss turns, read off the run.
     ``stall_fraction=0`` cuts by ``rate_factor`` alone."""
-    if reason != STALL or stall_fraction <= 0.0 or best_rate <= 0.0 or peak <= 0.0:
+    if stall_fraction <= 0.0 or peak <= 0.0:
         return rate_factor
-    return min(rate_factor, stall_fraction * best_rate / peak)
+    factor = rate_factor
+    if reason == STALL and best_rate > 0.0:
+        factor = min(factor, stall_fraction * best_rate / peak)
+    if aim and low_rate > 0.0:
+        factor = min(factor, stall_fraction * low_rate / peak)
+    return factor
 
 
 def highest(schedule: Callable[[int], float], start: int, stop: int) -> float:
@@ -193,6 +295,12 @@ def describe_event(event: dict[str, Any], window_steps: int, factor: float, pati
         what = f"the AMP GradScaler skipped every step of {patience} windows in a row (gradients inf/NaN)"
     elif event["reason"] == NON_FINITE:
         what = f"{window} is {event['loss']}"
+    elif event["reason"] == NO_PROGRESS:
+        what = (f"{window} ({event['loss']:.4g}) has not fallen below the first window's loss by the share that "
+                f"counts as learning after {NO_PROGRESS_WINDOWS} checks")
+    elif event["reason"] == RELAPSE:
+        what = (f"{window} ({event['loss']:.4g}) was back near the untrained loss for {patience} checks after the "
+                f"run had learned (smoothed loss {event['level']:.4g})")
     elif event["reason"] == STALL:
         what = (f"the smoothed training loss ({event['level']:.4g}) made no new low for {stall_patience} checks while "
                 "the rates climbed above any they had")
@@ -213,6 +321,21 @@ def give_up_message(events: list[dict[str, Any]], history: list[str], peaks: lis
     return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "
             f"{last['loss']}) after {len(events) - 1} rollback(s) (max_rollbacks={max_rollbacks}). "
             f"Earlier: {'; '.join(history) or 'none'}. Lower the peak ({advice}), or raise max_rollbacks.")
+
+
+def dead_message(reason: str, step: int, last: float | None, first: float | None, lowest: float | None,
+                 peaks: list[tuple[str, float, float]], events: list[dict[str, Any]], rate_factor: float) -> str:
+    """The message when a fit ends dead: its last window's loss (``last``) back near the untrained one (``first``)
+    after it had reached ``lowest``; per driven schedule ``(name, its rate scale, its peak)``, the peak to try."""
+    advice = "; ".join(f"{name}: peak {peak:.4g} ran at {peak * scale:.4g}; try max_lr={peak * scale * rate_factor:.3g}"
+                       for name, scale, peak in peaks) or "lower the learning rate"
+    rollbacks = (f"after {len(events)} rollback(s) (last at step {events[-1]['step']})" if events
+                 else "with no rollback")
+    what = ("it had learned and then broke" if reason == RELAPSE else
+            "it never learned" if reason == NO_PROGRESS else "its loss is not finite")
+    return (f"DivergenceGuard: the fit ended at step {step} {rollbacks} with its training loss back near its untrained "
+            f"level ({reason}): last window {last:.4g}, first window {first:.4g}, lowest window {lowest:.4g}; "
+            f"{what}, so its weights are not a trained model. Lower the peak ({advice}), or raise max_rollbacks.")
 
 
 def newest_at_most(kept: list[dict[str, Any]], peak: float) -> int:

@@ -20,11 +20,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_clr import DivergenceGuard, OneCycleLR
+from lightning_clr import CosineRestartsLR, CyclicLR, DivergenceGuard, OneCycleLR, WarmupStableDecayLR
 from lightning_clr.callbacks.guard import DivergenceError
 
-from helpers import ON_CUDA_MARKS, ListLogger, amp_plugin, trainer_kwargs, used_lrs
+from helpers import ON_CUDA_MARKS, ListLogger, RecordingModel, amp_plugin, trainer_kwargs, used_lrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from guard_ddp_run import STEPS, InjectingModel
@@ -110,7 +111,10 @@ def test_a_rollback_puts_the_rule_back_as_it_was_at_the_kept_step(tmp_path: Path
     fit(tmp_path, InjectingModel(inject={28: math.nan}), guard, states)
     assert [(e["step"], e["kept_step"]) for e in guard.events] == [(30, 20)]
     assert states.states[25] != states.states[20]
-    assert states.states[30] == states.states[20] and states.states[20]["recent"]
+    # the previous check and the rate of the last new low are the run's, not the keep's
+    run_only = ("prev_rate", "prev_mean", "low_rate", "seen")
+    assert {k: v for k, v in states.states[30].items() if k not in run_only} == \
+        {k: v for k, v in states.states[20].items() if k not in run_only} and states.states[20]["recent"]
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")  # on purpose
@@ -140,8 +144,9 @@ def test_a_version_1_or_2_checkpoint_still_loads_and_rolls_back(tmp_path: Path, 
 def test_a_spike_is_caught_after_patience_checks(tmp_path: Path) -> None:
     # Steps 20-29 report ten times their loss (the gradients are the true ones): the windows ending at 25 and
     # 30 are high, the second one (patience=2) is the event.
+    # The rate-blind spike rule (rate_aware=False, relapse_share=0): a loss that rises with the warm-up counts.
     model = InjectingModel(inject={s: 10.0 for s in range(20, 30)})
-    guard = DivergenceGuard(**GUARD)
+    guard = DivergenceGuard(**GUARD, spike_factor=1.2, rate_aware=False, relapse_share=0.0)
     with pytest.warns(UserWarning, match="stayed above 1.2x its recent level"):
         pl.Trainer(**trainer_kwargs(tmp_path, max_steps=STEPS),
                    callbacks=[OneCycleLR(max_lr=PEAK), guard]).fit(model)
@@ -340,6 +345,11 @@ def test_arguments_are_checked() -> None:
         DivergenceGuard(check_every_n_steps=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Expected keep_count to be a positive int number of kept states"):
         DivergenceGuard(keep_count=0)
+    with pytest.raises(ValueError, match="Expected on_failure to be 'raise' or 'warn'"):
+        DivergenceGuard(on_failure="ignore")  # type: ignore[arg-type]
+    for name, bad in (("fall_ratio", 0.0), ("relapse_share", 1.0), ("learned_fraction", 1.0)):
+        with pytest.raises(ValueError, match=f"Expected {name}"):
+            DivergenceGuard(**{name: bad})
 
 
 def test_lightning_cli_configures_the_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -351,10 +361,15 @@ def test_lightning_cli_configures_the_guard(tmp_path: Path, monkeypatch: pytest.
                        args=[
         f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
         "--trainer.callbacks+=lightning_clr.DivergenceGuard", "--trainer.callbacks.check_every_n_steps=5",
-        "--trainer.callbacks.rate_factor=0.25"])
+        "--trainer.callbacks.rate_factor=0.25", "--trainer.callbacks.on_failure=warn",
+        "--trainer.callbacks.rate_aware=false"])
     (guard,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, DivergenceGuard)]
     assert (guard.check_every_n_steps, guard.keep_every_n_steps, guard.rate_factor) == (5, 100, 0.25)
-    assert type(guard.check_every_n_steps) is int
+    assert type(guard.check_every_n_steps) is int and (guard.on_failure, guard.rate_aware) == ("warn", False)
+    with pytest.raises(SystemExit):  # on_failure is a Literal: other values are refused
+        LightningCLI(InjectingModel, run=False, save_config_callback=None, args=[
+            f"--trainer.default_root_dir={tmp_path}", "--trainer.callbacks+=lightning_clr.DivergenceGuard",
+            "--trainer.callbacks.on_failure=ignore"])
 
 
 @pytest.mark.multiprocess
@@ -426,3 +441,100 @@ def test_with_copies_held_a_rollback_goes_to_the_newest_kept_at_a_rate_the_cut_s
         assert torch.equal(snapshots.weights[25][name], value), name
     assert (snapshots.buffers[25] == []) == (kept_step == 0)  # the train-start copy has no momentum yet
     assert finite(model) and used_lrs(model)[25:] == [rate(s) * 0.5 for s in range(25, STEPS)]
+
+
+# ---------------------------------------------------------------------------------------------- cycles and deaths
+class CyclingModel(RecordingModel):
+    """A small regression on shuffled batches (SGD, momentum 0.9): its loss is noisy and rises with a cyclical
+    rate, as a real run's does."""
+
+    def __init__(self) -> None:
+        super().__init__(optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), num_batches=16)
+        generator = torch.Generator().manual_seed(3)
+        self.x = torch.randn(64, 4, generator=generator)
+        self.y = torch.tanh(self.x @ torch.randn(4, 1, generator=generator))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return (self(x) - y).pow(2).mean()
+
+    def train_dataloader(self) -> Any:
+        return DataLoader(TensorDataset(self.x, self.y), batch_size=4, shuffle=True,
+                          generator=torch.Generator().manual_seed(0))
+
+
+HEALTHY = {  # each policy at a peak where the run trains (its loss rises at every peak and comes back down)
+    "triangular": lambda: CyclicLR(0.002, 0.1, step_size_up=10),
+    "triangular2": lambda: CyclicLR(0.002, 0.1, step_size_up=10, mode="triangular2"),
+    "exp_range": lambda: CyclicLR(0.002, 0.1, step_size_up=10, mode="exp_range", gamma=0.995),
+    "1cycle": lambda: OneCycleLR(max_lr=0.03),
+    "sgdr": lambda: CosineRestartsLR(max_lr=0.05, first_cycle="20 steps"),
+    "wsd": lambda: WarmupStableDecayLR(max_lr=0.05, warmup="10%", decay="20%"),
+}
+
+
+@pytest.mark.parametrize("policy", list(HEALTHY))
+def test_a_healthy_cyclical_run_is_bit_identical_to_one_without_the_guard(tmp_path: Path, policy: str) -> None:
+    runs = []
+    for guard in (None, DivergenceGuard(**GUARD)):
+        model = CyclingModel()
+        pl.Trainer(**trainer_kwargs(tmp_path, max_steps=160),
+                   callbacks=[HEALTHY[policy](), *([guard] if guard else [])]).fit(model)
+        runs.append(model)
+        assert guard is None or guard.events == []
+    assert runs[0].used == runs[1].used
+    for (name, a), (_, b) in zip(runs[0].state_dict().items(), runs[1].state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_the_rate_blind_rule_takes_the_triangular_cycle_for_a_divergence(tmp_path: Path) -> None:
+    # What the rate-aware rule avoids: the same healthy triangular run, judged without the rates, is rolled back.
+    guard = DivergenceGuard(**GUARD, spike_factor=1.2, rate_aware=False, relapse_share=0.0)
+    with pytest.warns(UserWarning, match="DivergenceGuard: at step"):
+        pl.Trainer(**trainer_kwargs(tmp_path, max_steps=160),
+                   callbacks=[HEALTHY["triangular"](), guard]).fit(CyclingModel())
+    assert guard.events
+
+
+def test_a_run_that_breaks_in_its_first_windows_goes_back_to_its_initial_state_and_recovers(tmp_path: Path) -> None:
+    # The initial state is kept at train start: a NaN in the first window rolls back to it exactly.
+    model, snapshots = InjectingModel(inject={2: math.nan}), Snapshots([5])
+    initial = {k: v.detach().clone() for k, v in InjectingModel().state_dict().items()}
+    guard = DivergenceGuard(**GUARD)
+    fit(tmp_path, model, guard, snapshots)
+    assert [(e["step"], e["reason"], e["kept_step"]) for e in guard.events] == [(5, "non-finite", 0)]
+    for name, value in initial.items():
+        assert torch.equal(snapshots.weights[5][name], value), name
+    assert snapshots.buffers[5] == []  # the optimizer state of step 0: no momentum yet
+    assert finite(model) and model.losses[-1] < 0.5 * model.losses[6]  # it learns again from there
+
+
+def test_a_run_that_ends_back_at_its_untrained_loss_raises_or_warns(tmp_path: Path) -> None:
+    # The model learns (its loss falls far below the first window's), then the last window reports its first loss
+    # again: one relapse window (patience 2 makes no event in the run), and the fit ends there.
+    plain = InjectingModel()
+    fit(tmp_path / "plain", plain, None)
+    back = {s: plain.losses[0] / plain.losses[s] for s in range(STEPS - 5, STEPS)}
+    with pytest.raises(DivergenceError, match=r"ended at step 50 with no rollback .* \(relapse\).*Lower the peak"):
+        fit(tmp_path / "raise", InjectingModel(inject=back), DivergenceGuard(**GUARD))
+    with pytest.warns(UserWarning, match=r"ended at step 50 .* it had learned and then broke.*try max_lr="):
+        fit(tmp_path / "warn", InjectingModel(inject=back), DivergenceGuard(**GUARD, on_failure="warn"))
+
+
+def test_on_failure_warn_gives_up_at_the_last_kept_state_and_stops_the_fit(tmp_path: Path) -> None:
+    model = InjectingModel(inject={23: math.nan, 33: math.nan})
+    guard = DivergenceGuard(**GUARD, max_rollbacks=1, on_failure="warn")
+    with pytest.warns(UserWarning, match=r"gives up: at step 35 .*try max_lr="):
+        trainer = fit(tmp_path, model, guard)
+    assert trainer.global_step < STEPS and finite(model)  # stopped, at the kept weights (finite)
+
+
+def test_a_second_rollback_aims_below_the_rate_where_the_loss_last_fell(tmp_path: Path) -> None:
+    model = InjectingModel(inject={23: math.nan, 33: math.nan})
+    guard = DivergenceGuard(**GUARD)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(tmp_path, model, guard)
+    first, second = guard.events
+    assert first["rate_scale"] == 0.5  # the first cut: rate_factor
+    assert second["rate_scale"] <= 0.25  # the second: rate_factor again at least, or below the last low's rate

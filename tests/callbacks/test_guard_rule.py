@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from lightning_clr.callbacks.guard_rule import LossMonitor, describe_event, newest_at_most, rate_cut
 
 
@@ -135,3 +137,83 @@ def test_a_stall_event_is_described_in_one_sentence() -> None:
     assert describe_event(event, 10, 1.2, 2, stall_patience=3) == (
         "at step 190, the smoothed training loss (1.41) made no new low for 3 checks while the rates climbed above "
         "any they had; rolled back to the state kept at step 100 and scaled the schedules' rates to 0.35x")
+
+
+def test_the_rate_aware_rule_forgives_a_loss_that_rises_with_the_rate_and_falls_with_it() -> None:
+    # smoothing 0, reference the lowest recent window. Rates climb 0.1 -> 0.5 and fall back: the loss rises to 3x
+    # the reference while the rate climbs (forgiven), then falls by more than 10% a window while the rate falls
+    # (forgiven): the cycle at work, no event. The same means judged without the rates make a spike.
+    rates = [0.1, 0.1, 0.3, 0.5, 0.3, 0.1, 0.1]
+    means = [1.0, 1.0, 2.0, 3.0, 2.5, 1.5, 1.0]
+    aware = LossMonitor(factor=1.5, patience=2, smoothing=0.0, memory=5, rate_aware=True, fall_ratio=0.9)
+    blind = LossMonitor(factor=1.5, patience=2, smoothing=0.0, memory=5)
+    assert [aware.observe(m, r) for m, r in zip(means, rates, strict=True)] == [None] * 7
+    assert [blind.observe(m, r) for m, r in zip(means, rates, strict=True)][:4] == [None, None, None, "spike"]
+    assert aware.close_interval()  # forgiven windows do not spoil a keep
+
+
+def test_a_loss_that_stays_high_or_rises_while_the_rate_falls_is_a_spike() -> None:
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, memory=5, rate_aware=True, fall_ratio=0.9)
+    rates = [0.1, 0.1, 0.5, 0.4, 0.3]
+    means = [1.0, 1.0, 2.0, 2.0, 2.1]  # high while the rate climbs (forgiven), then flat and rising as it falls
+    assert [monitor.observe(m, r) for m, r in zip(means, rates, strict=True)] == [None, None, None, None, "spike"]
+
+
+def test_a_relapse_to_the_untrained_loss_after_learning_is_an_event_and_a_dead_end() -> None:
+    # first 2.3; the run learns to 0.3 (below 0.9 x 2.3); a window at or above 2.3 - 0.25 x (2.3 - 0.3) = 1.8 is
+    # a relapse, whatever the rate does; two in a row are the event. At the end, one relapse window is a dead end.
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, memory=5, rate_aware=True, relapse_share=0.25)
+    means, rates = [2.3, 1.0, 0.3, 1.9, 2.0], [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert [monitor.observe(m, r) for m, r in zip(means, rates, strict=True)] == [None] * 4 + ["relapse"]
+    assert monitor.relapse_level() == pytest.approx(1.8) and monitor.low_rate == 0.3
+    ended = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    for mean in (2.3, 1.0, 0.3, 0.3, 1.9):
+        assert ended.observe(mean, 0.1) is None
+    assert ended.at_end() == "relapse"
+    ended.observe(0.5, 0.1)
+    assert ended.at_end() is None  # it came back down
+
+
+def test_a_long_fit_that_never_learned_ends_as_no_progress_and_a_short_one_does_not() -> None:
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    for i, mean in enumerate([2.3, 2.31, 2.29, 2.3, 2.32, 2.3, 2.31, 2.3, 2.29, 2.3]):
+        monitor.observe(mean, 0.1)
+        assert monitor.at_end() == ("no progress" if i == 9 else None)
+    assert LossMonitor(factor=1.5, patience=2, smoothing=0.0).at_end() is None  # relapse_share=0: off
+    # before it learned, a window 1.5 x the first is a relapse at once (with patience)
+    exploding = LossMonitor(factor=1.5, patience=1, smoothing=0.0, relapse_share=0.25)
+    assert [exploding.observe(m, 0.1) for m in (2.3, 3.5)] == [None, "relapse"]
+
+
+def test_the_cut_after_a_relapse_or_a_second_rollback_aims_below_the_rate_of_the_last_low() -> None:
+    assert rate_cut("spike", 0.5, 0.65, 0.0, 1.0, low_rate=0.2, aim=False) == 0.5
+    assert rate_cut("relapse", 0.5, 0.65, 0.0, 1.0, low_rate=0.2, aim=True) == 0.65 * 0.2
+    assert rate_cut("spike", 0.5, 0.65, 0.0, 1.0, low_rate=0.9, aim=True) == 0.5  # never shallower than rate_factor
+
+
+def test_a_state_dict_without_the_new_fields_still_loads() -> None:
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    monitor.load_state_dict({"level": 1.0, "recent": [1.0, 0.8], "high": 0, "skipped": 0})  # a version-2 state
+    assert monitor.lowest == 0.8 and monitor.prev_mean is None and monitor.windows == 0
+    assert monitor.observe(1.0, 0.1) is None
+
+
+def test_a_run_that_has_not_learned_in_ten_windows_is_no_progress() -> None:
+    # ReLUs dead from the first steps: the loss sits at its first value. The tenth window is the event; a run
+    # that fell below learned_fraction (0.9) of its first window in time is not one, and relapse_share=0 is off.
+    flat = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    assert [flat.observe(2.3 + 0.01 * (i % 2), 1.0) for i in range(10)] == [None] * 9 + ["no progress"]
+    learning = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    assert [learning.observe(m, 1.0) for m in [2.3] * 8 + [2.0] + [2.05] * 5] == [None] * 14
+    off = LossMonitor(factor=1.5, patience=2, smoothing=0.0)
+    assert [off.observe(2.3, 1.0) for _ in range(12)] == [None] * 12
+
+
+def test_a_run_rolled_back_to_its_start_that_still_never_learns_ends_as_no_progress() -> None:
+    # The rollback puts the window count back with the rest of the kept state; the end check counts the whole fit.
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    kept = monitor.state_dict()  # the initial state
+    assert [monitor.observe(2.3, 1.0) for _ in range(10)][-1] == "no progress"
+    monitor.after_rollback(kept)
+    monitor.observe(2.3, 0.5)
+    assert monitor.windows == 1 and monitor.at_end() == "no progress"

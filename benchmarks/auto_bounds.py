@@ -16,14 +16,11 @@ and schedule-free, and no seed more than 3 points under tuned.
 
     python -m benchmarks.auto_bounds --workers 1 --output benchmarks/results     # all families, ~10-20 min
     python -m benchmarks.auto_bounds --families mlp --seeds 1 --tune-seeds 1 --workers 1   # a smoke test
-    python -m benchmarks.auto_bounds --rules --output DIR   # the LR-finder rules of benchmarks.rules, offline
     python -m benchmarks.auto_bounds --curves --output DIR  # only the range test curves, auto_bounds_curves.json
     python -m benchmarks.auto_bounds --families convbase --seeds 10 --peaks 0.205,0.237,0.274 --output DIR
 
 Runs are cached in ``auto_bounds.jsonl`` in ``--output`` (a rerun resumes; ``--rerun convbase/cosine-auto,...``
-drops the cached test runs of those cells first, after a rule change). ``--rules`` scores every rule's 1cycle peak
-on the default range test's recorded curves by the tuned grid's validation accuracy there (no training per rule).
-``--peaks`` trains 1cycle at each given peak on every test seed (the accuracy of each seed at each peak).
+drops the cached test runs of those cells first, after a rule change). ``--peaks`` trains 1cycle at each given peak on every test seed (the accuracy of each seed at each peak).
 """
 
 from __future__ import annotations
@@ -323,31 +320,6 @@ def grid_accuracy(scores: dict[float, float], peak: float) -> float:
     return points[-1][1]
 
 
-def rules_table(families: Sequence[str], seeds: int, cache: str | None, workers: int) -> str:
-    """Every rule's 1cycle peak on the recorded curves (median over seeds) and the validation accuracy there minus
-    the tuned peak's, read off the tuned grid (median, and the worst seed)."""
-    from benchmarks.rules import BASELINE_RULES
-    from lightning_clr.tuner.suggest import read_curve, suggest
-
-    specs = [Spec(f, "curve", s) for f in families for s in range(seeds)]
-    curves = {(o.spec.family, o.spec.seed): o.curve for o in run_many(specs, workers, cache)}
-    names, rows = ["lightning_clr", *BASELINE_RULES], []
-    for family in families:
-        _, scores = tune(family, 2, workers, cache)
-        best, kind = max(scores.values()), "adam" if FAMILIES[family].adam_family else "sgd"
-        cells = []
-        for name in names:
-            peaks = []
-            for seed in range(seeds):
-                lrs, losses = curves[(family, seed)]["lrs"], curves[(family, seed)]["losses"]
-                peaks.append(suggest(read_curve(lrs, losses, stopped_early=True, optimizer=kind), "one_cycle").max_lr
-                             if name == "lightning_clr" else BASELINE_RULES[name](lrs, losses))
-            gaps = [grid_accuracy(scores, p) - best for p in peaks]
-            cells.append(f"{statistics.median(peaks):.3g}: {statistics.median(gaps):+.1f} (worst {min(gaps):+.1f})")
-        rows.append([family, f"{max(scores, key=scores.__getitem__):.3g}", *cells])
-    return markdown_table(["family", "tuned", *names], rows)
-
-
 def peak_table(family: str, peaks: Sequence[float], seeds: int, workers: int, cache: str | None,
                epochs: int | None = None) -> str:
     """1cycle's test accuracy at each peak (rows) for each seed (columns), with the median and the worst seed."""
@@ -370,7 +342,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--output", default=None, help="folder for the run cache and the report")
     parser.add_argument("--curves", action="store_true", help="only record the range test curves (as JSON)")
-    parser.add_argument("--rules", action="store_true", help="only compare the LR-finder rules on recorded curves")
     parser.add_argument("--rerun", default="", help="family/method cells whose cached test runs are run again")
     parser.add_argument("--peaks", default="", help="only train 1cycle at these peaks (comma-separated) per seed")
     args = parser.parse_args(argv)
@@ -402,11 +373,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(text)
         save_report(text, args.output, "auto_bounds_study.md")
         return tables
-    if args.rules:
-        text = rules_table(families, args.seeds, cache, args.workers)
-        print("1cycle peak of each rule on the default range test's curves (median over seeds): validation accuracy "
-              "there minus the tuned peak's (median, worst seed):\n\n" + text)
-        return {"rules": text}
     results: dict[str, dict[str, Any]] = {}
     for family in families:
         peak, scores = tune(family, args.tune_seeds, args.workers, cache, args.epochs)

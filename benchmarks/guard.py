@@ -58,7 +58,6 @@ import torch
 from benchmarks.common import (
     Classifier,
     command_line,
-    finish_report,
     machine_line,
     make_mnist1d,
     mapped,
@@ -477,7 +476,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = parser.parse_args(argv)
     worker_init()
     if args.overhead:
-        return finish_report(overhead(args.repeats, args.steps), "guard_overhead", argv, args.output)
+        text = overhead(args.repeats, args.steps) + f"\n\nCommand: `{command_line('guard', argv)}`. Machine: {machine_line()}."
+        print(text)
+        save_report(text, args.output, "guard_overhead.md")
+        return text
     quiet_lightning()
     guard_args = json.dumps(json.loads(args.guard_args), sort_keys=True)
     variants = [""] if args.unguarded_only or args.replay else ["", guard_args]

@@ -1,5 +1,5 @@
 """The benchmarks package, run in-process on tiny settings: real (short) fits, the summaries and tables, the
-call counts of ``benchmarks.overhead``, and the LR-finder rules of ``benchmarks.rules``."""
+call counts of ``benchmarks.overhead``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ import torch
 import lightning_clr as clr
 from benchmarks import auto_bounds, common, guard, overhead
 from benchmarks import time_to_accuracy as tta
-from benchmarks.rules import BASELINE_RULES, suggest_bounds
-from lightning_clr.tuner.suggest import RangeTestError
 
 _spec = importlib.util.spec_from_file_location("curves", Path(__file__).parent / "tuner" / "curves.py")
 curves = importlib.util.module_from_spec(_spec)
@@ -333,87 +331,10 @@ def test_auto_bounds_runs_a_family_and_reports_the_goal():
     assert auto_bounds.grid_accuracy({0.01: 80.0, 0.1: 90.0}, 1.0) == 90.0
 
 
-# ---------------------------------------------------------------------------------------------- the rules
-def _piecewise_curve() -> tuple[list[float], list[float]]:
-    # 80 rates, a tenth of a decade apart from 1e-4; the loss is 2.0 up to step 20, falls linearly by 1/45 per
-    # step to 1.0 at step 65, stays there to step 72, then explodes.
-    lrs = [1e-4 * 10 ** (k / 10) for k in range(80)]
-    losses = [2.0 - max(0, min(k, 65) - 20) / 45 for k in range(73)] + [3.0, 5.0, 9.0, 17.0, 33.0, 65.0, 99.0]
-    return lrs, losses
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [  # the other libraries' rules on the same curves (rates rounded as printed by benchmarks/auto_bounds.py)
-        ("ADAM_MLP", {"lightning_steepest": 0.01155, "fastai_valley": 0.00237, "fastai_minimum": 0.0154,
-                      "fastai_steep": 0.01, "fastai_slide": 0.0075, "lightning_clr_0.1": 0.01155}),
-        ("FLAT_START_SGD", {"lightning_steepest": 0.3162, "fastai_valley": 0.03162, "fastai_minimum": 0.04217,
-                            "fastai_steep": 0.3162, "fastai_slide": 0.5623, "lightning_clr_0.1": 0.2738}),
-    ],
-)
-def test_baseline_rules_on_recorded_curves(name, expected):
-    lrs, losses, _, _ = getattr(curves, name)
-    for rule, value in expected.items():
-        assert BASELINE_RULES[rule](lrs, losses) == pytest.approx(value, rel=2e-3), rule
-
-
-
-
-def test_suggestion_rule_on_a_piecewise_linear_curve():
-    lrs, losses = _piecewise_curve()
-    s = suggest_bounds(lrs, losses, smoothing=0.25)  # no averaging: the curve is exact
-    # 90% of the fall: 2 - 0.9 = 1.1 is first reached at step 20 + ceil(40.5) = 61.
-    assert s.max_lr == pytest.approx(lrs[61], rel=1e-12)
-    # 10% of the fall is at step 25 (lrs[25] ~ 3.2e-2 * max_lr/10 ...): below max_lr / 10, so clamped to it.
-    assert lrs[25] < s.max_lr / 10
-    assert s.base_lr == pytest.approx(lrs[61] / 10, rel=1e-12)
-    assert s.min_loss_lr == pytest.approx(lrs[65], rel=1e-12)  # the first lowest point
-    assert lrs[20] <= s.steepest_lr <= lrs[65]
-    assert s.note is None
-
-
-def test_suggestion_base_lr_where_the_loss_starts_to_fall_within_3x_to_10x():
-    # A fall over 10 steps (a decade): 10% of it at step 21, 90% at step 29 -> base = lrs[21] = lrs[29] / 10^0.8.
-    lrs = [1e-4 * 10 ** (k / 10) for k in range(50)]
-    losses = [2.0 - max(0, min(k, 30) - 20) / 10 for k in range(40)] + [9.0] * 10
-    s = suggest_bounds(lrs, losses, smoothing=0.25)
-    assert s.max_lr == pytest.approx(lrs[29], rel=1e-12)
-    assert s.base_lr == pytest.approx(lrs[21], rel=1e-12)
-    # A cliff: the whole fall in 3 steps -> base_lr at most max_lr / 3.
-    cliff = [2.0] * 20 + [1.6, 1.0, 0.5] + [0.5] * 10
-    s = suggest_bounds(lrs[:33], cliff, smoothing=0.25)
-    assert s.base_lr == pytest.approx(s.max_lr / 3, rel=1e-12)
-
-
-def test_suggestion_notes_a_sweep_that_starts_or_ends_too_early():
-    lrs = [10 ** (k / 10) for k in range(30)]
-    s = suggest_bounds(lrs, [3.0] * 10 + [3.0 - k / 10 for k in range(20)], smoothing=0.25)
-    assert "still falling at the largest rate" in s.note
-    s = suggest_bounds(lrs, [3.0 - k / 10 for k in range(20)] + [1.0] * 10, smoothing=0.25)
-    assert "falling from the first step" in s.note
-
-
-@pytest.mark.parametrize(
-    ("losses", "match"),
-    [
-        ([2.0, 1.0, 0.5], "at least 10 recorded steps"),
-        ([2.0, 2.01, 1.99, 2.0, 2.01, 1.995, 2.0, 2.005, 2.0, 1.998, 2.0, 2.0], "Expected the loss to fall"),
-    ],
-)
-def test_curves_without_a_suggestion_are_clear_errors(losses, match):
-    lrs = [10 ** (k / 10) for k in range(len(losses))]
-    with pytest.raises(RangeTestError, match=match) as error:
-        suggest_bounds(lrs, losses, smoothing=0.25)
-    assert isinstance(error.value, ValueError)
-
-
-def test_a_baseline_rule_can_replace_a_built_in_one():
+# ---------------------------------------------------------------------------------------------- a rule of one's own
+def test_a_rule_of_ones_own_can_replace_a_built_in_one():
     from lightning_clr.tuner.suggest import read_curve, suggest
 
     lrs, losses, stopped, optimizer = curves.ADAM_MLP
     reading = read_curve(lrs, losses, 0.05, stopped, optimizer)
-    assert suggest(reading, "one_cycle", lambda r: BASELINE_RULES["fastai_valley"](r.lrs, r.losses)
-                   ).max_lr == pytest.approx(0.00237, rel=1e-2)
-    # the 0.1 rule keeps its own advice
-    with pytest.raises(RangeTestError, match=r"but got 3\. Raise num_steps, or lower max_lr if the test stopped"):
-        suggest_bounds([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    assert suggest(reading, "one_cycle", lambda r: 0.00237).max_lr == pytest.approx(0.00237, rel=1e-12)

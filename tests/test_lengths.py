@@ -230,7 +230,8 @@ def test_an_epoch_length_without_a_dataloader_names_steps_per_epoch() -> None:
     with pytest.raises(ValueError, match=r"Cannot resolve step_size_up='2 epochs'") as err:
         callback.schedules(total_steps=100)
     message = str(err.value)
-    assert "In a preview, pass steps_per_epoch=N" in message and "__len__" not in message and "(got None)" not in message
+    assert "In a preview, pass steps_per_epoch=N" in message
+    assert "__len__" not in message and "(got None)" not in message
     assert "'P%' of its 100 steps" in message
     assert callback.schedules(steps_per_epoch=5, total_steps=100)[0][0](10) == pytest.approx(0.1)  # 2 x 5 steps up
     epochs = parse_length("2 epochs", "first_cycle")

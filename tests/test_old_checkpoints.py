@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers import RecordingModel, trainer_kwargs, used_lrs
 
 from lightning_clr import CosineRestartsLR, CyclicLR, DivergenceGuard, OneCycleLR
 from lightning_clr.schedules import CosineRestartsSchedule, CyclicSchedule, OneCycleSchedule
+
+from helpers import RecordingModel, trainer_kwargs, used_lrs
 
 DATA = Path(__file__).resolve().parent / "data"
 

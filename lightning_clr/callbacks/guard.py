@@ -1,32 +1,13 @@
 """``DivergenceGuard``: roll a diverging fit back to its last good state and go on with lower peaks.
 
-Design (see ``docs/guard.md`` for the measurements):
-
-* **Where it reads the loss**: ``on_train_batch_end``'s ``outputs["loss"]`` (or a returned tensor), detached and
-  added on its device into one running sum (``Tensor.add_``): no device-to-host sync between checks.
-* **Cadence**: every ``check_every_n_steps`` optimizer steps (``trainer.global_step``), the sum is reduced over
-  the ranks (one all-reduce of two numbers under DDP) and read once; the window's mean goes to the pure rule in
-  :mod:`lightning_clr.callbacks.guard_rule`. Every rank sees the same reduced numbers, so every rank decides alike.
-  A fixed step cadence rather than "the lowest rate of each cycle": 1cycle has a single cycle, and a divergence
-  must be caught within a few tens of steps whatever the schedule.
-* **What it keeps**: at a check whose step is a multiple of ``keep_every_n_steps``, if every window since the
-  previous such step was clean and the copy is finite, the LightningModule's ``state_dict`` and each
-  optimizer's ``state_dict``, copied to host memory (at train start too, so there is always one), with the
-  rule's state. The last ``keep_count`` copies are held (host memory and checkpoint: ``keep_count`` times the
-  weights and the optimizer state). Nothing is read from or written to disk by the guard; the copies go into
-  the guard's checkpoint state, since a resumed run must be able to roll back to them.
-* **What a rollback does**: loads a held copy of the weights and optimizer state (with several: the newest one
-  kept at a scheduled rate no higher than the peak left after the cut, else the newest; later copies are dropped;
-  the optimizers' hyperparameters, such as the rate, stay those of the current step), multiplies the
-  ``rate_scale`` of every lightning_clr schedule callback by ``rate_factor`` (the shape stays; the peak drops),
-  puts the rule's level back as it was at the kept step (the restored weights are judged against their own
-  past), logs and warns. The step count continues (Lightning's loops are untouched): the schedules go on from the
-  current step at the lower scale.
-* **Never silent**: when the rollbacks run out, or the fit ends (``on_train_end``) with its loss back near its
-  untrained level after it had learned (or never having learned), it raises :class:`DivergenceError` or, with
-  ``on_failure="warn"``, warns (after giving up it puts the last kept state back and stops the fit).
-* **AMP**: a step the GradScaler skips (no optimizer step hook ran) adds no loss; ``patience`` windows of only
-  skipped steps are an event.
+The loss is summed on its device at every batch and read once a check window (one all-reduce under DDP, so every
+rank decides alike); the window's mean and the scheduled rate go to the pure rule in
+:mod:`lightning_clr.callbacks.guard_rule`. Good states (the weights and the optimizers' state) are copied to host
+memory at train start and after clean keep intervals, and travel in the guard's checkpoint state. A rollback loads a
+kept copy (the optimizers' hyperparameters stay the current step's), multiplies every lightning_clr schedule
+callback's ``rate_scale`` by the cut, puts the rule's state back as it was at the keep, logs and warns; the step
+count goes on. When the rollbacks run out, or the fit ends dead, it raises :class:`DivergenceError` (or warns, with
+``on_failure="warn"``). ``docs/guard.md`` has the whole story: what it watches, its defaults and what it costs.
 """
 
 from __future__ import annotations

@@ -99,8 +99,7 @@ class LRRangeTest(CallbackBase):
         steps_per_decade: the density of an exponential sweep when `num_steps` is `None`.
         rules: per policy (`"one_cycle"`, `"cyclic"`, `"cosine_restarts"`), a function of the curve's reading
             (`lightning_clr.tuner.suggest.CurveReading`) that returns the policy's `max_lr`, replacing the
-            built-in rule (e.g. `lightning_clr.tuner.suggest.knee_peak` with a factor of one's own, or one of
-            `lightning_clr.tuner.rules` wrapped to read `reading.lrs` and `reading.losses`).
+            built-in rule (e.g. `lightning_clr.tuner.suggest.knee_peak` with a factor of one's own).
 
     Raises:
         ValueError: an argument out of range (``"Expected ..., but got ..."``).

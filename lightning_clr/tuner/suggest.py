@@ -1,8 +1,7 @@
 """The curve analysis and the suggestion rules of the LR range test: pure Python, no torch, no Lightning.
 
 A range test records, for each optimizer step of a sweep, the rate it used and the training loss. Everything
-here reads such a curve (two lists of floats), so the rules can be tested, compared and replaced offline on
-recorded curves (``benchmarks/auto_bounds.py --rules`` compares them with Lightning's and fastai's).
+here reads such a curve (two lists of floats), so a rule can be tested and replaced offline on recorded curves.
 
 Reading a curve (:func:`read_curve`) finds its landmarks on a robust, centred smoothing of the losses
 (:func:`~lightning_clr.tuner.curve.analysis_curve`: clipped to the starting level, a 5-step running median, then
@@ -11,31 +10,18 @@ average): its knee (the first rate where it has made 90% of its fall, :attr:`Cur
 point, how far it fell and where it diverged.
 
 The rule of each policy (:func:`default_peak`) is a multiple of the knee (:data:`PEAK_FACTORS`), per optimizer
-family. The reasoning, from ``benchmarks/auto_bounds.py`` (five families, five seeds):
+family, from ``python -m benchmarks.auto_bounds`` (five families; ``docs/benchmarks/auto_bounds.md``):
 
-- the knee is a stable landmark of a curve: across five seeds it moved by 1.3-1.8x on every family, the
-  lowest point by 1.8-2.7x (the bottom of the valley is flat and noisy), fastai's ``valley`` and Lightning's
-  steepest point by up to 10x (they read the slope of a noisy curve); over ten seeds the knee moved by 1.5-3.2x
-  and the point of 80% of the fall by 1.3-2.4x (on ConvBase every landmark moved 2.4x: the whole curve shifts,
-  74% of it with the initial weights, while the best peak of the low- and the high-knee models is the same;
-  ``benchmarks/knee_noise.py``);
+- the knee is the steadiest landmark of a curve (across seeds it moves 1.3-1.8x; the lowest point 1.8-2.7x,
+  fastai's ``valley`` and Lightning's steepest point up to 10x: they read the slope of a noisy curve);
 - SGD (plain, momentum, Nesterov) peaks at the knee itself (x1): past it, a network without normalisation dies
-  later in the run (the sweep reads a network that has barely trained, and a network sharpens as it trains),
-  while BatchNorm networks tolerate more but gain nothing from it (on ConvBase 1.25 x lifted the median of ten
-  seeds by 2 points and cost the worst seed 6: the high draws passed the cliff);
-- Adam-family optimizers peak at three times the knee: their curves fall early and far, so the knee comes
-  early, and their tuned 1cycle peaks sat 2-5x above it (the old rule, the knee itself, trained AdamW models
-  4-12 points under tuned);
+  later in the run, and BatchNorm networks gain nothing;
+- Adam-family optimizers peak at three times the knee: their curves fall early and far, so the knee comes early,
+  and their tuned 1cycle peaks sit 2-5x above it;
 - CLR's ``max_lr`` is 1cycle's peak, its ``base_lr`` a quarter of it (Smith: 3 to 4 times below), and its
   ``step_size_up`` is fitted so that the run ends at the end of a cycle (:func:`fitted_step_size`);
-- SGDR (``CosineRestartsLR``) starts at its peak on the untrained network, with no warm-up (1cycle warms up from
-  ``max_lr / 25``, CLR from ``max_lr / 4``), so its peak is half of 1cycle's (on ConvBase, 1cycle's own peak
-  killed two seeds of five; half of it killed none, but still trained 8 points under tuned 1cycle, and SGDR
-  tuned on its own grid was no better there: the shortfall is the policy's on that run, not its peak's). With
-  Adam the families disagree (SGDR's own grid peaks below the knee on the transformer and above 3x on the GRU),
-  so 1.5x stays until more evidence separates them. A 10% warm-up (``CosineRestartsLR(warmup=...)``) with
-  1cycle's factors, or with these, is no better on every family (``benchmarks/sgdr_warmup.py``), so the rule
-  assumes none.
+- SGDR (``CosineRestartsLR``) starts at its peak on the untrained network, with no warm-up, so its peak is half
+  of 1cycle's with SGD and 1.5x the knee with Adam.
 
 A curve that barely fell (less than :data:`MIN_FALL`) but diverged gets the conservative fallback, a tenth of the
 divergence rate, with a note (the callbacks warn); only a curve that neither fell nor diverged, or that

@@ -20,7 +20,8 @@ and schedule-free, and no seed more than 3 points under tuned.
     python -m benchmarks.auto_bounds --families convbase --seeds 10 --peaks 0.205,0.237,0.274 --output DIR
 
 Runs are cached in ``auto_bounds.jsonl`` in ``--output`` (a rerun resumes; ``--rerun convbase/cosine-auto,...``
-drops the cached test runs of those cells first, after a rule change). ``--peaks`` trains 1cycle at each given peak on every test seed (the accuracy of each seed at each peak).
+drops the cached test runs of those cells first, after a rule change). ``--peaks`` trains 1cycle at each given peak on
+every test seed (the accuracy of each seed at each peak).
 """
 
 from __future__ import annotations

@@ -303,9 +303,12 @@ def save_report(text: str, folder: str | None, name: str) -> None:
             file.write(text.rstrip() + "\n")
 
 
-def finish_report(text: str, name: str, argv: Sequence[str] | None, folder: str | None, seeds: str = "") -> str:
-    """``text`` with its command, seeds and machine appended; printed, and saved as ``folder/<name>.md``."""
-    text += f"\n\nCommand: `{command_line(name, argv)}`{'; ' + seeds if seeds else ''}. Machine: {machine_line()}."
+def finish_report(text: str, name: str, argv: Sequence[str] | None, folder: str | None, seeds: str = "",
+                  command: str | None = None) -> str:
+    """``text`` with its command (``python -m benchmarks.<command or name>``), seeds and machine appended; printed,
+    and saved as ``folder/<name>.md``."""
+    seeds = f"; {seeds}" if seeds else ""
+    text += f"\n\nCommand: `{command_line(command or name, argv)}`{seeds}. Machine: {machine_line()}."
     print(text)
     save_report(text, folder, name + ".md")
     return text

@@ -30,18 +30,9 @@ __all__ = ["FAMILIES", "Family", "family_data"]
 
 @dataclass(frozen=True)
 class Family:
-    """A model, its data and its optimizer, with the run length the benchmark trains it for.
-
-    Attributes:
-        name: the short name.
-        optimizer: ``"sgd"`` (momentum 0.9), ``"nesterov"``, ``"adamw"`` or ``"adam"``.
-        weight_decay: the optimizer's weight decay.
-        epochs: epochs of a run.
-        batch_size: the training batch size.
-        grid: the 1cycle peaks tuned over (on validation), a half decade apart.
-        describe: one line for the report.
-        tune_seeds: validation seeds per grid point (fewer where compute forced it).
-    """
+    """A model, its data and its optimizer (``"sgd"`` with momentum 0.9, ``"nesterov"``, ``"adamw"`` or ``"adam"``),
+    with the run length, the batch size, the 1cycle peaks tuned over on validation (``grid``, a half decade apart),
+    a line for the report and the validation seeds per grid point."""
 
     name: str
     optimizer: str

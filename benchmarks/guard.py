@@ -1,14 +1,9 @@
 """:class:`lightning_clr.DivergenceGuard` over model families, cyclical policies and peaks: healthy runs must not
 be touched, broken runs must be rolled back or end in a ``DivergenceError``, never die in silence.
 
-Families (``benchmarks/families.py``'s models and data, run lengths shortened to fit two shared CPU cores):
-
-| family | model | optimizer | batch | epochs | tuned peak |
-|---|---|---|---|---|---|
-| ``mlp`` | MLP 64-128-128-10 on scikit-learn's digits | SGD momentum 0.9 | 32 | 8 | 0.1 |
-| ``convbase`` | ConvBase (no normalisation) on MNIST-1D | SGD momentum 0.9 | 100 | 6 | 0.3 |
-| ``resnet`` | residual CNN + BatchNorm on MNIST-1D | SGD Nesterov 0.9, wd 5e-4 | 100 | 6 | 0.18 |
-| ``charlm`` | causal pre-LN transformer on pydoc text | AdamW, wd 0.01 | 32 | 2 | 0.003 |
+Families (``benchmarks/families.py``'s, shorter runs; the table with batch sizes and tuned peaks is on
+``docs/benchmarks/guard.md``): ``mlp`` (digits, SGD), ``convbase`` (no normalisation, SGD), ``resnet`` (BatchNorm,
+Nesterov) and ``charlm`` (a transformer, AdamW).
 
 Policies, each at ``peak`` (the tuned peak times 1, 2, 3 or 8): ``triangular``, ``triangular2`` and ``exp_range``
 (``CyclicLR``, base ``peak / 10``, one cycle an epoch; ``exp_range`` with ``gamma`` halving the amplitude over the
@@ -58,6 +53,7 @@ import torch
 from benchmarks.common import (
     Classifier,
     command_line,
+    finish_report,
     machine_line,
     make_mnist1d,
     mapped,
@@ -476,10 +472,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = parser.parse_args(argv)
     worker_init()
     if args.overhead:
-        text = overhead(args.repeats, args.steps) + f"\n\nCommand: `{command_line('guard', argv)}`. Machine: {machine_line()}."
-        print(text)
-        save_report(text, args.output, "guard_overhead.md")
-        return text
+        return finish_report(overhead(args.repeats, args.steps), "guard_overhead", argv, args.output, command="guard")
     quiet_lightning()
     guard_args = json.dumps(json.loads(args.guard_args), sort_keys=True)
     variants = [""] if args.unguarded_only or args.replay else ["", guard_args]

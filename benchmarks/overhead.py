@@ -1,35 +1,23 @@
 """Per-step overhead: what a lightning_clr schedule callback adds to each optimizer step of a real ``Trainer.fit``.
 
-A tiny MLP (5 ``Linear(8, 8)``: 10 parameter tensors, in 1 or in 10 param groups), SGD with momentum 0.9, batch 16,
-one epoch, no logger, on a real ``pytorch_lightning.Trainer``. Variants: an empty ``Callback`` (the reference:
-Lightning dispatches every hook to every callback, so an empty one is the floor of any callback),
-``lightning_clr.CyclicLR`` and ``lightning_clr.OneCycleLR`` (momentum cycling on, as by default), and torch's
-``CyclicLR`` returned from ``configure_optimizers`` with ``interval: "step"`` (beside an empty ``Callback``).
+A tiny MLP (5 ``Linear(8, 8)``, in 1 or in 10 param groups), SGD with momentum 0.9, batch 16, no logger. Variants:
+an empty ``Callback`` (the floor of any callback: Lightning dispatches every hook to every callback),
+``lightning_clr.CyclicLR`` and ``OneCycleLR`` (momentum cycling on), and torch's ``CyclicLR`` returned from
+``configure_optimizers`` with ``interval: "step"``. Only public API. The method of each part is on
+``docs/benchmarks/overhead.md``:
 
-**(a) Python calls a step (deterministic).** A counting callback placed FIRST in the Trainer's callbacks turns
-``sys.setprofile`` on in ``on_train_batch_start`` of step ``--warmup`` and off in ``on_train_batch_start`` of step
-``--warmup + --steps``; it reads and resets its counts at every ``on_train_batch_start`` in between, so each count
-covers exactly one step of the steady loop, from the same point of one step to the same point of the next (the
-rest of that hook, the batch, the optimizer step, the other hooks). It counts the profiler's ``"call"`` events
-(Python functions) and, apart, its ``"c_call"`` events (builtins and C functions). The garbage collector is off
-while it counts, and the data and weights are seeded, so a count depends only on the code that ran: the same
-versions give the same table on any machine. A variant's cost is its mean count a step minus the empty
-Callback's; the maximum over the steps is shown too, so periodic work cannot hide in the mean. Goal: at most 10
-Python calls a step above an empty Callback, and 10 param groups cost the same as 1 (no Python call per group).
+**(a) Python calls a step (deterministic)**: ``sys.setprofile`` from one ``on_train_batch_start`` to the next, in
+a counting callback placed first, the garbage collector off; ``"call"`` and, apart, ``"c_call"`` events, the mean
+and the most in a step, minus the empty Callback's. Goal: at most 10 Python calls a step above an empty Callback,
+and 10 param groups cost the same as 1.
 
-**(b) Time inside a fit.** Every ``on_*`` hook of the measured callback and of two empty Callbacks, one before it
-in the callback list and one after, is wrapped in a ``time.perf_counter_ns`` pair, summed per training batch; a
-batch's cost is the callback's time minus the mean of the two empty ones' (the timer and the dispatch of a no-op
-hook cancel). For torch's scheduler ``scheduler.step`` (which Lightning calls once a step) is timed and added to
-an empty Callback's hooks. Per fit the median over the batches after the warm-up; ``--repeats`` fits per cell,
-interleaved in a rotated order; the table gives the median [interquartile range] over the fits, in µs a step.
-No goal: the timing depends on the machine and its load; (a) is what the goal is checked on.
+**(b) Time inside a fit**: every hook of the callback and of two empty Callbacks around it timed per batch, the
+callback's minus the empty ones' mean; the median per fit, ``--repeats`` interleaved fits per cell, the median
+[interquartile range] over fits, µs a step. No goal: it depends on the machine and its load.
 
     python -m benchmarks.overhead                   # about 3 minutes on 2 cores
     python -m benchmarks.overhead --quick           # a few seconds (smoke test)
     python -m benchmarks.overhead --output benchmarks/results
-
-It uses only public API (the callbacks as a user builds them, Lightning's hooks, torch's schedulers).
 """
 
 from __future__ import annotations

@@ -11,17 +11,15 @@ spans the run), on a grid of budgets (default 2, 3, 4, 6, 8, 12, 16, 24 and 32 u
 3. **Summary.** Target = tuned step decay's median final test accuracy at the largest budget minus 0.5 points. A
    policy's budget to target is the smallest budget whose median final test accuracy reaches it; its run steps
    are that budget's, its total steps add the rate search it needed (every grid run of a hand-set policy at that
-   budget, the range test of an "auto" one). Goal: 1cycle-auto in at most 0.5x tuned step decay's run steps and
-   0.25x its total steps.
+   budget, the range test of an "auto" one). Goal: an "auto" policy reaches the target no more than one budget
+   step after its hand-tuned policy, and in at most a quarter of tuned step decay's total steps.
 
-Families (``--family``): ``convbase`` (default; the mnist1d paper's ConvBase, SGD momentum 0.9, batch 64, 3,500
-MNIST-1D training samples, a unit is an epoch of 55 steps, grid 0.02 ... 0.5) and ``charlm``
-(:mod:`benchmarks.families`' character transformer, AdamW, weight decay 0.01, batch 32, a unit is 32 steps, grid
-0.000949 ... 0.0949, 3 seeds, 1 tuning seed). A constant-rate run of a short budget is the start of the same
-seed's longest run, so the constant rate trains only at the largest budget and is read off at each budget's end.
-``--output`` gets ``<stem>.md`` (the report), ``<stem>.csv`` (every final accuracy) and ``<stem>.png``.
+Families (``--family``): ``convbase`` (default; ConvBase on MNIST-1D, SGD momentum 0.9, a unit an epoch of 55
+steps) and ``charlm`` (the character transformer, AdamW, a unit 32 steps, 3 seeds); the grids are in the report.
+The constant rate trains only at the largest budget and is read off at each budget's end. ``--output`` gets
+``<stem>.md`` (the report), ``<stem>.csv`` (every final accuracy) and ``<stem>.png``.
 
-``--wsd`` (issue 34; ``charlm`` or ``mlp``, 3 seeds, budgets 1-4 units, one tuning seed): WSD against cosine with
+``--wsd`` (``charlm`` or ``mlp``, 3 seeds, budgets 1-4 units, one tuning seed): WSD against cosine with
 warm-up and 1cycle, each tuned and planned per budget; then one WSD run of 4 units with a ``ModelCheckpoint``
 every 4/5 unit, branches resumed at 4/5 of 1, 2 and 3 units with ``max_steps`` = the budget (:func:`wsd_study`).
 
@@ -266,7 +264,7 @@ class Settings:
     ``evals_per_epoch`` (test evaluations per unit, and one at each epoch's end), ``workers`` (1 runs in this
     process), ``num_train`` (MNIST-1D: the rest of the 5,000 are 500 validation and the remainder test; charlm and
     mlp: fixed by :mod:`families`), ``family`` (``"convbase"``, ``"charlm"`` or ``"mlp"``), ``unit_steps`` (optimizer
-    steps in a unit; 0 makes a unit one epoch) and ``wsd`` (issue 34's study, :func:`wsd_study`)."""
+    steps in a unit; 0 makes a unit one epoch) and ``wsd`` (the WSD study, :func:`wsd_study`)."""
 
     budgets: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16, 24, 32)
     seeds: int = 5
@@ -319,7 +317,7 @@ CHARLM = Settings(budgets=(2, 3, 4, 6, 8, 12, 16, 24, 32), seeds=3, tune_seeds=1
                   num_train=2811, family="charlm", unit_steps=CHARLM_UNIT_STEPS)
 CHARLM_QUICK = replace(CHARLM, budgets=(1, 2), seeds=1, grid=(0.003, 0.03), unit_steps=8, policies=QUICK.policies)
 
-# --wsd (issue 34): WSD against cosine with warm-up and 1cycle, and many budgets from one WSD run. Units of a
+# --wsd: WSD against cosine with warm-up and 1cycle, and many budgets from one WSD run. Units of a
 # multiple of 5 steps, so that 4/5 of every budget is a whole step (the branches' checkpoints).
 WSD_POLICIES = ("wsd", "cosine-warmup", "1cycle")
 WSD = {"charlm": replace(CHARLM, budgets=(1, 2, 3, 4), grid=(0.005, 0.01, 0.02, 0.04), unit_steps=160,
@@ -626,7 +624,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", choices=("convbase", "charlm", "mlp"), default=None,
                         help="ConvBase on MNIST-1D (default), the character transformer or (--wsd) the digits MLP")
-    parser.add_argument("--wsd", action="store_true", help="issue 34's WSD study (charlm by default, or mlp)")
+    parser.add_argument("--wsd", action="store_true", help="the WSD study (charlm by default, or mlp)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: budgets 1 and 2 units, 1 seed, a 2-point grid (not for its numbers)")
     parser.add_argument("--output", help="folder for the JSON, CSV, markdown and PNG outputs")

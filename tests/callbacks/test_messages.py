@@ -1,5 +1,5 @@
 """What a user reads: reprs that show the arguments, errors that name the param group, warnings for a length
-longer than the run, and the hint for two callbacks of one class (issue 11)."""
+longer than the run, and the hint for two callbacks of one class."""
 
 from __future__ import annotations
 

@@ -34,12 +34,8 @@ A state is kept only at the end of a keep interval (``keep_every_n_steps``) in w
 (:meth:`LossMonitor.close_interval`), and a rollback puts the rule's state back as it was at the keep
 (:meth:`LossMonitor.after_rollback`), so the restored weights are judged against their own past.
 
-The rule was chosen by replaying candidate rules over the recorded check windows of unguarded runs
-(``python -m benchmarks.guard --replay``: MLP, ConvBase and a BatchNorm ResNet, six policies, 1x-8x the tuned
-peak), on seeds 0-1, and reported on the held-out seeds 2-3 (``docs/benchmarks/guard.md``): on the choice seeds
-``f = 1.5`` with the rate-aware exceptions and the relapse rule was the only variant with no false alarm on a
-healthy run that kept the most broken runs caught; ``f = 1.2`` without the rates (the earlier default) fired on
-every restart of a high SGDR peak, and ``p = 3`` caught fewer broken runs.
+The rule and its defaults were chosen on recorded runs of four families and six policies, and reported on held-out
+seeds (``python -m benchmarks.guard``, ``docs/benchmarks/guard.md``).
 """
 
 from __future__ import annotations

@@ -20,10 +20,18 @@ import contextlib
 import os
 import random
 import socket
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 _FALLBACK_EPHEMERAL_START = 32768
+#: The variables a launcher reads or leaves behind.
+DIST_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
+            "LOCAL_WORLD_SIZE", "PL_GLOBAL_SEED", "PL_TRAINER_GPUS")
 ADDRESS_IN_USE = ("address already in use", "eaddrinuse", "errno 98")
 
 
@@ -74,3 +82,30 @@ def restored_environ(keys: Iterable[str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _text(stream: Any) -> str:
+    return stream.decode(errors="replace") if isinstance(stream, bytes) else (stream or "")
+
+
+def run_distributed_script(script: Path, output: Path, *args: str, timeout: float = 420) -> None:
+    """Runs ``script OUTPUT ARGS`` under its own launcher (Lightning's ``ddp`` and ``ModelParallelStrategy``
+    re-execute ``sys.argv``, so they never start inside pytest) on a reserved port, retrying once with another
+    port if the first was taken; fails with the exit code and the ends of both output streams."""
+    for attempt in (1, 2):
+        env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
+        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(reserve_port()), PYTHONWARNINGS="ignore")
+        command = [sys.executable, str(script), str(output), *args]
+        try:
+            result = subprocess.run(command, cwd=output, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as error:
+            pytest.fail(f"{' '.join(command[1:])} did not finish in {timeout:g} s (port {env['MASTER_PORT']}).\n"
+                        f"--- stdout (end)\n{_text(error.stdout)[-3000:]}\n"
+                        f"--- stderr (end)\n{_text(error.stderr)[-5000:]}")
+        if result.returncode == 0:
+            return
+        if attempt == 1 and address_in_use(result.stderr):
+            continue
+        pytest.fail(f"{' '.join(command[1:])} exited with code {result.returncode} (port {env['MASTER_PORT']}, "
+                    f"attempt {attempt}).\n--- stdout (end)\n{result.stdout[-3000:]}\n"
+                    f"--- stderr (end)\n{result.stderr[-5000:]}")

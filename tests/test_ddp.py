@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from ports import address_in_use, reserve_port, restored_environ
+from ports import DIST_ENV, restored_environ, run_distributed_script
 from pytorch_lightning.strategies import SingleDeviceStrategy
 
 from lightning_clr import CyclicLR, OneCycleLR, WarmupStableDecayLR
@@ -56,8 +55,6 @@ EXPECTED_MOMENTUM = CyclicSchedule(0.9, 0.8, ddp_run.STEPS_PER_RANK_EPOCH, None,
 #: Hooks that run at every step: the callback must make no collective call in them.
 PER_STEP = {"on_train_batch_start", "on_train_batch_end", "on_before_optimizer_step", "_write", "_log"}
 
-DIST_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-            "LOCAL_WORLD_SIZE", "PL_GLOBAL_SEED", "PL_TRAINER_GPUS")
 
 
 @pytest.fixture
@@ -68,30 +65,8 @@ def clean_dist_env():
 
 
 def run_script(tmp_path: Path, *args: str, timeout: float = 420) -> None:
-    """Runs ``tests/scripts/ddp_run.py`` under its own launcher (``ddp`` re-executes ``sys.argv``) on a reserved
-    port (see ``tests/ports.py``), retrying once with another port if the first was taken; fails with the exit
-    code and the ends of both output streams."""
-    for attempt in (1, 2):
-        env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
-        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(reserve_port()), PYTHONWARNINGS="ignore")
-        command = [sys.executable, str(SCRIPTS / "ddp_run.py"), str(tmp_path), *args]
-        try:
-            result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as error:
-            pytest.fail(f"{' '.join(command[1:])} did not finish in {timeout:g} s (port {env['MASTER_PORT']}).\n"
-                        f"--- stdout (end)\n{_text(error.stdout)[-3000:]}\n"
-                        f"--- stderr (end)\n{_text(error.stderr)[-5000:]}")
-        if result.returncode == 0:
-            return
-        if attempt == 1 and address_in_use(result.stderr):
-            continue
-        pytest.fail(f"{' '.join(command[1:])} exited with code {result.returncode} (port {env['MASTER_PORT']}, "
-                    f"attempt {attempt}).\n--- stdout (end)\n{result.stdout[-3000:]}\n"
-                    f"--- stderr (end)\n{result.stderr[-5000:]}")
-
-
-def _text(stream: Any) -> str:
-    return stream.decode(errors="replace") if isinstance(stream, bytes) else (stream or "")
+    """Runs ``tests/scripts/ddp_run.py`` in its own processes (see ``ports.run_distributed_script``)."""
+    run_distributed_script(SCRIPTS / "ddp_run.py", tmp_path, *args, timeout=timeout)
 
 
 def read_ranks(output: Path, phase: str) -> list[dict[str, Any]]:

@@ -10,46 +10,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from ports import address_in_use, reserve_port
+from ports import run_distributed_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fsdp_range_test.py"
-DIST_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-            "LOCAL_WORLD_SIZE", "PL_GLOBAL_SEED", "PL_TRAINER_GPUS")
-
-
-def _text(stream: Any) -> str:
-    return stream.decode(errors="replace") if isinstance(stream, bytes) else (stream or "")
-
-
-def run_fsdp_script(output: Path, timeout: float = 300) -> None:
-    for attempt in (1, 2):
-        env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
-        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(reserve_port()), PYTHONWARNINGS="ignore")
-        command = [sys.executable, str(SCRIPT), str(output)]
-        try:
-            result = subprocess.run(command, cwd=output, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as error:
-            pytest.fail(f"fsdp_range_test.py did not finish in {timeout:g} s.\n--- stdout (end)\n"
-                        f"{_text(error.stdout)[-3000:]}\n--- stderr (end)\n{_text(error.stderr)[-5000:]}")
-        if result.returncode == 0:
-            return
-        if attempt == 1 and address_in_use(result.stderr):
-            continue
-        pytest.fail(f"fsdp_range_test.py exited with code {result.returncode} (attempt {attempt}).\n"
-                    f"--- stdout (end)\n{result.stdout[-3000:]}\n--- stderr (end)\n{result.stderr[-5000:]}")
-
-
 @pytest.mark.multiprocess
 @pytest.mark.timeout(360)
 def test_fsdp2_range_test_restores_each_ranks_shards_and_ranks_agree(tmp_path):
-    run_fsdp_script(tmp_path)
+    run_distributed_script(SCRIPT, tmp_path, timeout=300)
     for phase in ("cyclic", "one_cycle"):
         ranks = [json.loads((tmp_path / f"{phase}-rank{rank}.json").read_text()) for rank in (0, 1)]
         assert [r["rank"] for r in ranks] == [0, 1] and all(r["world_size"] == 2 for r in ranks)

@@ -307,12 +307,17 @@ def describe_event(event: dict[str, Any], window_steps: int, factor: float, pati
             f"scaled the schedules' rates to {event['rate_scale']:g}x")
 
 
+def _advice(peaks: list[tuple[str, float, float]], rate_factor: float) -> str:
+    """Per driven schedule ``(name, its rate scale, its peak)``, the peak it ran at and the ``max_lr`` to try."""
+    return "; ".join(f"{name}: peak {peak:.4g} ran at {peak * scale:.4g}; try max_lr={peak * scale * rate_factor:.3g}"
+                     for name, scale, peak in peaks) or "lower the learning rate"
+
+
 def give_up_message(events: list[dict[str, Any]], history: list[str], peaks: list[tuple[str, float, float]],
                     rate_factor: float, max_rollbacks: int) -> str:
     """The :class:`DivergenceError` message: the last event, the earlier ones (``history``, one sentence each) and,
     per driven schedule ``(name, its rate scale, its peak)``, the peak it ran at and the one to try."""
-    advice = "; ".join(f"{name}: peak {peak:.4g} ran at {peak * scale:.4g}; try max_lr={peak * scale * rate_factor:.3g}"
-                       for name, scale, peak in peaks) or "lower the learning rate"
+    advice = _advice(peaks, rate_factor)
     last = events[-1]
     return (f"DivergenceGuard gives up: at step {last['step']} the loss diverged again ({last['reason']}, mean "
             f"{last['loss']}) after {len(events) - 1} rollback(s) (max_rollbacks={max_rollbacks}). "
@@ -323,8 +328,7 @@ def dead_message(reason: str, step: int, last: float | None, first: float | None
                  peaks: list[tuple[str, float, float]], events: list[dict[str, Any]], rate_factor: float) -> str:
     """The message when a fit ends dead: its last window's loss (``last``) back near the untrained one (``first``)
     after it had reached ``lowest``; per driven schedule ``(name, its rate scale, its peak)``, the peak to try."""
-    advice = "; ".join(f"{name}: peak {peak:.4g} ran at {peak * scale:.4g}; try max_lr={peak * scale * rate_factor:.3g}"
-                       for name, scale, peak in peaks) or "lower the learning rate"
+    advice = _advice(peaks, rate_factor)
     rollbacks = (f"after {len(events)} rollback(s) (last at step {events[-1]['step']})" if events
                  else "with no rollback")
     what = ("it had learned and then broke" if reason == RELAPSE else

@@ -28,11 +28,13 @@ from lightning_clr.callbacks.guard_rule import (
     NO_PROGRESS,
     RELAPSE,
     LossMonitor,
+    broke,
     dead_message,
     describe_event,
     give_up_message,
     highest,
     newest_at_most,
+    no_fall_message,
     rate_cut,
 )
 
@@ -143,7 +145,10 @@ class DivergenceGuard(CallbackBase):
             (before it learned: a window above 1.5 times the first); `patience` of them in a row are an event, and
             a fit that ends at a relapse, or that never learned in 10 or more windows and ends within 5% of its
             lowest window, is reported; a run that has not learned after 10 windows is an event too ("no
-            progress": dead from its first steps). `0` turns these off (a fine-tuning run whose loss starts low).
+            progress": dead from its first steps). When the retry from the initial state does not learn either,
+            the guard warns, stops judging progress and puts the cut rates back (a fine-tune of a trained model
+            looks like this; a fit that never learned is an error only if the guard saw it break). `0` turns
+            these rules off.
         learned_fraction: the fraction of the first window's loss the smoothed loss must reach to have learned.
         on_failure: what happens when the guard gives up (`max_rollbacks` used up) or the fit ends back near its
             untrained loss: `"raise"` a `DivergenceError`, or `"warn"` (after giving up, the weights of the last
@@ -271,9 +276,15 @@ class DivergenceGuard(CallbackBase):
         if self._given_up:
             return
         reason = self._monitor.at_end()
-        if reason is not None:
-            self._fail(dead_message(reason, int(trainer.global_step), self._monitor.prev_mean, self._monitor.first,
-                                    self._monitor.lowest, self._peaks(trainer), self.events, self.rate_factor))
+        if reason is None:
+            return
+        message = dead_message(reason, int(trainer.global_step), self._monitor.prev_mean, self._monitor.first,
+                               self._monitor.lowest, self._peaks(trainer), self.events, self.rate_factor)
+        if reason == NO_PROGRESS and not broke(self.events):
+            if self._monitor.judging_progress:  # else the in-fit warning has said it
+                warn(message)  # a loss that never fell may be a trained model's: never an error alone
+        else:
+            self._fail(message)
 
     @override
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -350,7 +361,9 @@ class DivergenceGuard(CallbackBase):
         mean = total / count if count else None
         rate = self._rate_now(step) if self.stall_patience or self.rate_aware or self.relapse_share else None
         event = self._monitor.observe(mean, rate)
-        if event is not None:
+        if event == NO_PROGRESS and self.events and self.events[-1]["reason"] == NO_PROGRESS:
+            self._no_fall(step, mean)
+        elif event is not None:
             self._rollback(trainer, pl_module, step, event, mean)
         elif step % self.keep_every_n_steps == 0 and self._monitor.close_interval():
             self._keep(pl_module, step)
@@ -413,6 +426,17 @@ class DivergenceGuard(CallbackBase):
                        "guard/kept_step": float(self.kept_step or 0), "guard/event_step": float(step)}
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=step)
+
+    def _no_fall(self, step: int, mean: float | None) -> None:
+        """No progress again at the cut rate: not the rate's fault (or a model trained before the fit began). The
+        guard stops judging progress and puts back the rates the "no progress" rollback cut."""
+        self._monitor.judging_progress = False
+        before = self.events[-2]["rate_scale"] if len(self.events) > 1 else 1.0
+        factor = before / self.rate_scale
+        self.rate_scale = before
+        for callback in self._schedules:
+            callback.set_rate_scale(callback.rate_scale * factor)
+        warn(no_fall_message(step, mean, self._monitor.first, self.learned_fraction, self.rate_scale))
 
     def _describe(self, event: dict[str, Any]) -> str:
         return describe_event(event, self.check_every_n_steps, self.spike_factor, self.patience, self.stall_patience)

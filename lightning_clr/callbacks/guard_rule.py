@@ -19,13 +19,15 @@ window mean, ``L`` the smoothed level, ``R`` the reference (the lowest ``L`` of 
   (``"skipped"``);
 * **no progress**: (with ``relapse_share``) the run has not learned in 10 windows: an event (``"no progress"``),
   a network whose ReLUs died in its first steps, rolled back to its initial state with a cut aimed below the rate
-  where its loss last fell;
+  where its loss last fell. Two "no progress" events in a row (the loss falls at neither rate) are no rate's
+  fault (a model trained before the fit began looks the same as a dead one): the guard then stops judging progress
+  (``judging_progress``);
 * with ``stall_patience`` ``q > 0`` and the rate above every one seen before (a warm-up), once ``L`` has fallen to
   ``0.9`` of its first value: ``q`` clean windows in a row without a new lowest ``L`` are an event (``"stall"``).
 
 At the end of the fit (:meth:`LossMonitor.at_end`) a last window at the relapse level after the run learned, or a
 fit of 10 or more windows that never learned and ends within 5% of its lowest window, is a dead end: the guard
-says so (raises or warns) rather than hand back a dead model in silence.
+says so rather than hand back a dead model in silence.
 
 The cut (:func:`rate_cut`): ``rate_factor``; after a stall, a relapse or on a second rollback, deeper if need be, so
 that the peak ahead is at most ``stall_fraction`` times the rate where the loss last fell.
@@ -47,8 +49,9 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "dead_message",
-           "describe_event", "give_up_message", "highest", "newest_at_most", "rate_cut"]
+__all__ = ["NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "broke",
+           "dead_message", "describe_event", "give_up_message", "highest", "newest_at_most", "no_fall_message",
+           "rate_cut"]
 
 NON_FINITE = "non-finite"
 SPIKE = "spike"
@@ -90,8 +93,9 @@ class LossMonitor:
         self.prev_rate: float | None = None  # the previous check's rate and mean
         self.prev_mean: float | None = None
         self.relapsed = 0  # relapse windows in a row
-        self.windows = 0  # windows observed (put back by a rollback)
+        self.windows = 0  # windows observed since the fit began or the last rollback
         self.seen = 0  # windows observed in the whole fit (never put back)
+        self.judging_progress = True  # False once the loss fell at no rate tried: no more "no progress" events
         self.patience = patience
         self.smoothing = smoothing
         self.stall_patience = stall_patience
@@ -140,8 +144,7 @@ class LossMonitor:
     def at_end(self) -> str | None:
         """At the end of the fit (with ``relapse_share``): ``"relapse"`` if the last window ended back at the relapse
         level after the run had learned, ``"no progress"`` if a fit of at least ``NO_PROGRESS_WINDOWS`` windows
-        never learned (since its last rollback) and ended within 5% of its lowest window (a dead run either way), else
-        ``None``."""
+        never learned (since its last rollback) and ended within 5% of its lowest window, else ``None``."""
         last = self.prev_mean
         if last is None or not self.relapse_share or self.first is None:
             return None
@@ -169,8 +172,8 @@ class LossMonitor:
             self.spotless = False
             return RELAPSE if self.relapsed >= self.patience else None
         self.relapsed = 0
-        if (self.relapse_share and self.first is not None and self.windows >= NO_PROGRESS_WINDOWS
-                and not self.learned and mean > self.learned_fraction * self.first):
+        if (self.relapse_share and self.judging_progress and self.first is not None and not self.learned
+                and self.windows >= NO_PROGRESS_WINDOWS and mean > self.learned_fraction * self.first):
             self.spotless = False
             return NO_PROGRESS  # never learned in NO_PROGRESS_WINDOWS windows: dead from the start
         reference = self.reference
@@ -215,10 +218,11 @@ class LossMonitor:
         """Forgets the runs of high and skipped windows and, given the :meth:`state_dict` taken when the state
         was kept, puts the level and the recent levels back as they were then: the restored weights are judged
         against their own past, not against the lower level reached between the keep and the event."""
-        top, low_rate, seen, first = self.top_rate, self.low_rate, self.seen, self.first
+        top, low_rate, seen, first, judging = self.top_rate, self.low_rate, self.seen, self.first, self.judging_progress
         if kept is not None:
             self.load_state_dict(kept)
-        self.seen = seen
+        self.seen, self.judging_progress = seen, judging
+        self.windows = 0  # a retry gets NO_PROGRESS_WINDOWS windows of its own to learn in
         if self.first is None:  # back to the initial state: the fit's untrained loss stays the reference
             self.first = first
         self.high = self.skipped = self.stalled = self.relapsed = 0
@@ -230,7 +234,7 @@ class LossMonitor:
                 "spotless": self.spotless, "first": self.first, "top_rate": self.top_rate, "best": self.best,
                 "best_rate": self.best_rate, "stalled": self.stalled, "lowest": self.lowest, "low_rate": self.low_rate,
                 "prev_rate": self.prev_rate, "prev_mean": self.prev_mean, "relapsed": self.relapsed,
-                "windows": self.windows, "seen": self.seen}
+                "windows": self.windows, "seen": self.seen, "judging_progress": self.judging_progress}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -255,6 +259,7 @@ class LossMonitor:
         self.relapsed = int(state.get("relapsed", 0))
         self.windows = int(state.get("windows", 0))
         self.seen = int(state.get("seen", self.windows))
+        self.judging_progress = bool(state.get("judging_progress", True))
 
 
 def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float,
@@ -327,15 +332,40 @@ def give_up_message(events: list[dict[str, Any]], history: list[str], peaks: lis
 def dead_message(reason: str, step: int, last: float | None, first: float | None, lowest: float | None,
                  peaks: list[tuple[str, float, float]], events: list[dict[str, Any]], rate_factor: float) -> str:
     """The message when a fit ends dead: its last window's loss (``last``) back near the untrained one (``first``)
-    after it had reached ``lowest``; per driven schedule ``(name, its rate scale, its peak)``, the peak to try."""
+    after it had reached ``lowest``; per driven schedule ``(name, its rate scale, its peak)``, the peak to try. A fit
+    that never learned and never broke may be a model trained before the fit began: the message says so."""
     advice = _advice(peaks, rate_factor)
     rollbacks = (f"after {len(events)} rollback(s) (last at step {events[-1]['step']})" if events
                  else "with no rollback")
-    what = ("it had learned and then broke" if reason == RELAPSE else
-            "it never learned" if reason == NO_PROGRESS else "its loss is not finite")
+    if reason == NO_PROGRESS and not broke(events):
+        what = ("it never learned: either the network died in its first steps (lower the peak: "
+                f"{advice}), or it was trained before this fit began and its loss has no room to fall (a fine-tune: "
+                "DivergenceGuard(relapse_share=0) skips this check)")
+    else:
+        what = ("it had learned and then broke" if reason == RELAPSE else
+                "it never learned" if reason == NO_PROGRESS else "its loss is not finite")
+        what += f", so its weights are not a trained model. Lower the peak ({advice}), or raise max_rollbacks"
     return (f"DivergenceGuard: the fit ended at step {step} {rollbacks} with its training loss back near its untrained "
             f"level ({reason}): last window {last:.4g}, first window {first:.4g}, lowest window {lowest:.4g}; "
-            f"{what}, so its weights are not a trained model. Lower the peak ({advice}), or raise max_rollbacks.")
+            f"{what}.")
+
+
+def broke(events: list[dict[str, Any]]) -> bool:
+    """Whether the guard saw the run break (an event other than "no progress"): a loss that never fell alone may be
+    a model trained before the fit began, which looks the same as a dead one."""
+    return any(e["reason"] != NO_PROGRESS for e in events)
+
+
+def no_fall_message(step: int, loss: float | None, first: float | None, learned_fraction: float,
+                    scale: float) -> str:
+    """The warning when the loss has not fallen at the cut rate either, after a "no progress" rollback."""
+    return (f"DivergenceGuard: at step {step} the mean training loss ({loss:.4g}) has again not fallen to "
+            f"{learned_fraction:g} of the first window's ({first:.4g}) after the rollback to the initial state at a "
+            "lower rate: it falls at no rate tried, so the rate is not what holds it back. The guard stops judging "
+            f"progress in this fit and puts the schedules' rates back to {scale:g}x; spikes, relapses and non-finite "
+            "losses are still watched. A model trained before this fit began (a fine-tune) looks like this: "
+            "DivergenceGuard(relapse_share=0) skips the progress checks. Otherwise the network died in its first "
+            "steps: lower the peak.")
 
 
 def newest_at_most(kept: list[dict[str, Any]], peak: float) -> int:

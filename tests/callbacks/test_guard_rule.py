@@ -217,3 +217,20 @@ def test_a_run_rolled_back_to_its_start_that_still_never_learns_ends_as_no_progr
     monitor.after_rollback(kept)
     monitor.observe(2.3, 0.5)
     assert monitor.windows == 1 and monitor.at_end() == "no progress"
+
+
+def test_a_retry_gets_ten_windows_of_its_own_and_no_progress_stops_once_not_judged() -> None:
+    # A state kept in the ninth window of a run that has not learned must not make the retry's first window an event.
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    assert [monitor.observe(2.3, 1.0) for _ in range(9)] == [None] * 9
+    kept = monitor.state_dict()
+    assert monitor.observe(2.3, 1.0) == "no progress"
+    monitor.after_rollback(kept)
+    assert [monitor.observe(2.3, 0.5) for _ in range(10)] == [None] * 9 + ["no progress"]
+    monitor.judging_progress = False  # the guard's verdict: the loss falls at no rate tried
+    monitor.after_rollback(kept)
+    restored = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+    restored.load_state_dict(monitor.state_dict())
+    for judged in (monitor, restored):
+        assert not judged.judging_progress and [judged.observe(2.3, 0.5) for _ in range(12)] == [None] * 12
+        assert judged.at_end() == "no progress"  # the end still says so; the guard decides whether it is an error

@@ -187,7 +187,12 @@ def run_one(spec: Spec) -> dict[str, Any]:
                 raise
             gave_up = True
     gave_up = gave_up or any("gives up" in str(w.message) for w in caught)
-    warned_dead = any("DivergenceGuard: the fit ended at step" in str(w.message) for w in caught)
+    # 1: told as an error would be (on_failure="raise" raises); 2: told by a warning alone (a loss that never fell
+    # and never broke: the guard cannot tell it from a model trained before the fit)
+    messages = [str(w.message) for w in caught]
+    warned_dead = (1 if any("DivergenceGuard: the fit ended at step" in m and "not a trained model" in m
+                            for m in messages) else
+                   2 if any("falls at no rate tried" in m or "never learned: either" in m for m in messages) else 0)
     with torch.no_grad():
         final_loss = float(loss_and_correct(model.model, data.x_train[:2000], data.y_train[:2000])[0])
     curve = recorder.windows()
@@ -196,7 +201,7 @@ def run_one(spec: Spec) -> dict[str, Any]:
     return {"family": family, "policy": policy, "multiple": multiple, "guard": args, "seed": seed,
             "accuracy": _accuracy(model.model, data.x_test, data.y_test), "first_loss": first,
             "final_loss": final_loss, "dead": int(not math.isfinite(final_loss) or final_loss > 0.9 * first),
-            "gave_up": int(gave_up), "warned_dead": int(warned_dead), "rollbacks": len(events),
+            "gave_up": int(gave_up), "warned_dead": warned_dead, "rollbacks": len(events),
             "rate_scale": guard.rate_scale if guard else 1.0, "event_steps": json.dumps([e["step"] for e in events]),
             "reasons": json.dumps([e["reason"] for e in events]), "curve": json.dumps(curve),
             "wall_s": time.perf_counter() - start}
@@ -282,8 +287,9 @@ def report(rows: list[dict[str, Any]], seeds: str) -> str:
     return (f"Seeds {seeds} per cell. dead = final training loss at least 90% of the family's untrained loss "
             "(or not finite); "
             "told = the guard raised DivergenceError (here: warned, on_failure='warn') or warned that the run ended "
-            "back near its untrained loss; silent = dead and not told. Accuracy: test %, median, in brackets "
-            "against the unguarded median of the same family and policy at the tuned peak.\n\n"
+            "back near its untrained loss or that its loss fell at no rate tried; silent = dead and not told. "
+            "Accuracy: test %, median, in brackets against the unguarded median of the same family and policy at "
+            "the tuned peak.\n\n"
             + markdown_table(["family", "peak", "policy", "dead unguarded", "runs with an event",
                               "dead guarded", "silent", "unguarded median", "guarded median"], table))
 
@@ -301,13 +307,15 @@ def summary(rows: list[dict[str, Any]]) -> str:
                 continue
             events = sum(int(r["rollbacks"]) > 0 or int(r["gave_up"]) for r in guarded)
             silent = sum(int(r["dead"]) and not int(r["gave_up"]) and not int(r["warned_dead"]) for r in guarded)
+            warned = sum(int(r["dead"]) and not int(r["gave_up"]) and int(r["warned_dead"]) == 2 for r in guarded)
             med_g = statistics.median(100 * float(r["accuracy"]) for r in guarded)
             med_p = statistics.median(100 * float(r["accuracy"]) for r in plain) if plain else float("nan")
             table.append([family, f"{multiple:g}x", len(guarded), events, sum(int(r["dead"]) for r in plain),
-                          sum(int(r["dead"]) for r in guarded), silent, f"{med_p:.1f} ({med_p - base:+.1f})",
-                          f"{med_g:.1f} ({med_g - base:+.1f})"])
+                          sum(int(r["dead"]) for r in guarded), warned, silent,
+                          f"{med_p:.1f} ({med_p - base:+.1f})", f"{med_g:.1f} ({med_g - base:+.1f})"])
     return markdown_table(["family", "peak", "guarded runs", "with an event", "dead unguarded", "dead guarded",
-                           "silent deaths", "unguarded median", "guarded median (vs tuned)"], table)
+                           "of them only warned", "silent deaths", "unguarded median", "guarded median (vs tuned)"],
+                          table)
 
 
 # ---------------------------------------------------------------------------------------------- --replay

@@ -18,10 +18,13 @@ and schedule-free, and no seed more than 3 points under tuned.
     python -m benchmarks.auto_bounds --families mlp --seeds 1 --tune-seeds 1 --workers 1   # a smoke test
     python -m benchmarks.auto_bounds --curves --output DIR  # only the range test curves, auto_bounds_curves.json
     python -m benchmarks.auto_bounds --families convbase --seeds 10 --peaks 0.205,0.237,0.274 --output DIR
+    python -m benchmarks.auto_bounds --families charlm,convbase --seeds 10 --sweep-steps 25,50,100 --output DIR
 
 Runs are cached in ``auto_bounds.jsonl`` in ``--output`` (a rerun resumes; ``--rerun convbase/cosine-auto,...``
 drops the cached test runs of those cells first, after a rule change). ``--peaks`` trains 1cycle at each given peak on
-every test seed (the accuracy of each seed at each peak).
+every test seed (the accuracy of each seed at each peak). ``--sweep-steps`` compares 1cycle "auto" after range tests
+of that many steps (``LRRangeTest(num_steps=N)``, the same span) with the default sweep and the tuned peak: what a
+shorter test costs in accuracy, and what it saves of the run.
 """
 
 from __future__ import annotations
@@ -129,8 +132,9 @@ def _callbacks(spec: Spec, total: int) -> tuple[list[Any], Any]:
         return [clr.OneCycleLR(max_lr=spec.peak)], None
     if spec.method in BASELINES:
         return [], None
-    test = clr.LRRangeTest(plot=False, verbose=False)  # the defaults, as a new user would
-    if spec.method in ("1cycle-auto", "curve"):
+    method, _, steps = spec.method.partition("@")  # "1cycle-auto@25": after a range test of 25 steps
+    test = clr.LRRangeTest(plot=False, verbose=False, num_steps=int(steps) if steps else None)  # else the defaults
+    if method in ("1cycle-auto", "curve"):
         return [test, clr.OneCycleLR(max_lr="auto")], test
     if spec.method == "triangular2-auto":
         return [test, clr.CyclicLR(base_lr="auto", max_lr="auto", mode="triangular2", step_size_up="auto")], test
@@ -333,6 +337,30 @@ def peak_table(family: str, peaks: Sequence[float], seeds: int, workers: int, ca
     return markdown_table(["peak", *[f"seed {s}" for s in range(seeds)], "median", "worst"], rows)
 
 
+def sweep_table(family: str, lengths: Sequence[int], seeds: int, tune_seeds: int, workers: int,
+                cache: str | None, epochs: int | None = None) -> str:
+    """1cycle "auto" after the default range test and after ones of ``lengths`` steps, against tuned 1cycle: the
+    test's steps and share of the run, the suggested peak and the test accuracy (median [min, max], the median's
+    and the worst seed's gap to tuned)."""
+    peak, _ = tune(family, tune_seeds, workers, cache, epochs)
+    methods = ["1cycle-auto", *(f"1cycle-auto@{n}" for n in lengths)]
+    runs = compare(family, peak, seeds, workers, cache, ["1cycle", *methods], epochs)
+    tuned = statistics.median(o.accuracy or 0.0 for o in runs["1cycle"])
+    data, f = family_data(family), FAMILIES[family]
+    run_steps = len(train_loader(data.x_train, data.y_train, f.batch_size, 0)) * (epochs or f.epochs)
+    rows = [["tuned 1cycle", "–", "–", f"{peak:.3g}", median_range([o.accuracy for o in runs["1cycle"]]), "–", "–"]]
+    for m in methods:
+        accs = [o.accuracy for o in runs[m]]
+        steps = statistics.median(o.test_steps for o in runs[m])
+        med, worst = statistics.median(a or 0.0 for a in accs), min(a or 0.0 for a in accs)
+        rows.append([m.replace("1cycle-auto@", "") + " steps" if "@" in m else "default (16 a decade)",
+                     f"{steps:.0f}", f"{100 * steps / run_steps:.0f}%",
+                     f"{statistics.median(o.bounds.get('max_lr') or 0.0 for o in runs[m]):.3g}",
+                     median_range(accs), f"{med - tuned:+.1f}", f"{worst - tuned:+.1f}"])
+    return markdown_table(["sweep", "test steps", "share of the run", "max_lr (median)", "test %", "median vs tuned",
+                           "worst seed vs tuned"], rows)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, of " + ", ".join(FAMILIES))
@@ -345,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--curves", action="store_true", help="only record the range test curves (as JSON)")
     parser.add_argument("--rerun", default="", help="family/method cells whose cached test runs are run again")
     parser.add_argument("--peaks", default="", help="only train 1cycle at these peaks (comma-separated) per seed")
+    parser.add_argument("--sweep-steps", default="", help="compare range tests of these lengths (comma-separated)")
     args = parser.parse_args(argv)
     worker_init()
     families = [f for f in args.families.split(",") if f]
@@ -373,6 +402,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                  f"{args.epochs or 'the family default'}. Machine: {machine_line()}.")
         print(text)
         save_report(text, args.output, "auto_bounds_study.md")
+        return tables
+    if args.sweep_steps:
+        lengths = [int(n) for n in args.sweep_steps.split(",")]
+        tables = {f: sweep_table(f, lengths, args.seeds, args.tune_seeds, args.workers, cache,
+                                 args.epochs) for f in families}
+        text = "\n\n".join(f"{f} ({FAMILIES[f].describe}), 1cycle \"auto\" by range-test length, test seeds "
+                            f"0..{args.seeds - 1}:\n\n{table}" for f, table in tables.items())
+        text += f"\n\nCommand: `{command_line('auto_bounds', argv)}`. Machine: {machine_line()}."
+        print(text)
+        save_report(text, args.output, "auto_bounds_sweeps.md")
         return tables
     results: dict[str, dict[str, Any]] = {}
     for family in families:

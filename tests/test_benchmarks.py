@@ -331,6 +331,14 @@ def test_auto_bounds_runs_a_family_and_reports_the_goal():
     assert auto_bounds.grid_accuracy({0.01: 80.0, 0.1: 90.0}, 1.0) == 90.0
 
 
+def test_a_shorter_range_test_is_one_of_n_steps_and_costs_fewer():
+    callbacks, test = auto_bounds._callbacks(auto_bounds.Spec("mlp", "1cycle-auto@25", 0), 700)
+    assert [type(c) for c in callbacks] == [clr.LRRangeTest, clr.OneCycleLR] and test.num_steps == 25
+    assert auto_bounds._callbacks(auto_bounds.Spec("mlp", "1cycle-auto", 0), 700)[1].num_steps is None
+    short = auto_bounds.run_one(auto_bounds.Spec("mlp", "1cycle-auto@25", 0))
+    assert short.error is None and 0 < short.test_steps <= 25 and short.bounds["max_lr"] > 0
+
+
 # ---------------------------------------------------------------------------------------------- a rule of one's own
 def test_a_rule_of_ones_own_can_replace_a_built_in_one():
     from lightning_clr.tuner.suggest import read_curve, suggest

@@ -2,8 +2,10 @@
 
 A tiny MLP (5 ``Linear(8, 8)``, in 1 or in 10 param groups), SGD with momentum 0.9, batch 16, no logger. Variants:
 an empty ``Callback`` (the floor of any callback: Lightning dispatches every hook to every callback),
-``lightning_clr.CyclicLR`` and ``OneCycleLR`` (momentum cycling on), and torch's ``CyclicLR`` returned from
-``configure_optimizers`` with ``interval: "step"``. Only public API. The method of each part is on
+``lightning_clr.CyclicLR`` and ``OneCycleLR`` (momentum cycling on), ``OneCycleLR`` with a default
+``DivergenceGuard()`` (counted only: the guard's calls on a step without a check are the median step's minus
+``OneCycleLR`` with an empty ``Callback``'s), and torch's ``CyclicLR`` returned from ``configure_optimizers``
+with ``interval: "step"``. Only public API. The method of each part is on
 ``docs/benchmarks/overhead.md``:
 
 **(a) Python calls a step (deterministic)**: ``sys.setprofile`` from one ``on_train_batch_start`` to the next, in
@@ -40,7 +42,9 @@ from typing_extensions import override
 from benchmarks.common import finish_report, markdown_table, quiet_lightning, trainer_kwargs
 
 BASE_LR, MAX_LR = 0.001, 0.01
-VARIANTS = ("empty Callback", "clr.CyclicLR", "clr.OneCycleLR", "torch CyclicLR")
+GUARDED = "clr.OneCycleLR + DivergenceGuard()"
+PAIRED = "clr.OneCycleLR + empty Callback"  # the guarded variant's reference
+VARIANTS = ("empty Callback", "clr.CyclicLR", "clr.OneCycleLR", GUARDED, "torch CyclicLR")
 TIMED = ("clr.CyclicLR", "clr.OneCycleLR", "torch CyclicLR")
 GOAL_CALLS = 10
 
@@ -82,11 +86,15 @@ class _Regression(pl.LightningModule):
 
 
 def variant(name: str, total: int) -> tuple[pl.Callback, Callable[[torch.optim.Optimizer], Any] | None]:
-    """The callback and the scheduler factory of variant ``name`` for a run of ``total`` steps."""
+    """The callback and the scheduler factory of variant ``name`` for a run of ``total`` steps (the guarded variant:
+    a callback list, counted only)."""
     import lightning_clr as clr
 
     if name == "empty Callback":
         return pl.Callback(), None
+    if name in (GUARDED, PAIRED):  # a list: the guard's calls are counted against an empty Callback's
+        second = clr.DivergenceGuard() if name == GUARDED else pl.Callback()
+        return [clr.OneCycleLR(max_lr=MAX_LR, total_steps=total), second], None  # type: ignore[return-value]
     if name == "clr.CyclicLR":
         return clr.CyclicLR(base_lr=BASE_LR, max_lr=MAX_LR, step_size_up=total // 8), None
     if name == "clr.OneCycleLR":
@@ -143,7 +151,7 @@ def count_calls(name: str, groups: int, settings: Settings) -> list[tuple[int, i
     callback, scheduler = variant(name, total)
     counter = CallCounter(settings.warmup, settings.steps)
     try:
-        _fit(groups, total, [counter, callback], scheduler)
+        _fit(groups, total, [counter, *(callback if isinstance(callback, list) else [callback])], scheduler)
     finally:
         sys.setprofile(None)
         gc.enable()
@@ -160,6 +168,8 @@ def calls_table(settings: Settings) -> tuple[str, dict[tuple[str, int], tuple[fl
             steps = count_calls(name, groups, settings)
             counts[(name, groups)] = (statistics.fmean(c for c, _ in steps), statistics.fmean(c for _, c in steps),
                                       max(c for c, _ in steps))
+    guard = {g: statistics.median(c for c, _ in count_calls(GUARDED, g, settings))
+             - statistics.median(c for c, _ in count_calls(PAIRED, g, settings)) for g in settings.groups}
     rows = []
     for name in VARIANTS:
         cells = []
@@ -169,7 +179,10 @@ def calls_table(settings: Settings) -> tuple[str, dict[tuple[str, int], tuple[fl
             cells += ([f"{calls:.1f} (max {most})", f"{c_calls:.1f}"] if name == "empty Callback" else
                       [f"{calls - ref[0]:+.1f} (max {most - ref[2]:+d})", f"{c_calls - ref[1]:+.1f}"])
         goal = "–"
-        if name.startswith("clr."):
+        if name == GUARDED:
+            goal = "the guard above an empty Callback on a step without a check (median step): " + ", ".join(
+                f"{guard[g]:+.0f} calls at {g} group{'s' if g > 1 else ''}" for g in settings.groups)
+        elif name.startswith("clr."):
             extra = [counts[(name, g)][0] - counts[("empty Callback", g)][0] for g in settings.groups]
             verdicts = [f"≤ {GOAL_CALLS} calls: {'met' if max(extra) <= GOAL_CALLS else 'MISSED'}"]
             if len(extra) > 1:

@@ -319,13 +319,21 @@ def test_auto_bounds_runs_a_family_and_reports_the_goal():
     callbacks, test = auto_bounds._callbacks(auto_bounds.Spec("mlp", "cosine-auto", 0), 700)
     assert [type(c) for c in callbacks] == [clr.LRRangeTest, clr.CosineRestartsLR] and test is callbacks[0]
     assert callbacks[1].first_cycle == 100
+    tuned_tri2, _ = auto_bounds._callbacks(auto_bounds.Spec("mlp", "triangular2", 0, 0.02), 700, 70)
+    assert tuned_tri2[0].base_lr == 0.005 and tuned_tri2[0].max_lr == 0.02 and tuned_tri2[0].step_size_up == 350
+    assert auto_bounds._callbacks(auto_bounds.Spec("mlp", "cosine", 0, 0.02), 700)[0][0].first_cycle == 100
     runs = {m: [auto_bounds.Outcome(auto_bounds.Spec("mlp", m, s), a, 1.0) for s, a in enumerate(accs)]
             for m, accs in (("1cycle", (95.0, 96.0, 97.0)), ("1cycle-auto", (95.5, 95.0, 92.0)),
+                            ("triangular2", (90.0, 91.0, 92.0)), ("triangular2-auto", (91.0, None, 92.0)),
                             ("prodigy", (96.0, 96.0, 96.0)))}
-    text = auto_bounds.report({"mlp": {"peak": 0.01, "scores": {0.01: 96.0}, "runs": runs}}, 3)
+    text = auto_bounds.report({"mlp": {"peaks": {"1cycle": 0.01}, "scores": {"1cycle": {0.01: 96.0}},
+                                       "runs": runs}}, 3)
     row = common.parse_table(text, "mlp")
-    assert row["1cycle-auto"] == "95.0 [92.0, 95.5]" and row["triangular2-auto"] == "error"
-    assert row["goal met"] == "no: 1cycle-auto: under Prodigy/SF; 1cycle-auto: a seed -4.0"
+    assert row["1cycle-auto"] == "95.0 [92.0, 95.5]" and "cosine-auto" not in row  # only the methods run
+    # each "auto" policy against the same policy tuned; under Prodigy is reported, not a miss
+    assert row["goal met"] == ("no: 1cycle-auto vs 1cycle: a seed -4.0; triangular2-auto vs triangular2: error; "
+                               "triangular2-auto vs triangular2: a seed -91.0")
+    assert row["auto under Prodigy/SF (reported)"] == "1cycle-auto, triangular2-auto"
     assert auto_bounds.goal_misses([95.5, None, 96.0], 96.0) == ["error", "a seed -96.0"]
     assert auto_bounds.grid_accuracy({0.01: 80.0, 0.1: 90.0}, 10 ** -1.5) == pytest.approx(85.0)
     assert auto_bounds.grid_accuracy({0.01: 80.0, 0.1: 90.0}, 1.0) == 90.0

@@ -28,15 +28,16 @@ Modes:
     python -m benchmarks.guard --overhead --repeats 10
 
 The unguarded runs of every seed record the curves the rule is chosen on (``--replay``); the guarded runs are of
-the held-out seeds only. Runs are cached in ``guard.csv`` in ``--output`` (key: family, policy, multiple, the
-guard's arguments, seed); a rerun only trains what is missing. Seeds ``0 .. seeds/2 - 1`` are the choice half,
-the rest the held-out half.
+the held-out seeds only. Runs are cached in ``guard.csv.gz`` (gzip, appended a member at a time) in ``--output``
+(key: family, policy, multiple, the guard's arguments, seed); a rerun only trains what is missing. Seeds
+``0 .. seeds/2 - 1`` are the choice half, the rest the held-out half.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import math
 import os
@@ -211,18 +212,23 @@ def _key(row: dict[str, Any]) -> tuple[str, str, float, str, int]:
     return row["family"], row["policy"], float(row["multiple"]), row["guard"] or "", int(row["seed"])
 
 
+def _open(cache: str, mode: str) -> Any:
+    """The run cache: a CSV file, gzip-compressed if its name ends in ``.gz`` (an append adds a gzip member)."""
+    return gzip.open(cache, mode, newline="") if cache.endswith(".gz") else open(cache, mode, newline="")
+
+
 def run_all(specs: list[Spec], cache: str, workers: int) -> list[dict[str, Any]]:
     """Runs the specs not in ``cache`` (in ``workers`` processes), appends them to it, returns all their rows."""
     rows: dict[tuple, dict[str, Any]] = {}
     if os.path.exists(cache):
-        with open(cache, newline="") as handle:
+        with _open(cache, "rt") as handle:
             rows = {_key(r): r for r in csv.DictReader(handle)}
     todo = [s for s in specs if _key(dict(zip(("family", "policy", "multiple", "guard", "seed"), s,
                                               strict=True))) not in rows]
     if todo:
         print(f"running {len(todo)} runs ({len(specs) - len(todo)} cached) in {workers} process(es)", flush=True)
         start, fresh = time.perf_counter(), not os.path.exists(cache)
-        with open(cache, "a", newline="") as handle, mapped(run_one, todo, workers, ordered=False) as results:
+        with _open(cache, "at") as handle, mapped(run_one, todo, workers, ordered=False) as results:
             writer = csv.DictWriter(handle, FIELDS)
             if fresh:
                 writer.writeheader()
@@ -476,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--repeats", type=int, default=10, help="--overhead: interleaved pairs of fits")
     parser.add_argument("--steps", type=int, default=400, help="--overhead: timed steps a fit")
     parser.add_argument("--output", default=None, help="folder for the run cache and the report")
-    parser.add_argument("--name", default="guard", help="the report's file name (without .md); the cache is guard.csv")
+    parser.add_argument("--name", default="guard",
+                        help="the report's file name (without .md); the cache is guard.csv.gz")
     args = parser.parse_args(argv)
     worker_init()
     if args.overhead:
@@ -490,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                          for m in args.multiples.split(",") for g in variants for s in seeds
                          if not g or s in held]  # the guarded runs: held-out seeds only
     os.makedirs(args.output or ".", exist_ok=True)
-    rows = mark_dead(run_all(specs, os.path.join(args.output or ".", "guard.csv"),
+    rows = mark_dead(run_all(specs, os.path.join(args.output or ".", "guard.csv.gz"),
                              1 if args.replay else args.workers))
     if args.replay:
         text = "\n\n".join(f"Seeds {name} ({', '.join(map(str, s))}):\n\n" + replay_table(rows, CANDIDATES, s)

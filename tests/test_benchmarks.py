@@ -4,6 +4,7 @@ call counts of ``benchmarks.overhead``."""
 from __future__ import annotations
 
 import csv
+import gzip
 import importlib.util
 import json
 import math
@@ -295,13 +296,13 @@ def test_overhead_times_the_hooks_inside_a_fit():
 
 # ---------------------------------------------------------------------------------------------- guard
 def test_guard_runs_are_cached_and_reported(tmp_path):
-    cache = str(tmp_path / "guard.csv")
+    cache = str(tmp_path / "guard.csv.gz")
     specs = [("mlp", "triangular", 1.0, "", 1), ("mlp", "triangular", 1.0, "{}", 1)]
     rows = guard.mark_dead(guard.run_all(specs, cache, workers=1))
     assert [r["guard"] for r in rows] == ["", "{}"] and rows[0]["dead"] == "0"
     assert 0.5 < float(rows[0]["accuracy"]) <= 1.0 and rows[0]["accuracy"] == rows[1]["accuracy"]  # no event
     assert guard.mark_dead(guard.run_all(specs, cache, workers=1)) == rows  # read back, not run again
-    with open(cache, newline="") as handle:
+    with gzip.open(cache, "rt", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 2
     row = common.parse_table(guard.summary(rows), "mlp")
     assert row["with an event"] == "0" and row["silent deaths"] == "0"

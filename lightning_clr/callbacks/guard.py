@@ -25,6 +25,7 @@ from lightning_clr._warnings import warn
 from lightning_clr.callbacks.base import ScheduleCallback
 from lightning_clr.callbacks.clock import remove_hooks
 from lightning_clr.callbacks.guard_rule import (
+    BLOW_UP,
     NO_PROGRESS,
     RELAPSE,
     LossMonitor,
@@ -393,7 +394,7 @@ class DivergenceGuard(CallbackBase):
     # ------------------------------------------------------------------ a rollback
     def _rollback(self, trainer: Any, pl_module: Any, step: int, reason: str, mean: float | None) -> None:
         ahead = self._rate_now(step, ahead=True)  # the highest rate still to come, at the current scales
-        aim = reason in (RELAPSE, NO_PROGRESS) or bool(self.events)  # the run fell back, or the first cut failed
+        aim = reason in (RELAPSE, NO_PROGRESS, BLOW_UP) or bool(self.events)  # it broke, or the first cut failed
         factor = rate_cut(reason, self.rate_factor, self.stall_fraction, self._monitor.best_rate, ahead,
                           self._monitor.low_rate, aim)
         scale = self.rate_scale * factor

@@ -6,7 +6,8 @@ highest scheduled rate at the check, ``U`` the first window's mean (the untraine
 window mean, ``L`` the smoothed level, ``R`` the reference (the lowest ``L`` of the last ``k`` clean windows) and
 ``f``, ``p``, ``s``, ``k`` the arguments:
 
-* ``m`` not finite (NaN or inf): an event at once (``"non-finite"``);
+* ``m`` not finite (NaN or inf): an event at once (``"non-finite"``); ``m >= 10 * U``: an event at once too
+  (``"blow-up"``): a loss ten times the untrained one is no cycle, and its next window may look calm again;
 * **relapse**: once the run has learned (``low <= learned_fraction * U``), ``m >= U - relapse_share * (U - low)``
   (back near the untrained loss), or before it learned ``m >= 1.5 * U``: ``p`` such windows in a row are an event
   (``"relapse"``), whatever the rate does. The cycle raises the loss on purpose, never back to the untrained one;
@@ -49,11 +50,14 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "broke",
+__all__ = ["BLOW_UP", "NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "broke",
            "dead_message", "describe_event", "give_up_message", "highest", "newest_at_most", "no_fall_message",
            "rate_cut"]
 
 NON_FINITE = "non-finite"
+BLOW_UP = "blow-up"
+#: a window mean this many times the first one is an event at once, whatever the rate does
+BLOW_UP_FACTOR = 10.0
 SPIKE = "spike"
 SKIPPED = "skipped"
 STALL = "stall"
@@ -166,6 +170,9 @@ class LossMonitor:
         self.skipped = 0
         if not math.isfinite(mean):
             return NON_FINITE
+        if self.first is not None and self.first > 0 and mean >= BLOW_UP_FACTOR * self.first:
+            self.spotless = False
+            return BLOW_UP
         threshold = self.relapse_level()
         if threshold is not None and mean >= threshold:
             self.relapsed += 1
@@ -296,6 +303,8 @@ def describe_event(event: dict[str, Any], window_steps: int, factor: float, pati
         what = f"the AMP GradScaler skipped every step of {patience} windows in a row (gradients inf/NaN)"
     elif event["reason"] == NON_FINITE:
         what = f"{window} is {event['loss']}"
+    elif event["reason"] == BLOW_UP:
+        what = f"{window} ({event['loss']:.4g}) is {BLOW_UP_FACTOR:g} times the first window's or more"
     elif event["reason"] == NO_PROGRESS:
         what = (f"{window} ({event['loss']:.4g}) has not fallen below the first window's loss by the share that "
                 f"counts as learning after {NO_PROGRESS_WINDOWS} checks")

@@ -234,3 +234,15 @@ def test_a_retry_gets_ten_windows_of_its_own_and_no_progress_stops_once_not_judg
     for judged in (monitor, restored):
         assert not judged.judging_progress and [judged.observe(2.3, 0.5) for _ in range(12)] == [None] * 12
         assert judged.at_end() == "no progress"  # the end still says so; the guard decides whether it is an error
+
+
+def test_a_window_ten_times_the_first_is_an_event_at_once_even_while_the_rate_climbs() -> None:
+    # A loss blown up to 1e11 in the second window, while a cyclical rate still climbs, then calm again: the spike
+    # rule forgives it (the rate climbs) and the relapse rule waits for a second window; it is a blow-up at once.
+    monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, rate_aware=True, relapse_share=0.25)
+    assert [monitor.observe(m, r) for m, r in [(3.5, 0.1), (1.9e11, 0.2)]] == [None, "blow-up"]
+    calm = LossMonitor(factor=1.5, patience=2, smoothing=0.0, rate_aware=True, relapse_share=0.25)
+    assert [calm.observe(m, r) for m, r in [(3.5, 0.1), (34.0, 0.2), (3.4, 0.3)]] == [None, None, None]
+    assert describe_event({"step": 20, "reason": "blow-up", "loss": 1.9e11, "level": 3.5, "kept_step": 0,
+                           "rate_scale": 0.1}, 10, 1.5, 2).startswith(
+        "at step 20, the mean training loss of steps 11-20 (1.9e+11) is 10 times the first window's or more")

@@ -12,6 +12,7 @@ count goes on. When the rollbacks run out, or the fit ends dead, it raises :clas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -234,6 +235,8 @@ class DivergenceGuard(CallbackBase):
         self._pending_sum = 0.0
         self._trainer: Any = None
         self._given_up = False
+        self._initial: torch.Tensor | None = None  # the first step's loss, read with the first check
+        self._take_initial = False
 
     @property
     def kept_step(self) -> int | None:
@@ -305,6 +308,7 @@ class DivergenceGuard(CallbackBase):
         rank = int(trainer.global_rank)
         self._pending_sum = sums[rank] if rank < len(sums) else 0.0
         self._loaded = False
+        self._take_initial = step == 0 and self._monitor.initial is None  # a fit from its start, not a resume
         if not self._kept:
             self._keep(pl_module, step)
 
@@ -318,6 +322,8 @@ class DivergenceGuard(CallbackBase):
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = _loss_of(outputs)
         step = trainer.global_step
+        if self._take_initial and loss is not None:
+            self._initial, self._take_initial = loss.detach().float().clone(), False  # before any update
         if loss is None:
             if not self._warned_no_loss:
                 self._warned_no_loss = True
@@ -353,10 +359,14 @@ class DivergenceGuard(CallbackBase):
             if not self._amp:
                 return  # nothing watched in this window
             self._sum = torch.zeros((), dtype=torch.float32, device=pl_module.device)
-        stats = torch.stack([self._sum, torch.tensor(float(self._count), device=self._sum.device)])
+        initial = self._initial if self._initial is not None else torch.full((), math.nan)
+        stats = torch.stack([self._sum, torch.tensor(float(self._count), device=self._sum.device),
+                             initial.to(self._sum.device)])
         if trainer.world_size > 1:
             stats = trainer.strategy.reduce(stats, reduce_op="sum")
-        total, count = stats.tolist()  # the one sync of the window
+        total, count, first = stats.tolist()  # the one sync of the window
+        if self._initial is not None:
+            self._monitor.initial, self._initial = first / trainer.world_size, None
         self._sum.zero_()
         self._count = 0
         mean = total / count if count else None

@@ -26,8 +26,9 @@ window mean, ``L`` the smoothed level, ``R`` the reference (the lowest ``L`` of 
 * with ``stall_patience`` ``q > 0`` and the rate above every one seen before (a warm-up), once ``L`` has fallen to
   ``0.9`` of its first value: ``q`` clean windows in a row without a new lowest ``L`` are an event (``"stall"``).
 
-At the end of the fit (:meth:`LossMonitor.at_end`) a last window at the relapse level after the run learned, or a
-fit of 10 or more windows that never learned and ends within 5% of its lowest window, is a dead end: the guard
+At the end of the fit (:meth:`LossMonitor.at_end`) a last window at the relapse level after the run learned, a
+fit of 10 or more windows that never learned and ends within 5% of its lowest window, or one that ends within 5%
+of the loss of its first step (``initial``, read with the first check), is a dead end: the guard
 says so rather than hand back a dead model in silence.
 
 The cut (:func:`rate_cut`): ``rate_factor``; after a stall, a relapse or on a second rollback, deeper if need be, so
@@ -100,6 +101,7 @@ class LossMonitor:
         self.windows = 0  # windows observed since the fit began or the last rollback
         self.seen = 0  # windows observed in the whole fit (never put back)
         self.judging_progress = True  # False once the loss fell at no rate tried: no more "no progress" events
+        self.initial: float | None = None  # the loss of the fit's first step, before any update (never put back)
         self.patience = patience
         self.smoothing = smoothing
         self.stall_patience = stall_patience
@@ -148,7 +150,8 @@ class LossMonitor:
     def at_end(self) -> str | None:
         """At the end of the fit (with ``relapse_share``): ``"relapse"`` if the last window ended back at the relapse
         level after the run had learned, ``"no progress"`` if a fit of at least ``NO_PROGRESS_WINDOWS`` windows
-        never learned (since its last rollback) and ended within 5% of its lowest window, else ``None``."""
+        never learned (since its last rollback) and ended within 5% of its lowest window, or if it ended within 5%
+        of the loss of its first step (``initial``: its first window may have blown up already), else ``None``."""
         last = self.prev_mean
         if last is None or not self.relapse_share or self.first is None:
             return None
@@ -158,7 +161,10 @@ class LossMonitor:
             lowest = self.lowest if self.lowest is not None else self.first
             return NO_PROGRESS if self.seen >= NO_PROGRESS_WINDOWS and last >= 0.95 * lowest else None
         threshold = self.relapse_level()
-        return RELAPSE if threshold is not None and last >= threshold else None
+        if threshold is not None and last >= threshold:
+            return RELAPSE
+        # "learned" against a first window that had already blown up, and ended where its first step began
+        return NO_PROGRESS if self.initial is not None and last >= 0.95 * self.initial else None
 
     def _observe(self, mean: float | None, rate: float | None) -> str | None:
         self.windows += 1
@@ -226,9 +232,10 @@ class LossMonitor:
         was kept, puts the level and the recent levels back as they were then: the restored weights are judged
         against their own past, not against the lower level reached between the keep and the event."""
         top, low_rate, seen, first, judging = self.top_rate, self.low_rate, self.seen, self.first, self.judging_progress
+        initial = self.initial
         if kept is not None:
             self.load_state_dict(kept)
-        self.seen, self.judging_progress = seen, judging
+        self.seen, self.judging_progress, self.initial = seen, judging, initial
         self.windows = 0  # a retry gets NO_PROGRESS_WINDOWS windows of its own to learn in
         if self.first is None:  # back to the initial state: the fit's untrained loss stays the reference
             self.first = first
@@ -241,7 +248,8 @@ class LossMonitor:
                 "spotless": self.spotless, "first": self.first, "top_rate": self.top_rate, "best": self.best,
                 "best_rate": self.best_rate, "stalled": self.stalled, "lowest": self.lowest, "low_rate": self.low_rate,
                 "prev_rate": self.prev_rate, "prev_mean": self.prev_mean, "relapsed": self.relapsed,
-                "windows": self.windows, "seen": self.seen, "judging_progress": self.judging_progress}
+                "windows": self.windows, "seen": self.seen, "judging_progress": self.judging_progress,
+                "initial": self.initial}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         level = state.get("level")
@@ -267,6 +275,8 @@ class LossMonitor:
         self.windows = int(state.get("windows", 0))
         self.seen = int(state.get("seen", self.windows))
         self.judging_progress = bool(state.get("judging_progress", True))
+        initial = state.get("initial")
+        self.initial = None if initial is None else float(initial)
 
 
 def rate_cut(reason: str | None, rate_factor: float, stall_fraction: float, best_rate: float, peak: float,

@@ -609,3 +609,20 @@ def test_a_fit_that_never_learned_warns_unless_the_guard_saw_it_break(tmp_path: 
         with pytest.raises(DivergenceError, match=r"\(no progress\).*it never learned, so its weights are not"):
             pl.Trainer(**trainer_kwargs(tmp_path / "raise", max_steps=150),
                        callbacks=[OneCycleLR(max_lr=0.01), DivergenceGuard()]).fit(broken)
+
+
+def test_a_fit_whose_first_window_blew_up_and_that_ends_at_its_first_steps_loss_is_not_silent(tmp_path: Path) -> None:
+    # Steps 1-4 report twice their loss, so the first window (the rule's untrained reference) is already high; the
+    # run then learns and its last window reports the first step's loss again. Against that first window the last
+    # one is no relapse; against the first step's loss (read with the first check) it is back where it began.
+    plain = InjectingModel()
+    fit(tmp_path / "plain", plain, None)
+    inject = {s: 2.0 for s in range(1, 5)}
+    inject.update({s: plain.losses[0] / plain.losses[s] for s in range(STEPS - 5, STEPS)})
+    guard = DivergenceGuard(**GUARD)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(tmp_path / "guarded", InjectingModel(inject=inject), guard)
+    ends = [str(w.message) for w in caught if "the fit ended" in str(w.message)]
+    assert guard.events == [] and len(ends) == 1, ends
+    assert "(no progress)" in ends[0] and "never learned: either the network died" in ends[0]

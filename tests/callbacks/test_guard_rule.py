@@ -246,3 +246,16 @@ def test_a_window_ten_times_the_first_is_an_event_at_once_even_while_the_rate_cl
     assert describe_event({"step": 20, "reason": "blow-up", "loss": 1.9e11, "level": 3.5, "kept_step": 0,
                            "rate_scale": 0.1}, 10, 1.5, 2).startswith(
         "at step 20, the mean training loss of steps 11-20 (1.9e+11) is 10 times the first window's or more")
+
+
+def test_a_fit_that_ends_at_its_first_steps_loss_is_a_dead_end_even_if_its_first_window_blew_up() -> None:
+    # SGDR at 8x its peak: the first window (3.5) is already far above the untrained loss (2.3), the run "learns"
+    # against it (2.25 < 0.9 x 3.5) and ends at 2.31, under the relapse level 3.5 - 0.25 x (3.5 - 2.25).
+    def ended(initial: float | None) -> str | None:
+        monitor = LossMonitor(factor=1.5, patience=2, smoothing=0.0, relapse_share=0.25)
+        monitor.initial = initial
+        for mean in (3.5, 2.4, 2.25, 2.3, 2.31):
+            monitor.observe(mean, 0.1)
+        return monitor.at_end()
+
+    assert ended(None) is None and ended(2.3) == "no progress" and ended(3.0) is None

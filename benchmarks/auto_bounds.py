@@ -141,7 +141,7 @@ def _callbacks(spec: Spec, total: int, steps_per_epoch: int | None = None) -> tu
         return [clr.OneCycleLR(max_lr=spec.peak)], None
     if spec.method == "triangular2":  # as "auto" shapes it: base a quarter of the peak, half cycles of ~4 epochs
         assert spec.peak is not None
-        half = fitted_step_size(total, steps_per_epoch or max(1, total // 10), 4.0)
+        half = fitted_step_size(total, steps_per_epoch, 4.0)
         return [clr.CyclicLR(base_lr=spec.peak / 4, max_lr=spec.peak, mode="triangular2", step_size_up=half)], None
     if spec.method == "cosine":
         return [clr.CosineRestartsLR(max_lr=spec.peak, first_cycle=cycle, t_mul=2.0)], None

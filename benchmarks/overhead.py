@@ -85,7 +85,8 @@ class _Regression(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), "interval": "step"}}
 
 
-def variant(name: str, total: int) -> tuple[pl.Callback, Callable[[torch.optim.Optimizer], Any] | None]:
+def variant(name: str, total: int) -> tuple[pl.Callback | list[pl.Callback],
+                                           Callable[[torch.optim.Optimizer], Any] | None]:
     """The callback and the scheduler factory of variant ``name`` for a run of ``total`` steps (the guarded variant:
     a callback list, counted only)."""
     import lightning_clr as clr
@@ -94,7 +95,7 @@ def variant(name: str, total: int) -> tuple[pl.Callback, Callable[[torch.optim.O
         return pl.Callback(), None
     if name in (GUARDED, PAIRED):  # a list: the guard's calls are counted against an empty Callback's
         second = clr.DivergenceGuard() if name == GUARDED else pl.Callback()
-        return [clr.OneCycleLR(max_lr=MAX_LR, total_steps=total), second], None  # type: ignore[return-value]
+        return [clr.OneCycleLR(max_lr=MAX_LR, total_steps=total), second], None
     if name == "clr.CyclicLR":
         return clr.CyclicLR(base_lr=BASE_LR, max_lr=MAX_LR, step_size_up=total // 8), None
     if name == "clr.OneCycleLR":

@@ -12,7 +12,6 @@ count goes on. When the rollbacks run out, or the fit ends dead, it raises :clas
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -30,7 +29,6 @@ from lightning_clr.callbacks.guard_rule import (
     NO_PROGRESS,
     RELAPSE,
     LossMonitor,
-    broke,
     dead_message,
     describe_event,
     give_up_message,
@@ -282,13 +280,14 @@ class DivergenceGuard(CallbackBase):
         reason = self._monitor.at_end()
         if reason is None:
             return
+        # a loss that never fell, in a run the guard never saw break, may be a trained model's: never an error alone
+        fatal = reason != NO_PROGRESS or any(e["reason"] != NO_PROGRESS for e in self.events)
         message = dead_message(reason, int(trainer.global_step), self._monitor.prev_mean, self._monitor.first,
-                               self._monitor.lowest, self._peaks(trainer), self.events, self.rate_factor)
-        if reason == NO_PROGRESS and not broke(self.events):
-            if self._monitor.judging_progress:  # else the in-fit warning has said it
-                warn(message)  # a loss that never fell may be a trained model's: never an error alone
-        else:
+                               self._monitor.lowest, self._peaks(trainer), self.events, self.rate_factor, fatal)
+        if fatal:
             self._fail(message)
+        elif self._monitor.judging_progress:  # else the in-fit warning has said it
+            warn(message)
 
     @override
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -359,14 +358,15 @@ class DivergenceGuard(CallbackBase):
             if not self._amp:
                 return  # nothing watched in this window
             self._sum = torch.zeros((), dtype=torch.float32, device=pl_module.device)
-        initial = self._initial if self._initial is not None else torch.full((), math.nan)
-        stats = torch.stack([self._sum, torch.tensor(float(self._count), device=self._sum.device),
-                             initial.to(self._sum.device)])
+        parts = [self._sum, torch.tensor(float(self._count), device=self._sum.device)]
+        if self._initial is not None:  # the first check: the first step's loss travels with the window's sums
+            parts.append(self._initial.to(self._sum.device))
+        stats = torch.stack(parts)
         if trainer.world_size > 1:
             stats = trainer.strategy.reduce(stats, reduce_op="sum")
-        total, count, first = stats.tolist()  # the one sync of the window
-        if self._initial is not None:
-            self._monitor.initial, self._initial = first / trainer.world_size, None
+        total, count, *initial = stats.tolist()  # the one sync of the window
+        if initial:
+            self._monitor.initial, self._initial = initial[0] / trainer.world_size, None
         self._sum.zero_()
         self._count = 0
         mean = total / count if count else None

@@ -51,7 +51,7 @@ from typing import Any
 
 _SAMPLES = 100_000  # values of a schedule evaluated at most to find its highest one over a span
 
-__all__ = ["BLOW_UP", "NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor", "broke",
+__all__ = ["BLOW_UP", "NON_FINITE", "NO_PROGRESS", "RELAPSE", "SKIPPED", "SPIKE", "STALL", "LossMonitor",
            "dead_message", "describe_event", "give_up_message", "highest", "newest_at_most", "no_fall_message",
            "rate_cut"]
 
@@ -349,14 +349,16 @@ def give_up_message(events: list[dict[str, Any]], history: list[str], peaks: lis
 
 
 def dead_message(reason: str, step: int, last: float | None, first: float | None, lowest: float | None,
-                 peaks: list[tuple[str, float, float]], events: list[dict[str, Any]], rate_factor: float) -> str:
+                 peaks: list[tuple[str, float, float]], events: list[dict[str, Any]], rate_factor: float,
+                 fatal: bool = True) -> str:
     """The message when a fit ends dead: its last window's loss (``last``) back near the untrained one (``first``)
-    after it had reached ``lowest``; per driven schedule ``(name, its rate scale, its peak)``, the peak to try. A fit
-    that never learned and never broke may be a model trained before the fit began: the message says so."""
+    after it had reached ``lowest``; per driven schedule ``(name, its rate scale, its peak)``, the peak to try. Not
+    ``fatal`` (a fit that never learned and never broke), it may be a model trained before the fit began: the
+    message says so."""
     advice = _advice(peaks, rate_factor)
     rollbacks = (f"after {len(events)} rollback(s) (last at step {events[-1]['step']})" if events
                  else "with no rollback")
-    if reason == NO_PROGRESS and not broke(events):
+    if not fatal:
         what = ("it never learned: either the network died in its first steps (lower the peak: "
                 f"{advice}), or it was trained before this fit began and its loss has no room to fall (a fine-tune: "
                 "DivergenceGuard(relapse_share=0) skips this check)")
@@ -367,12 +369,6 @@ def dead_message(reason: str, step: int, last: float | None, first: float | None
     return (f"DivergenceGuard: the fit ended at step {step} {rollbacks} with its training loss back near its untrained "
             f"level ({reason}): last window {last:.4g}, first window {first:.4g}, lowest window {lowest:.4g}; "
             f"{what}.")
-
-
-def broke(events: list[dict[str, Any]]) -> bool:
-    """Whether the guard saw the run break (an event other than "no progress"): a loss that never fell alone may be
-    a model trained before the fit began, which looks the same as a dead one."""
-    return any(e["reason"] != NO_PROGRESS for e in events)
 
 
 def no_fall_message(step: int, loss: float | None, first: float | None, learned_fraction: float,
